@@ -1,0 +1,1 @@
+"""Micro-behavior data: canonical events, importers, preprocessing, synthetic generator, batching."""
