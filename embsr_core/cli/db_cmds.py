@@ -1,0 +1,31 @@
+"""`embsr db ...`: inspect the store."""
+
+from __future__ import annotations
+
+import click
+
+from embsr_core.cli.root import CliContext, main, pass_cli
+from embsr_core.store.migrate import head_revision
+from embsr_core.store.repository import store_info
+
+
+@main.group()
+def db() -> None:
+    """Inspect the store (database)."""
+
+
+@db.command("info")
+@pass_cli
+def db_info(cli: CliContext) -> None:
+    """Show the store URL, its schema version and row counts.
+
+    \b
+    Example:
+      embsr db info
+    """
+    info = store_info(cli.store)
+    click.echo(f"URL:            {info.url}")
+    click.echo(f"Dialect:        {info.dialect}")
+    click.echo(f"Schema version: {info.schema_revision} (this program: {head_revision()})")
+    for name, count in info.counts.items():
+        click.echo(f"{name + ':':<16}{count:,}")

@@ -1,0 +1,50 @@
+"""The root `embsr` group: global options shared by every command (store URL)."""
+
+from __future__ import annotations
+
+import click
+
+from embsr_core import __version__
+from embsr_core.store import Store, StoreError, open_store
+
+
+class CliContext:
+    """Lazily opens the store once per invocation, so `--help` never touches a database."""
+
+    def __init__(self, db_url: str | None):
+        self.db_url = db_url
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            try:
+                self._store = open_store(self.db_url)
+            except StoreError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._store
+
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="embsr")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="EMBSR_DB_URL",
+    metavar="URL",
+    help="SQLAlchemy URL of the store (default: the embedded SQLite file in the user data folder; "
+    "env EMBSR_DB_URL). Example: postgresql+psycopg://user:pw@host/embsr",
+)
+@click.pass_context
+def main(ctx: click.Context, db_url: str | None) -> None:
+    """EMBSR Workbench command line: import micro-behavior data, train and compare recommenders.
+
+    \b
+    Examples:
+      embsr db info
+      embsr --db sqlite:///my.db db info
+    """
+    ctx.obj = CliContext(db_url)
