@@ -1,0 +1,594 @@
+"""Run reports: the paper's Table-III-style comparison, significance between runs, CSV exports.
+
+Shared by the CLI (`embsr runs compare`, `embsr export`) and the GUI's Runs page, so both show the
+same numbers. Pure pandas/numpy over the store; never imports Qt.
+
+Conventions
+- Metrics in the store are ``hit`` / ``mrr`` / ``ndcg`` at K; their labels are ``H@K`` / ``M@K`` /
+  ``N@K`` as in the paper. Higher is better for all three.
+- Aggregation of a metric over a run's epochs: ``best`` (the value at the run's best validation
+  epoch, which is how the paper reports), ``last``, ``max`` or ``min``.
+- CSV files are UTF-8 (no BOM), comma-separated, one header row, no index column; floats are
+  written with Python's shortest round-trip repr, so reading a file back gives every value exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from embsr_core.store import Store
+from embsr_core.store.models import EpochMetric, Run, RunRanks
+
+METRICS: tuple[str, ...] = ("hit", "mrr", "ndcg")
+KS: tuple[int, ...] = (1, 3, 5, 10, 20)
+AGGREGATIONS: tuple[str, ...] = ("best", "last", "max", "min")
+METRIC_LABELS = {"hit": "H", "mrr": "M", "ndcg": "N"}
+Aggregation = Literal["best", "last", "max", "min"]
+
+LONG_COLUMNS: tuple[str, ...] = (
+    "run_id", "run_name", "model", "dataset", "epoch", "split", "target_op", "metric", "k", "value", "wall_time",
+)
+COMPARISON_ID_COLUMNS: tuple[str, ...] = (
+    "run_id", "run_name", "model", "dataset", "status", "aggregation", "split", "target_op",
+)
+IMPROVEMENT_ROW = "Imp. %"
+
+
+def metric_label(metric: str, k: int) -> str:
+    """``("hit", 20)`` → ``"H@20"``; metrics without K (loss) keep their name."""
+    if metric in METRIC_LABELS and k:
+        return f"{METRIC_LABELS[metric]}@{k}"
+    return metric if not k else f"{metric}@{k}"
+
+
+def parse_metric_label(label: str) -> tuple[str, int]:
+    """``"H@20"`` / ``"hit@20"`` / ``"M@5"`` / ``"ndcg@10"`` → ``(metric, k)``; ValueError otherwise."""
+    text = label.strip()
+    name, _, k_text = text.partition("@")
+    by_label = {v.lower(): m for m, v in METRIC_LABELS.items()}
+    metric = by_label.get(name.lower(), name.lower())
+    if metric not in METRICS or not k_text.isdigit():
+        raise ValueError(
+            f"not a metric: {label!r}; expected e.g. H@20, M@10, N@5 (or hit@20, mrr@10, ndcg@5)"
+        )
+    return metric, int(k_text)
+
+
+# --------------------------------------------------------------------------------------------------
+# Store access (direct table reads; to be replaced by embsr_core.store.runs_repo when it lands)
+# --------------------------------------------------------------------------------------------------
+
+
+def _list_runs(store: Store) -> list[Any]:
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    with store.session() as session:
+        return list(session.scalars(select(Run).options(selectinload(Run.dataset)).order_by(Run.id.desc())))
+
+
+def _metrics_frame(store: Store, run_id: int) -> pd.DataFrame:
+    from sqlalchemy import select
+
+    cols = ["epoch", "split", "target_op", "metric", "k", "value", "wall_time"]
+    with store.session() as session:
+        rows = session.execute(
+            select(*(getattr(EpochMetric, c) for c in cols)).where(EpochMetric.run_id == run_id)
+        ).all()
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _get_ranks(store: Store, run_id: int, *, split: str, target_op: str) -> np.ndarray | None:
+    with store.session() as session:
+        row = session.get(RunRanks, (run_id, split, target_op))
+        if row is None:
+            return None
+        return np.frombuffer(row.ranks, dtype="<i4").astype(np.int64)
+
+
+def _wilcoxon(ranks_a: np.ndarray, ranks_b: np.ndarray, *, metric: str, k: int) -> float:
+    from scipy.stats import wilcoxon
+
+    if ranks_a.shape != ranks_b.shape:
+        raise ValueError(f"the runs were evaluated on different sessions ({ranks_a.size} vs {ranks_b.size})")
+
+    def per_session(r: np.ndarray) -> np.ndarray:
+        hit = r <= k
+        if metric == "hit":
+            return hit.astype(np.float64)
+        if metric == "mrr":
+            return np.where(hit, 1.0 / r, 0.0)
+        return np.where(hit, 1.0 / np.log2(r + 1.0), 0.0)
+
+    a, b = per_session(ranks_a), per_session(ranks_b)
+    if np.all(a == b):
+        return 1.0
+    return float(wilcoxon(a, b, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+# --------------------------------------------------------------------------------------------------
+# Run descriptions
+# --------------------------------------------------------------------------------------------------
+
+# Hyperparameters worth a column in a run table, in display order, with short labels.
+KEY_HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
+    ("lr", "lr"),
+    ("dim", "d"),
+    ("hidden_size", "d"),
+    ("embedding_dim", "d"),
+    ("dropout", "drop"),
+    ("batch_size", "bs"),
+    ("max_epochs", "ep"),
+    ("seed", "seed"),
+    ("target_op", "op"),
+)
+
+
+def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if isinstance(value, dict):
+                out.update(_flatten(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+    return out
+
+
+def key_hyperparameters(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The few settings a run table shows (lr, dimension, dropout, ...), found anywhere in ``config``."""
+    flat = _flatten(config or {})
+    found: dict[str, Any] = {}
+    for key, label in KEY_HYPERPARAMETERS:
+        if label in found:
+            continue
+        for name, value in flat.items():
+            if name.rsplit(".", 1)[-1] == key and value is not None:
+                found[label] = value
+                break
+    return found
+
+
+def format_hyperparameters(config: dict[str, Any] | None) -> str:
+    return " ".join(f"{k}={_short(v)}" for k, v in key_hyperparameters(config).items())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run table shows about one run (plain values, safe to use after the session closed)."""
+
+    id: int
+    name: str
+    model: str
+    dataset: str
+    dataset_id: int
+    status: str
+    device: str
+    config: dict[str, Any]
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    epochs_done: int
+    best_epoch: int | None
+    prep_hash: str | None
+    error_text: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.model} #{self.id}"
+
+    def duration_s(self, now: datetime | None = None) -> float | None:
+        """Seconds from start to finish (or to ``now`` while it is running)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        if end is None:
+            if self.status not in ("running", "queued"):
+                return None
+            end = now or datetime.now(self.started_at.tzinfo)
+        return max(0.0, (end - self.started_at).total_seconds())
+
+
+def run_infos(store: Store, run_ids: Sequence[int] | None = None) -> list[RunInfo]:
+    """Runs (all, or ``run_ids`` in that order) as :class:`RunInfo`; KeyError names a missing id."""
+    runs = _list_runs(store)
+    infos = {run.id: _info(run) for run in runs}
+    if run_ids is None:
+        return list(infos.values())
+    missing = [rid for rid in run_ids if rid not in infos]
+    if missing:
+        raise KeyError(f"no run with id {', '.join(map(str, missing))} in the store")
+    return [infos[int(rid)] for rid in run_ids]
+
+
+def _info(run: Any) -> RunInfo:
+    dataset = getattr(run, "dataset", None)
+    return RunInfo(
+        id=int(run.id),
+        name=run.name or "",
+        model=run.model_name,
+        dataset=getattr(dataset, "name", None) or f"dataset {run.dataset_id}",
+        dataset_id=int(run.dataset_id),
+        status=run.status,
+        device=run.device or "",
+        config=dict(run.config or {}),
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        epochs_done=int(run.epochs_done or 0),
+        best_epoch=run.best_epoch,
+        prep_hash=run.prep_hash,
+        error_text=run.error_text,
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-epoch metrics
+# --------------------------------------------------------------------------------------------------
+
+
+def metrics_long(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
+    """Per-epoch metrics of ``run_ids`` in the long CSV layout (:data:`LONG_COLUMNS`), sorted."""
+    infos = run_infos(store, run_ids)
+    frames = []
+    for info in infos:
+        frame = _metrics_frame(store, info.id)
+        if frame.empty:
+            continue
+        frame = frame.copy()
+        frame["run_id"] = info.id
+        frame["run_name"] = info.display_name
+        frame["model"] = info.model
+        frame["dataset"] = info.dataset
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in LONG_COLUMNS})
+    out = pd.concat(frames, ignore_index=True)[list(LONG_COLUMNS)]
+    out["run_id"] = out["run_id"].astype("int64")
+    out["epoch"] = out["epoch"].astype("int64")
+    out["k"] = out["k"].astype("int64")
+    out["value"] = out["value"].astype("float64")
+    out["wall_time"] = out["wall_time"].astype("float64")
+    order = {rid: i for i, rid in enumerate(run_ids)}
+    out["_order"] = out["run_id"].map(order)
+    out = out.sort_values(["_order", "split", "target_op", "metric", "k", "epoch"], kind="stable")
+    return out.drop(columns="_order").reset_index(drop=True)
+
+
+def curve(
+    frame: pd.DataFrame, metric: str, k: int, split: str = "valid", target_op: str = "oracle"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(epochs, wall_times, values) of one metric of one run's metrics frame, by epoch (float64)."""
+    sel = frame[
+        (frame["metric"] == metric) & (frame["k"] == k) & (frame["split"] == split) & (frame["target_op"] == target_op)
+    ].sort_values("epoch")
+    wall = sel["wall_time"].to_numpy(dtype=np.float64, na_value=np.nan)
+    return sel["epoch"].to_numpy(dtype=np.float64), wall, sel["value"].to_numpy(dtype=np.float64)
+
+
+def ema_smooth(values: np.ndarray, weight: float) -> np.ndarray:
+    """Debiased exponential moving average (TensorBoard's smoothing); ``weight`` in [0, 1)."""
+    values = np.asarray(values, dtype=np.float64)
+    if weight <= 0 or values.size == 0:
+        return values.copy()
+    weight = min(float(weight), 0.999)
+    out = np.empty_like(values)
+    last = 0.0
+    n = 0
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            out[i] = v
+            continue
+        n += 1
+        last = last * weight + (1 - weight) * v
+        out[i] = last / (1 - weight**n)
+    return out
+
+
+def aggregate(
+    frame: pd.DataFrame,
+    metric: str,
+    k: int,
+    agg: Aggregation,
+    *,
+    split: str,
+    target_op: str = "oracle",
+    best_epoch: int | None = None,
+) -> float:
+    """One number per run: ``agg`` of ``metric@k`` on ``split``; NaN when the run has none.
+
+    ``best`` takes the value at ``best_epoch`` (the early-stopping epoch chosen on validation); when
+    the split was evaluated only once (a final test evaluation), that single value is the best one.
+    """
+    if frame.empty:
+        return math.nan
+    sel = frame[
+        (frame["metric"] == metric) & (frame["k"] == k) & (frame["split"] == split) & (frame["target_op"] == target_op)
+    ]
+    if sel.empty:
+        return math.nan
+    if agg == "max":
+        return float(sel["value"].max())
+    if agg == "min":
+        return float(sel["value"].min())
+    if agg == "last":
+        return float(sel.loc[sel["epoch"].idxmax(), "value"])
+    if agg == "best":
+        if best_epoch is not None:
+            at = sel[sel["epoch"] == best_epoch]
+            if not at.empty:
+                return float(at["value"].iloc[-1])
+        if len(sel) == 1:
+            return float(sel["value"].iloc[0])
+        return math.nan
+    raise ValueError(f"unknown aggregation {agg!r}; expected one of {', '.join(AGGREGATIONS)}")
+
+
+def default_split(frame: pd.DataFrame) -> str:
+    """``test`` when the run was evaluated on it, else ``valid``."""
+    if not frame.empty and (frame["split"] == "test").any():
+        return "test"
+    return "valid"
+
+
+# --------------------------------------------------------------------------------------------------
+# Comparison table (Table III)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ComparisonTable:
+    """Rows = runs, columns = metric@K; flags for best / second best per column; Imp. of one run."""
+
+    runs: list[RunInfo]
+    columns: list[tuple[str, int]]
+    values: np.ndarray  # R×C float64, NaN where a run has no value
+    best: np.ndarray  # R×C bool: the column's best value (ties all flagged)
+    second: np.ndarray  # R×C bool: the column's second best distinct value
+    aggregation: str
+    split: str
+    target_op: str
+    chosen_run_id: int | None = None
+    improvement: np.ndarray | None = None  # C float64: % gain of the chosen run over the best other
+    p_values: dict[int, float | None] = field(default_factory=dict)  # run id → Wilcoxon p vs chosen
+    significance_metric: tuple[str, int] | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return [metric_label(m, k) for m, k in self.columns]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The wide table: identifying columns, one column per metric@K, p-values, and an Imp. row."""
+        rows = []
+        for i, info in enumerate(self.runs):
+            row: dict[str, Any] = {
+                "run_id": info.id,
+                "run_name": info.display_name,
+                "model": info.model,
+                "dataset": info.dataset,
+                "status": info.status,
+                "aggregation": self.aggregation,
+                "split": self.split,
+                "target_op": self.target_op,
+            }
+            row.update({label: float(self.values[i, j]) for j, label in enumerate(self.labels)})
+            if self.p_values:
+                row["wilcoxon_p_vs_chosen"] = self.p_values.get(info.id)
+            rows.append(row)
+        if self.improvement is not None and self.chosen_run_id is not None:
+            imp: dict[str, Any] = {c: None for c in COMPARISON_ID_COLUMNS}
+            imp["run_name"] = f"{IMPROVEMENT_ROW} (run {self.chosen_run_id} over the best other run)"
+            imp["aggregation"] = self.aggregation
+            imp["split"] = self.split
+            imp["target_op"] = self.target_op
+            imp.update({label: float(self.improvement[j]) for j, label in enumerate(self.labels)})
+            rows.append(imp)
+        columns = list(COMPARISON_ID_COLUMNS) + self.labels + (["wilcoxon_p_vs_chosen"] if self.p_values else [])
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["run_id"] = frame["run_id"].astype("Int64")
+        return frame
+
+
+def rank_flags(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of an R×C array: (is best, is second-best distinct value); NaN is never flagged."""
+    values = np.asarray(values, dtype=np.float64)
+    best = np.zeros(values.shape, dtype=bool)
+    second = np.zeros(values.shape, dtype=bool)
+    for j in range(values.shape[1] if values.ndim == 2 else 0):
+        col = values[:, j]
+        distinct = np.unique(col[np.isfinite(col)])[::-1]  # descending
+        if distinct.size >= 1:
+            best[:, j] = col == distinct[0]
+        if distinct.size >= 2:
+            second[:, j] = col == distinct[1]
+    return best, second
+
+
+def relative_improvement(values: np.ndarray, chosen_row: int) -> np.ndarray:
+    """Per column: 100 × (chosen − best other) / best other; NaN when undefined."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape[1], np.nan)
+    others = np.delete(values, chosen_row, axis=0)
+    if others.shape[0] == 0:
+        return out
+    with np.errstate(all="ignore"):
+        masked = np.where(np.isfinite(others), others, -np.inf)
+        best_other = np.where(np.isfinite(others).any(axis=0), masked.max(axis=0), np.nan)
+        mine = values[chosen_row]
+        ok = np.isfinite(best_other) & np.isfinite(mine) & (best_other != 0)
+        out[ok] = 100.0 * (mine[ok] - best_other[ok]) / best_other[ok]
+    return out
+
+
+def comparison_table(
+    store: Store,
+    run_ids: Sequence[int],
+    *,
+    metrics: Iterable[str] = ("hit", "mrr"),
+    ks: Iterable[int] = KS,
+    aggregation: Aggregation = "best",
+    split: str | None = None,
+    target_op: str = "oracle",
+    chosen_run_id: int | None = None,
+    significance: bool = False,
+    significance_metric: tuple[str, int] = ("mrr", 20),
+) -> ComparisonTable:
+    """The paper's Table III for ``run_ids``.
+
+    ``split`` defaults to ``test`` when every run has test metrics, else ``valid``. ``chosen_run_id``
+    (default: the first run) gets the Imp. row; with ``significance`` each other run gets the
+    Wilcoxon signed-rank p-value of its per-session ranks against the chosen run's.
+    """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
+    run_ids = [int(r) for r in run_ids]
+    if not run_ids:
+        raise ValueError("no runs to compare")
+    infos = run_infos(store, run_ids)
+    frames = {info.id: _metrics_frame(store, info.id) for info in infos}
+    if split is None:
+        split = "test" if all(default_split(f) == "test" for f in frames.values()) else "valid"
+    columns = [(m, int(k)) for m in metrics for k in ks]
+    values = np.full((len(infos), len(columns)), np.nan)
+    for i, info in enumerate(infos):
+        for j, (m, k) in enumerate(columns):
+            values[i, j] = aggregate(
+                frames[info.id], m, k, aggregation, split=split, target_op=target_op, best_epoch=info.best_epoch
+            )
+    best, second = rank_flags(values)
+    chosen = chosen_run_id if chosen_run_id is not None else run_ids[0]
+    if chosen not in run_ids:
+        raise ValueError(f"the chosen run {chosen} is not among the compared runs")
+    improvement = relative_improvement(values, run_ids.index(chosen)) if len(run_ids) > 1 else None
+    table = ComparisonTable(
+        runs=infos,
+        columns=columns,
+        values=values,
+        best=best,
+        second=second,
+        aggregation=aggregation,
+        split=split,
+        target_op=target_op,
+        chosen_run_id=chosen,
+        improvement=improvement,
+    )
+    if significance and len(run_ids) > 1:
+        table.significance_metric = significance_metric
+        for info in infos:
+            if info.id == chosen:
+                continue
+            try:
+                table.p_values[info.id] = wilcoxon_p_value(
+                    store, chosen, info.id, split=split, target_op=target_op, metric=significance_metric
+                )
+            except ValueError:
+                table.p_values[info.id] = None
+    return table
+
+
+# --------------------------------------------------------------------------------------------------
+# Significance
+# --------------------------------------------------------------------------------------------------
+
+
+def wilcoxon_p_value(
+    store: Store,
+    run_a: int,
+    run_b: int,
+    *,
+    split: str = "test",
+    target_op: str = "oracle",
+    metric: tuple[str, int] = ("mrr", 20),
+) -> float:
+    """Two-sided Wilcoxon signed-rank p-value between two runs' per-session ``metric`` on one split.
+
+    Both runs must have stored per-session target ranks for the same prepared split (same prep
+    hash and session count); otherwise ValueError says what is missing.
+    """
+    ranks_a = _get_ranks(store, run_a, split=split, target_op=target_op)
+    ranks_b = _get_ranks(store, run_b, split=split, target_op=target_op)
+    for rid, ranks in ((run_a, ranks_a), (run_b, ranks_b)):
+        if ranks is None:
+            raise ValueError(f"run {rid} has no per-session ranks for split {split!r} ({target_op}); evaluate it first")
+    return _wilcoxon(ranks_a, ranks_b, metric=metric[0], k=metric[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV exports
+# --------------------------------------------------------------------------------------------------
+
+
+def _write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    tmp = path.with_name(path.name + ".tmp")
+    # float_format=None → repr → shortest string that round-trips; no index column.
+    frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    tmp.replace(path)
+    return path
+
+
+def export_metrics_csv(store: Store, run_ids: Sequence[int], path: str | Path) -> Path:
+    """Per-epoch metrics of ``run_ids`` in long format (:data:`LONG_COLUMNS`) to ``path``."""
+    return _write_csv(metrics_long(store, run_ids), path)
+
+
+def export_comparison_csv(
+    store: Store,
+    run_ids: Sequence[int],
+    path: str | Path,
+    *,
+    aggregation: Aggregation = "best",
+    split: str | None = None,
+    target_op: str = "oracle",
+    metrics: Iterable[str] = METRICS,
+    chosen_run_id: int | None = None,
+    significance: bool = True,
+) -> Path:
+    """The comparison table of ``run_ids`` in wide format (rows = runs, columns = metric@K)."""
+    table = comparison_table(
+        store,
+        run_ids,
+        metrics=metrics,
+        aggregation=aggregation,
+        split=split,
+        target_op=target_op,
+        chosen_run_id=chosen_run_id,
+        significance=significance,
+    )
+    return _write_csv(table.to_frame(), path)
+
+
+def read_metrics_csv(path: str | Path) -> pd.DataFrame:
+    """Read back a file written by :func:`export_metrics_csv` with the same dtypes."""
+    return pd.read_csv(
+        path,
+        encoding="utf-8",
+        dtype={"run_name": str, "model": str, "dataset": str, "split": str, "target_op": str, "metric": str},
+        keep_default_na=False,
+        na_values={"wall_time": [""], "value": [""]},
+    )
