@@ -1,0 +1,61 @@
+"""Scaled-cosine scoring over all items and its cross-entropy (eq. 19–20).
+
+ŷ = softmax(w_k · cos(m, v_i)) over items 1..n (row 0 of the item table is padding: never scored).
+``CosineScorer.loss`` fuses scoring and cross-entropy in one autograd function: one B×n buffer
+(logits → probabilities in place) instead of logits, log-softmax and their gradients. It runs in
+float32 even under autocast (the softmax over ~10⁴ items is where reduced precision hurts).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class _ScaledCosineCE(torch.autograd.Function):
+    """Mean CE of softmax(scale · m̂ v̂ᵀ) against 0-based targets; m̂: B×d, v̂: N×d unit rows."""
+
+    @staticmethod
+    def forward(ctx, m_hat, v_hat, targets, scale):  # type: ignore[override]
+        logits = torch.mm(m_hat, v_hat.t()).mul_(scale)  # B×N
+        lse = torch.logsumexp(logits, 1)  # B
+        loss = (lse - logits.gather(1, targets[:, None])[:, 0]).mean()
+        probs = logits.sub_(lse[:, None]).exp_()  # reuse the buffer: B×N softmax
+        ctx.save_for_backward(probs, m_hat, v_hat, targets)
+        ctx.scale = scale
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        probs, m_hat, v_hat, targets = ctx.saved_tensors
+        g = probs  # in place: this backward runs once (no retain_graph double backward)
+        g[torch.arange(g.shape[0], device=g.device), targets] -= 1.0
+        g.mul_(grad * ctx.scale / g.shape[0])  # dL/dlogits · scale
+        grad_m = torch.mm(g, v_hat) if ctx.needs_input_grad[0] else None
+        grad_v = torch.mm(g.t(), m_hat) if ctx.needs_input_grad[1] else None
+        return grad_m, grad_v, None, None
+
+
+class CosineScorer(nn.Module):
+    """Scores a session representation against an item embedding table (row 0 = padding)."""
+
+    def __init__(self, w_k: float = 12.0):
+        super().__init__()
+        self.w_k = float(w_k)
+
+    def _normalised(self, m: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return F.normalize(m.float(), dim=-1), F.normalize(items[1:].float(), dim=-1)  # B×d, n×d
+
+    def scores(self, m: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """m: B×d, items: (n+1)×d → B×(n+1) scores, column 0 = -inf."""
+        with torch.autocast(m.device.type, enabled=False):
+            m_hat, v_hat = self._normalised(m, items)
+            logits = self.w_k * (m_hat @ v_hat.t())  # B×n
+            return F.pad(logits, (1, 0), value=float("-inf"))
+
+    def loss(self, m: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy (eq. 20); targets: B item ids in 1..n."""
+        with torch.autocast(m.device.type, enabled=False):
+            m_hat, v_hat = self._normalised(m, items)
+            return _ScaledCosineCE.apply(m_hat, v_hat, targets - 1, self.w_k)
