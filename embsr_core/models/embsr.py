@@ -1,0 +1,322 @@
+"""EMBSR (§IV) with its ablations (§V-C) and variants (§V-D/E/F) as switches on one model.
+
+Pipeline (one module per component under :mod:`embsr_core.models.layers`):
+  multigraph + op trie (collate) → op-GRU h̃ (eq. 3–4) → star GNN (eq. 5–11) → tokens
+  x_i = h_f[v_i] + e_{o_i} (eq. 12), x_s = e_{u_s} + e_{o_{t+1}} (eq. 13) → operation-aware
+  self-attention → z_s (eq. 14–17) → fusion with x_t (eq. 18) → scaled cosine scores (eq. 19–20).
+
+Switches (pinned per registered name through ``ModelSpec.fixed``):
+  graph      "star_gnn" | "none" (EMBSR-NG: h_f = item embeddings, star = their mean) |
+             "rnn" (RNN-Self: a GRU over [e_v; e_o] replaces the GNN, star = mean of its states)
+  op_gru     feed op-GRU states into the GNN messages (sequential pattern of micro-operations)
+  attention  the self-attention layer; off (EMBSR-NS) gives z_s = x_s
+  abs_op     add operation embeddings to the tokens (e_{o_i}, and e_{o_{t+1}} on the star token)
+  dyadic     the relation embedding M_R in attention (off = standard self-attention)
+  fusion     "gate" (eq. 18) | "mlp" (EMBSR-NF) | "fixed" (§V-F, weight ``beta``)
+
+The target operation o_{t+1} (eq. 13) comes from ``collate(target_op=...)``: "oracle" (the
+split's ``target_ops``, the paper's protocol), "unknown" (the learned token n_ops+1: the honest
+live setting) or an int (query mode). During training it is replaced by the unknown token with
+probability ``target_op_dropout`` so that one trained model serves all three modes; 0 gives the
+paper's pure oracle training. Operation table rows: 0 pad, 1..n_ops, n_ops+1 = unknown/next.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from embsr_core.data.prepared import SplitArrays
+from embsr_core.models.base import Batch, SessionRecommender, TargetOp
+from embsr_core.models.layers.fusion import make_fusion
+from embsr_core.models.layers.multigraph import build_multigraph
+from embsr_core.models.layers.op_attention import OpAwareSelfAttention
+from embsr_core.models.layers.op_gru import PrefixTrieGRU
+from embsr_core.models.layers.scoring import CosineScorer
+from embsr_core.models.layers.segment import segment_mean
+from embsr_core.models.layers.sequence_gru import LeftAlignedGRU
+from embsr_core.models.layers.star_gnn import StarGNN
+from embsr_core.models.registry import ModelSpec, Param, register
+
+MAX_POSITIONS = 256  # rows of M_P: sessions of up to 255 micro-behaviors + the star token
+
+DEFAULTS: dict[str, Any] = {
+    "embedding_dim": 100,
+    "dropout": 0.1,
+    "gnn_layers": 1,
+    "attn_layers": 1,
+    "heads": 1,
+    "w_k": 12.0,
+    "message_source": "paper",
+    "target_op_dropout": 0.5,
+    "beta": 0.5,
+    # switches
+    "graph": "star_gnn",
+    "op_gru": True,
+    "attention": True,
+    "abs_op": True,
+    "dyadic": True,
+    "fusion": "gate",
+}
+
+
+class EMBSR(SessionRecommender):
+    """EMBSR and all its ablations / variants; ``config`` keys as in :data:`DEFAULTS`."""
+
+    def __init__(self, n_items: int, n_ops: int, config: dict[str, Any] | None = None):
+        cfg = {**DEFAULTS, **(config or {})}
+        super().__init__(n_items, n_ops, cfg)
+        unknown = set(cfg) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"EMBSR: unknown config keys {sorted(unknown)}")
+        if cfg["graph"] not in ("star_gnn", "none", "rnn"):
+            raise ValueError(f"graph: expected 'star_gnn', 'none' or 'rnn', got {cfg['graph']!r}")
+        if cfg["op_gru"] and cfg["graph"] != "star_gnn":
+            raise ValueError("op_gru needs graph='star_gnn' (the op-GRU feeds the GNN messages)")
+        d = self.dim = int(cfg["embedding_dim"])
+        self.graph = cfg["graph"]
+        self.use_attention, self.abs_op = bool(cfg["attention"]), bool(cfg["abs_op"])
+        self.uses_target_op = self.abs_op  # the target op only enters through e_{o_{t+1}}
+        self.uses_operations = bool(cfg["op_gru"] or cfg["abs_op"] or cfg["graph"] == "rnn")
+        self.target_op_dropout = float(cfg["target_op_dropout"])
+        self.unknown_op = n_ops + 1
+        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)  # M_V
+        self.op_emb = nn.Embedding(n_ops + 2, d, padding_idx=0) if self.uses_operations else None  # M_O
+        self.op_gru = PrefixTrieGRU(d, d) if cfg["op_gru"] else None
+        self.gnn = (StarGNN(d, int(cfg["gnn_layers"]), seq_dim=d if cfg["op_gru"] else None,
+                            message_source=cfg["message_source"]) if self.graph == "star_gnn" else None)
+        self.rnn = LeftAlignedGRU(2 * d, d) if self.graph == "rnn" else None
+        self.attn = (OpAwareSelfAttention(d, MAX_POSITIONS, int(cfg["attn_layers"]), int(cfg["heads"]),
+                                          n_op_rows=n_ops + 2 if cfg["dyadic"] else None,
+                                          dropout=float(cfg["dropout"]))
+                     if self.use_attention else None)
+        if cfg["dyadic"] and not (self.use_attention and self.abs_op):
+            raise ValueError("dyadic needs attention=True and abs_op=True")
+        self.fusion = make_fusion(cfg["fusion"], d, float(cfg["beta"]))
+        self.scorer = CosineScorer(float(cfg["w_k"]))
+        self.drop = nn.Dropout(float(cfg["dropout"]))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(−1/√d, 1/√d) for every weight as in MKM-SR / SR-GNN (§V-A-4); LayerNorm keeps 1 / 0."""
+        stdv = 1.0 / math.sqrt(self.dim)
+        norms = {id(p) for m in self.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters()}
+        for p in self.parameters():
+            if id(p) not in norms:
+                nn.init.uniform_(p, -stdv, stdv)
+
+    # ------------------------------------------------------------------ batching
+    def collate(self, split: SplitArrays, index: np.ndarray, target_op: TargetOp = "oracle") -> Batch:
+        """Tensors for rows ``index``, trimmed to the batch's longest session.
+
+        Keys (int64 CPU tensors): ``items``, ``ops`` B×L (0 = padding), ``lengths`` B,
+        ``target_op`` B (id fed to the star token), ``targets`` B, and for graph models the
+        multigraph (``g_*``, see :class:`~embsr_core.models.layers.multigraph.Multigraph`).
+        """
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        if index.size == 0:
+            raise ValueError("collate: empty index")
+        lengths = split.lengths[index].astype(np.int64)
+        if lengths.min() < 1:
+            raise ValueError(f"collate: session row {int(index[np.argmin(lengths)])} has length < 1")
+        if lengths.max() + 1 > MAX_POSITIONS:
+            raise ValueError(f"collate: sessions longer than {MAX_POSITIONS - 1} micro-behaviors")
+        width = int(lengths.max())
+        valid = np.arange(width)[None, :] < lengths[:, None]
+        items = np.where(valid, split.items[index, :width], 0).astype(np.int64)
+        ops = np.where(valid, split.ops[index, :width], 0).astype(np.int64)
+        if items.max() > self.n_items or items[valid].min() < 1:
+            raise ValueError(f"collate: item ids must be in 1..{self.n_items}")
+        if ops.max() > self.n_ops or (self.uses_operations and ops[valid].min() < 1):
+            raise ValueError(f"collate: operation ids must be in 1..{self.n_ops}")
+        batch: Batch = {
+            "items": torch.from_numpy(items),
+            "ops": torch.from_numpy(ops),
+            "lengths": torch.from_numpy(lengths),
+            "target_op": torch.from_numpy(self._target_ops(split, index, target_op)),
+            "targets": torch.from_numpy(split.targets[index].astype(np.int64)),
+        }
+        if self.graph != "rnn":
+            batch.update(build_multigraph(items, ops, lengths).to_tensors("g_"))
+        return batch
+
+    def _target_ops(self, split: SplitArrays, index: np.ndarray, target_op: TargetOp) -> np.ndarray:
+        if isinstance(target_op, str):
+            if target_op == "oracle":
+                return split.target_ops[index].astype(np.int64)
+            if target_op == "unknown":
+                return np.full(len(index), self.unknown_op, dtype=np.int64)
+            raise ValueError(f"target_op: expected 'oracle', 'unknown' or an operation id, got {target_op!r}")
+        op = int(target_op)
+        if not 1 <= op <= self.n_ops:
+            raise ValueError(f"target_op: operation id {op} is outside 1..{self.n_ops}")
+        return np.full(len(index), op, dtype=np.int64)
+
+    # ------------------------------------------------------------------ model
+    def _encode(self, batch: Batch, explain: bool = False) -> dict[str, Any]:
+        items, ops, lengths = batch["items"], batch["ops"], batch["lengths"]  # B×L, B×L, B
+        B, L = items.shape
+        dev = items.device
+        valid = torch.arange(L, device=dev)[None, :] < lengths[:, None]  # B×L
+        rows = torch.arange(B, device=dev)
+        out: dict[str, Any] = {}
+        if self.graph == "rnn":
+            seq = torch.cat([self.item_emb(items), self.op_emb(ops)], -1)  # B×L×2d
+            item_part, _ = self.rnn(seq, lengths)  # B×L×d, padding zeroed
+            star = item_part.sum(1) / lengths[:, None].to(item_part.dtype)  # B×d (eq. 2 analogue)
+        else:
+            node_session = batch["g_node_session"]
+            h0 = self.item_emb(batch["g_node_items"])  # Nn×d, eq. 1
+            if self.gnn is None:
+                h_f, star = h0, segment_mean(h0, node_session, B)  # eq. 2
+            else:
+                seq_feat = None
+                if self.op_gru is not None:
+                    trie_h = self.op_gru(self.op_emb(batch["g_trie_op"]), batch["g_trie_parent"],
+                                         batch["g_trie_level_ptr"].tolist())  # P×d
+                    seq_feat = trie_h[batch["g_macro_prefix"]]  # M×d, eq. 4
+                h_f, star, info = self.gnn(h0, node_session, B, batch["g_edge_src"], batch["g_edge_dst"],
+                                           batch["g_edge_src_pos"], batch["g_edge_dst_pos"], seq_feat)
+                if explain and info:
+                    out["star_gate_node"] = info["alpha"]
+                    out["star_weight_node"] = info["star_weight"]
+            h_pad = torch.cat([h_f, h_f.new_zeros(1, self.dim)], 0)  # (Nn+1)×d, last row = padding
+            item_part = h_pad[batch["g_micro_node"]]  # B×L×d: e_{v_i} from the satellites
+        tgt = batch["target_op"]
+        if self.training and self.uses_target_op and self.target_op_dropout > 0:
+            hide = torch.rand(B, device=dev) < self.target_op_dropout
+            tgt = torch.where(hide, torch.full_like(tgt, self.unknown_op), tgt)
+        x = item_part
+        x_s = star  # B×d
+        if self.abs_op:
+            x = x + self.op_emb(ops) * valid[..., None].to(x.dtype)  # eq. 12
+            x_s = x_s + self.op_emb(tgt)  # eq. 13
+        x_t = x[rows, lengths - 1]  # B×d: the last micro-behavior (recent interest)
+        if self.attn is not None:
+            tokens = self.drop(torch.cat([x, x_s[:, None]], 1))  # B×(L+1)×d, star at slot L
+            key_mask = torch.cat([valid, valid.new_ones(B, 1)], 1)  # B×(L+1)
+            positions = torch.cat([torch.arange(L, device=dev).expand(B, L), lengths[:, None]], 1)
+            token_ops = torch.cat([ops, tgt[:, None]], 1)  # B×(L+1)
+            z_s, att = self.attn(tokens, key_mask, positions, token_ops, last_only=True,
+                                 return_weights=explain)  # B×d
+            if explain:
+                out["attention"] = att["weights"].mean(1)  # B×(L+1)×(L+1), heads averaged
+                if "dyadic_logit" in att:
+                    out["dyadic_logit"] = att["dyadic_logit"].mean(1)
+                out["token_ops"] = token_ops
+        else:
+            z_s = x_s  # EMBSR-NS: no self-attention layer
+        m, beta = self.fusion(z_s, x_t)  # B×d, eq. 18
+        out.update(m=m, beta=beta, star=star, valid=valid)
+        return out
+
+    def scores(self, batch: Batch) -> torch.Tensor:
+        return self.scorer.scores(self._encode(batch)["m"], self.item_emb.weight)  # B×(n+1)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        return self.scorer.loss(self._encode(batch)["m"], self.item_emb.weight, batch["targets"])
+
+    @torch.no_grad()
+    def explain(self, batch: Batch) -> dict[str, Any]:
+        """Per-session explanation (CPU tensors; keys present only when the component exists).
+
+        - ``attention`` B×(L+1)×(L+1): self-attention weights of the last attention layer; token
+          L is the star token x_s, tokens ≥ length are padding (weight 0 as keys).
+        - ``attention_star`` B×(L+1): its star row (the weights that build z_s).
+        - ``dyadic_logit`` / ``dyadic_logit_star``: the operation-pair term x_i W^Q e_{r_ij}/√d
+          added to the attention logits (same shapes; padding keys set to 0).
+        - ``token_ops`` B×(L+1): the operation of each token (last = the target op used).
+        - ``beta`` B×d and ``beta_mean`` B: the fusion gate (constant for fixed β).
+        - ``star_gate`` B×L: α (eq. 9) of the item at each micro position (0 at padding), and
+          ``star_weight`` B×L: that item's weight in the star update (eq. 10).
+        - ``valid`` B×L bool, ``lengths`` B.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            enc = self._encode(batch, explain=True)
+        finally:
+            self.train(was_training)
+        valid = enc["valid"]
+        res: dict[str, Any] = {"valid": valid, "lengths": batch["lengths"]}
+        if "attention" in enc:
+            key_mask = torch.cat([valid, valid.new_ones(valid.shape[0], 1)], 1)[:, None, :]
+            res["attention"] = enc["attention"]
+            res["attention_star"] = enc["attention"][:, -1]
+            res["token_ops"] = enc["token_ops"]
+            if "dyadic_logit" in enc:
+                dy = enc["dyadic_logit"].masked_fill(~key_mask, 0.0)
+                res["dyadic_logit"], res["dyadic_logit_star"] = dy, dy[:, -1]
+        if enc["beta"] is not None:
+            res["beta"], res["beta_mean"] = enc["beta"], enc["beta"].mean(-1)
+        if "star_gate_node" in enc:
+            micro = batch["g_micro_node"]  # B×L, padding → Nn
+            for key in ("star_gate", "star_weight"):
+                node_val = torch.cat([enc[key + "_node"], enc[key + "_node"].new_zeros(1)])
+                res[key] = node_val[micro]
+        return {k: (v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu())
+                for k, v in res.items()}
+
+
+# ---------------------------------------------------------------------- registry
+def _build(fixed: dict[str, Any], n_items: int, n_ops: int, config: dict[str, Any]) -> EMBSR:
+    return EMBSR(n_items, n_ops, {**config, **fixed})
+
+
+_COMMON = (
+    Param("embedding_dim", "int", 100, "embedding size d (paper: 100)", low=8, high=1024),
+    Param("dropout", "float", 0.1, "dropout on attention tokens and sublayers", low=0.0, high=0.9),
+    Param("w_k", "float", 12.0, "scale w_k of the cosine scores (eq. 19; paper: 12)", low=0.1, high=100.0),
+)
+_GNN = (Param("gnn_layers", "int", 1, "star-GNN propagation steps (paper: 1)", low=1, high=8),)
+_MSG = (Param("message_source", "choice", "paper",
+              "which occurrence's op-GRU state an outgoing-edge message carries: 'paper' = the "
+              "neighbour's (eq. 5), 'code' = the edge's source position (authors' code)",
+              choices=("paper", "code")),)
+_ATT = (
+    Param("attn_layers", "int", 1, "self-attention blocks (paper: 1)", low=1, high=6),
+    Param("heads", "int", 1, "attention heads (paper: 1); must divide embedding_dim", low=1, high=16),
+)
+_TOP = (Param("target_op_dropout", "float", 0.5,
+              "training probability of hiding the target operation behind the 'unknown' token, so one "
+              "model serves oracle, unknown and query modes (0 = the paper's oracle-only training)",
+              low=0.0, high=1.0),)
+_BETA = (Param("beta", "float", 0.5, "fixed fusion weight β on z_s (§V-F)", low=0.0, high=1.0),)
+
+_FULL = {"graph": "star_gnn", "op_gru": True, "attention": True, "abs_op": True, "dyadic": True, "fusion": "gate"}
+_SPECS: tuple[tuple[str, str, str, dict[str, Any], tuple[Param, ...]], ...] = (
+    ("EMBSR", "embsr", "EMBSR: multigraph star GNN with op-GRU + operation-aware self-attention + fusion gate",
+     {}, _GNN + _MSG + _ATT + _TOP),
+    ("EMBSR-NS", "ablation", "EMBSR without the operation-aware self-attention (z_s = x_s)",
+     {"attention": False, "dyadic": False}, _GNN + _MSG + _TOP),
+    ("EMBSR-NG", "ablation", "EMBSR without the GNN and the op-GRU (item embeddings feed the attention)",
+     {"graph": "none", "op_gru": False}, _ATT + _TOP),
+    ("EMBSR-NF", "ablation", "EMBSR with concatenation + MLP instead of the fusion gate",
+     {"fusion": "mlp"}, _GNN + _MSG + _ATT + _TOP),
+    ("EMBSR-FixedBeta", "variant", "EMBSR with a fixed fusion weight β (§V-F)",
+     {"fusion": "fixed"}, _GNN + _MSG + _ATT + _TOP + _BETA),
+    ("SGNN-Self", "variant", "star GNN over macro items + standard self-attention (no operations)",
+     {"op_gru": False, "abs_op": False, "dyadic": False}, _GNN + _ATT),
+    ("SGNN-Seq-Self", "variant", "SGNN-Self + op-GRU states in the GNN messages (sequential pattern)",
+     {"abs_op": False, "dyadic": False}, _GNN + _MSG + _ATT),
+    ("RNN-Self", "variant", "a GRU over [item; operation] embeddings replaces the GNN + standard self-attention",
+     {"graph": "rnn", "op_gru": False, "abs_op": False, "dyadic": False}, _ATT),
+    ("SGNN-Abs-Self", "variant", "star GNN + standard self-attention with absolute operation embeddings",
+     {"op_gru": False, "dyadic": False}, _GNN + _ATT + _TOP),
+    ("SGNN-Dyadic", "variant", "star GNN without op-GRU + operation-aware (dyadic) self-attention",
+     {"op_gru": False}, _GNN + _ATT + _TOP),
+)
+
+for _name, _family, _desc, _switches, _params in _SPECS:
+    _fixed = {**_FULL, **_switches}
+    register(ModelSpec(
+        name=_name, family=_family, description=_desc, params=_COMMON + _params,  # type: ignore[arg-type]
+        builder=partial(_build, _fixed),
+        uses_operations=bool(_fixed["op_gru"] or _fixed["abs_op"] or _fixed["graph"] == "rnn"),
+        fixed=_fixed,
+    ))
