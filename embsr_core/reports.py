@@ -132,12 +132,13 @@ KEY_HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_config(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested settings as ``{"model.dim": 64, ...}`` (for display and key lookup)."""
     out: dict[str, Any] = {}
     if isinstance(config, dict):
         for key, value in config.items():
             if isinstance(value, dict):
-                out.update(_flatten(value, f"{prefix}{key}."))
+                out.update(flatten_config(value, f"{prefix}{key}."))
             else:
                 out[f"{prefix}{key}"] = value
     return out
@@ -145,7 +146,7 @@ def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 def key_hyperparameters(config: dict[str, Any] | None) -> dict[str, Any]:
     """The few settings a run table shows (lr, dimension, dropout, ...), found anywhere in ``config``."""
-    flat = _flatten(config or {})
+    flat = flatten_config(config or {})
     found: dict[str, Any] = {}
     for key, label in KEY_HYPERPARAMETERS:
         if label in found:
@@ -443,6 +444,31 @@ def relative_improvement(values: np.ndarray, chosen_row: int) -> np.ndarray:
     return out
 
 
+def summary_values(
+    store: Store,
+    infos: Sequence[RunInfo],
+    columns: Sequence[tuple[str, int]],
+    aggregation: Aggregation,
+    *,
+    split: str | None = None,
+    target_op: str = "oracle",
+) -> tuple[np.ndarray, str]:
+    """R×C ``aggregation`` values of ``columns`` (metric, K) for ``infos``, and the split used.
+
+    ``split=None`` picks ``test`` when every run has test metrics, else ``valid``.
+    """
+    frames = {info.id: _metrics_frame(store, info.id) for info in infos}
+    if split is None:
+        split = "test" if frames and all(default_split(f) == "test" for f in frames.values()) else "valid"
+    values = np.full((len(infos), len(columns)), np.nan)
+    for i, info in enumerate(infos):
+        for j, (m, k) in enumerate(columns):
+            values[i, j] = aggregate(
+                frames[info.id], m, k, aggregation, split=split, target_op=target_op, best_epoch=info.best_epoch
+            )
+    return values, split
+
+
 def comparison_table(
     store: Store,
     run_ids: Sequence[int],
@@ -468,16 +494,8 @@ def comparison_table(
     if not run_ids:
         raise ValueError("no runs to compare")
     infos = run_infos(store, run_ids)
-    frames = {info.id: _metrics_frame(store, info.id) for info in infos}
-    if split is None:
-        split = "test" if all(default_split(f) == "test" for f in frames.values()) else "valid"
     columns = [(m, int(k)) for m in metrics for k in ks]
-    values = np.full((len(infos), len(columns)), np.nan)
-    for i, info in enumerate(infos):
-        for j, (m, k) in enumerate(columns):
-            values[i, j] = aggregate(
-                frames[info.id], m, k, aggregation, split=split, target_op=target_op, best_epoch=info.best_epoch
-            )
+    values, split = summary_values(store, infos, columns, aggregation, split=split, target_op=target_op)
     best, second = rank_flags(values)
     chosen = chosen_run_id if chosen_run_id is not None else run_ids[0]
     if chosen not in run_ids:

@@ -162,3 +162,32 @@ def test_ema_smooth_and_hyperparameters():
         "lr=0.001 d=64 drop=0.1"
     )
     assert reports.format_duration(3725) == "1:02:05" and reports.format_duration(75) == "1:15"
+
+
+def test_cli_list_show_compare_export(store, tmp_path):
+    from click.testing import CliRunner
+
+    from embsr_core.cli import main
+
+    runner = CliRunner()
+    db = ["--db", store.url]
+    out = runner.invoke(main, [*db, "runs", "list"])
+    assert out.exit_code == 0, out.output
+    assert "EMBSR «a»" in out.output and "SGNN-Self" in out.output and "lr=0.001 d=64 drop=0.1" in out.output
+    out = runner.invoke(main, [*db, "runs", "show", "1"])
+    assert out.exit_code == 0, out.output
+    assert "model.dim = 64" in out.output and "best 2" in out.output
+    out = runner.invoke(main, [*db, "runs", "compare", "1", "2", "--agg", "last", "--significance"])
+    assert out.exit_code == 0, out.output
+    assert "H@20" in out.output and "M@1" in out.output and "Imp. %" in out.output and "Wilcoxon p" in out.output
+    assert f"{_value(store, 1, 3, 'test', 'hit', 20):.4f}" in out.output
+    out = runner.invoke(main, [*db, "runs", "compare", "1", "x2"])
+    assert out.exit_code != 0 and "not a run id" in out.output
+    out = runner.invoke(main, [*db, "runs", "compare", "1", "42"])
+    assert out.exit_code == 1 and "no run with id 42" in out.output
+    m, c = tmp_path / "m.csv", tmp_path / "c.csv"
+    out = runner.invoke(main, [*db, "export", "1", "2", "--metrics-csv", str(m), "--comparison-csv", str(c)])
+    assert out.exit_code == 0, out.output
+    assert len(reports.read_metrics_csv(m)) == 180 and c.read_text(encoding="utf-8").startswith("run_id,run_name")
+    out = runner.invoke(main, [*db, "export", "1"])
+    assert out.exit_code == 2 and "--metrics-csv" in out.output
