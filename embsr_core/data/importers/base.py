@@ -1,0 +1,296 @@
+"""What every importer shares: sources, column mappings, chunks, file probing and chunked CSV reading.
+
+Importers stream: they yield :class:`Chunk` frames of a bounded number of rows, never the whole file.
+A chunk's frame has the canonical columns (``session, item, operation, timestamp`` + optional
+``category, dwell, step``) but keeps ids in their native dtype (int64 or str) because converting
+millions of ids to str costs more than the whole insert; the store maps uniques only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from embsr_core.data.errors import DataFormatError
+
+HEAD_BYTES = 64 * 1024
+DEFAULT_CHUNK_ROWS = 250_000
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which source column holds each canonical field (``None``: the importer's default or absent).
+
+    Names match exactly first, then ignoring case and ``_``/``-``/spaces, so one mapping fits files
+    that spell a column differently (Diginetica: ``session_id`` in views, ``sessionId`` in purchases).
+    """
+
+    session: str | None = None
+    item: str | None = None
+    operation: str | None = None
+    timestamp: str | None = None
+    category: str | None = None
+    dwell: str | None = None
+    delimiter: str | None = None  # None: sniffed from the content
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {k: getattr(self, k) for k in ("session", "item", "operation", "timestamp", "category", "dwell")}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file, optionally with a fixed operation name for all its rows (Diginetica purchases)."""
+
+    path: Path
+    operation: str | None = None
+
+    @classmethod
+    def of(cls, value: str | Path | Source) -> Source:
+        return value if isinstance(value, Source) else cls(Path(value))
+
+
+@dataclass
+class Chunk:
+    """A bounded slice of one source in canonical columns, with how far the reader got."""
+
+    frame: pd.DataFrame
+    rows_read: int  # source rows consumed for this chunk (kept + skipped)
+    bytes_read: int  # position in the (compressed) file after this chunk
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The first bytes of a file, decompressed and classified, for sniffing and early errors."""
+
+    path: Path
+    size: int
+    gzip: bool
+    parquet: bool
+    text: str | None  # decoded head (complete lines only) for text files
+    encoding: str
+    parquet_columns: tuple[str, ...] = ()
+
+    @property
+    def lines(self) -> list[str]:
+        return [] if self.text is None else self.text.splitlines()
+
+
+def probe(path: str | Path) -> Probe:
+    """Read and classify the head of ``path``; raises :class:`DataFormatError` for missing/empty/binary files."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError("file not found", path=path)
+    if path.is_dir():
+        raise DataFormatError("is a folder; expected a data file", path=path)
+    size = path.stat().st_size
+    if size == 0:
+        raise DataFormatError("the file is empty; expected a header or data lines", path=path)
+    with path.open("rb") as raw:
+        head = raw.read(HEAD_BYTES)
+    if head.startswith(PARQUET_MAGIC):
+        return Probe(path, size, False, True, None, "utf-8", _parquet_columns(path))
+    is_gzip = head.startswith(GZIP_MAGIC)
+    if is_gzip:
+        head = _gunzip_head(path)
+        if not head:
+            raise DataFormatError("the compressed file is empty; expected data lines", path=path)
+    text, encoding = _decode_text(head, path, complete=len(head) < HEAD_BYTES)
+    if not text.strip():
+        raise DataFormatError("the file holds only blank lines; expected a header or data lines", path=path)
+    return Probe(path, size, is_gzip, False, text, encoding)
+
+
+def _gunzip_head(path: Path) -> bytes:
+    with gzip.open(path, "rb") as stream:
+        try:
+            return stream.read(HEAD_BYTES)
+        except EOFError:  # a short truncated file: whatever could be decompressed
+            return b""
+        except (OSError, zlib.error) as exc:
+            raise DataFormatError(f"not a readable gzip file ({exc})", path=path) from None
+
+
+def _decode_text(head: bytes, path: Path, *, complete: bool) -> tuple[str, str]:
+    if b"\x00" in head:
+        raise DataFormatError("binary content (NUL bytes); expected a text table, JD lines or Parquet", path=path)
+    try:
+        text, encoding = head.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3 and not complete:  # a multi-byte character cut by the head limit
+            text, encoding = head[: exc.start].decode("utf-8"), "utf-8"
+        else:
+            controls = sum(b < 9 or 13 < b < 32 for b in head[:4096])
+            if controls > 0.01 * min(len(head), 4096):
+                raise DataFormatError(
+                    f"binary content at byte {exc.start}; expected a text table, JD lines or Parquet", path=path
+                ) from None
+            text, encoding = head.decode("latin-1"), "latin-1"
+    if not complete and "\n" in text:
+        text = text[: text.rindex("\n") + 1]  # only complete lines
+    return text, encoding
+
+
+def _parquet_columns(path: Path) -> tuple[str, ...]:
+    import pyarrow.parquet as pq
+
+    try:
+        return tuple(pq.read_schema(path).names)
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError with a terse text
+        raise DataFormatError(f"not a readable Parquet file, truncated or damaged? ({exc})", path=path) from None
+
+
+def sniff_delimiter(probe_: Probe) -> str | None:
+    """The delimiter that splits the first lines into the same number (> 1) of fields; the most fields wins."""
+    lines = [ln for ln in probe_.lines[:50] if ln.strip()]
+    if not lines:
+        return None
+    best: tuple[int, str] | None = None
+    for delim in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=delim)}
+        if len(counts) == 1:
+            n = counts.pop()
+            if n > 1 and (best is None or n > best[0]):
+                best = (n, delim)
+    return None if best is None else best[1]
+
+
+def normalise_name(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", str(name)).lower()
+
+
+def resolve_column(wanted: str, columns: list[str]) -> str | None:
+    """``wanted`` among ``columns``: exact, else ignoring case and ``_``/``-``/spaces."""
+    if wanted in columns:
+        return wanted
+    key = normalise_name(wanted)
+    matches = [c for c in columns if normalise_name(c) == key]
+    return matches[0] if len(matches) == 1 else None
+
+
+class CountingReader:
+    """A binary stream over a (maybe gzip) file that knows how many raw bytes were consumed."""
+
+    def __init__(self, path: Path, is_gzip: bool):
+        self.path = path
+        self.raw: IO[bytes] = path.open("rb")
+        self.stream: IO[bytes] = gzip.GzipFile(fileobj=self.raw, mode="rb") if is_gzip else self.raw
+
+    @property
+    def bytes_read(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stream.close()
+        self.raw.close()
+
+    def __enter__(self) -> CountingReader:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+
+def read_header(p: Probe, delimiter: str) -> list[str]:
+    """The header fields of a text table (first line)."""
+    first = next(csv.reader(p.lines[:1], delimiter=delimiter), [])
+    return [c.strip() for c in first]
+
+
+def iter_csv(
+    p: Probe,
+    *,
+    delimiter: str,
+    usecols: list[str],
+    dtype: dict[str, Any] | None,
+    chunk_rows: int,
+) -> Iterator[tuple[pd.DataFrame, int, int]]:
+    """Chunks of a text table as ``(frame, first_line_number, bytes_read)``; parser errors name the line."""
+    with CountingReader(p.path, p.gzip) as reader:
+        try:
+            chunks = pd.read_csv(
+                reader.stream,
+                sep=delimiter,
+                usecols=usecols,
+                dtype=dtype,
+                chunksize=chunk_rows,
+                encoding=p.encoding,
+                keep_default_na=True,
+                na_values=["", "NA", "NaN", "null", "NULL"],
+                engine="c",
+                low_memory=False,
+            )
+            line = 2  # line 1 is the header
+            for frame in chunks:
+                yield frame, line, reader.bytes_read
+                line += len(frame)
+        except DataFormatError:
+            raise
+        except pd.errors.EmptyDataError:
+            raise DataFormatError("no header and no data; expected a delimited table", path=p.path) from None
+        except pd.errors.ParserError as exc:
+            raise _parser_error(p.path, exc, delimiter) from None
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise DataFormatError(
+                f"the compressed file ends early or is damaged ({exc}); expected a complete gzip stream",
+                path=p.path,
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(
+                f"undecodable bytes ({exc.reason}); expected {p.encoding} text", path=p.path
+            ) from None
+        except ValueError as exc:  # pandas: a numeric dtype met text
+            raise _value_error(p.path, exc) from None
+
+
+def _parser_error(path: Path, exc: Exception, delimiter: str) -> DataFormatError:
+    text = str(exc)
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if m:
+        return DataFormatError(
+            f"{m.group(3)} fields, expected {m.group(1)} {delimiter!r}-separated fields like the header",
+            path=path,
+            line=int(m.group(2)),
+        )
+    return DataFormatError(f"cannot parse the table ({text.strip()})", path=path)
+
+
+def _value_error(path: Path, exc: Exception) -> DataFormatError:
+    text = str(exc)
+    m = re.search(r"at position (\d+)", text)
+    line = int(m.group(1)) + 2 if m else None
+    return DataFormatError(f"unexpected value ({text}); expected numbers in the id columns", path=path, line=line)
+
+
+def text_lines(p: Probe) -> Iterator[tuple[int, str, int]]:
+    """Lines of a text file as ``(line_number, text, bytes_read)``, streaming; decoding errors name the line."""
+    with CountingReader(p.path, p.gzip) as reader:
+        wrapper = io.TextIOWrapper(reader.stream, encoding=p.encoding, newline=None)
+        number = 0
+        try:
+            for number, text in enumerate(wrapper, start=1):  # noqa: B007  (number used after the loop)
+                yield number, text, reader.bytes_read
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise DataFormatError(
+                f"the compressed file ends early or is damaged ({exc}); expected a complete gzip stream",
+                path=p.path,
+                line=number + 1,
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(
+                f"undecodable bytes ({exc.reason}); expected {p.encoding} text", path=p.path, line=number + 1
+            ) from None
