@@ -1,0 +1,16 @@
+"""Datasets page (placeholder until the Datasets page of issue 6 lands)."""
+
+from app.pages.base import PlaceholderPage
+
+
+class DatasetsPage(PlaceholderPage):
+    page_id = "datasets"
+    title = "Datasets"
+    subtitle = "Import micro-behavior logs, generate synthetic data and inspect what is in the store."
+    icon_name = "datasets"
+    arrives_with = "the Datasets page (issue 6)"
+    planned = (
+        "Table of datasets with sessions, items, operations and micro-behaviors",
+        "Import wizard with format detection, column mapping and a live preview",
+        "Statistics: operation distribution and session-length histogram",
+    )

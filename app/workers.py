@@ -1,0 +1,399 @@
+"""Run plain-Python core functions off the GUI thread (see shared/guides/ARCHITECTURE.md).
+
+Pattern, measured on PySide6 6.11 / CPython 3.11:
+- a ``Worker`` QObject is moved to a fresh ``QThread``; its entry slot has a unique name
+  (``run_embsr_task``) so no parent slot can shadow it and run it on the GUI thread;
+- the callable gets a ``progress`` callback and a ``cancel`` token (``CancelToken``, built on
+  ``threading.Event``): cancel/pause are plain flags the callable checks between batches, because a
+  cancel *signal* never reaches a slot that is busy in a loop;
+- the worker's signals are connected only to bound slots of ``Task``, a QObject living in the GUI
+  thread, which re-emits them there; pages connect to ``Task``'s signals and so always run in the
+  GUI thread, lambdas included;
+- ``TaskRunner`` runs one task at a time (one database writer) and ends every thread with
+  ``thread.quit(); thread.wait()``.
+
+Callable convention (core functions follow it, e.g. ``generate_demo_dataset(store, progress=, cancel=)``)::
+
+    def work(*args, progress: Callable[[object], None], cancel: CancelToken, **kwargs) -> result
+
+``progress(event)`` may carry any object (a float, a dataclass event...). If the callable returns a
+generator, every yielded value is emitted as ``partial`` and the generator's return value is the
+result. Cancellation is reported as ``cancelled`` whether the callable raises ``TaskCancelled`` (what
+``cancel.check()`` does) or returns normally after noticing ``cancel.is_set()``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+
+__all__ = ["CancelToken", "Task", "TaskCancelled", "TaskRunner", "Worker", "progress_fraction"]
+
+
+class TaskCancelled(Exception):
+    """Raised inside a task by ``CancelToken.check()`` once cancel was requested."""
+
+
+class CancelToken:
+    """Thread-safe cancel + pause flags for a running task.
+
+    Duck-compatible with ``threading.Event`` for cancellation (``is_set()``/``set()``), so core code
+    that only knows ``threading.Event`` works unchanged. Pausing blocks in ``wait_if_paused()`` or
+    ``check()``; cancelling also releases a paused task so it can stop.
+    """
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    # cancellation -------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()  # wake a paused task so it sees the cancel
+
+    set = cancel  # threading.Event compatibility
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    is_set = is_cancelled
+
+    # pausing ------------------------------------------------------------------------------------
+    def pause(self) -> None:
+        if not self._cancel.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def is_paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_if_paused(self, timeout: float | None = None) -> bool:
+        """Block while paused; returns True when the task may go on (resumed or cancelled)."""
+        return self._running.wait(timeout)
+
+    def check(self) -> None:
+        """The call to place between batches: waits while paused, raises TaskCancelled if cancelled."""
+        self._running.wait()
+        if self._cancel.is_set():
+            raise TaskCancelled()
+
+
+class Worker(QObject):
+    """Runs one callable in the thread it was moved to and reports through signals.
+
+    Signals (emitted in the worker thread; connect them only to bound slots of GUI-thread QObjects):
+    ``progress(object)``, ``partial(object)``, ``finished(object)`` (the result), ``failed(str)``
+    (formatted traceback), ``cancelled(object)`` (the callable's return value, or None if it raised).
+    Exactly one of finished/failed/cancelled is emitted, last.
+    """
+
+    progress = Signal(object)
+    partial = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal(object)
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        token: CancelToken | None = None,
+        progress_kw: str | None = "progress",
+        cancel_kw: str | None = "cancel",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self.token = token if token is not None else CancelToken()
+        self._progress_kw = progress_kw
+        self._cancel_kw = cancel_kw
+        self.thread_id: int | None = None  # threading.get_ident() of the thread that ran the callable
+
+    def _report(self, event: object) -> None:
+        self.progress.emit(event)
+
+    @Slot()
+    def run_embsr_task(self) -> None:
+        """Entry slot (unique name on purpose): runs the callable, then emits one terminal signal."""
+        self.thread_id = threading.get_ident()
+        kwargs = dict(self._kwargs)
+        if self._progress_kw:
+            kwargs[self._progress_kw] = self._report
+        if self._cancel_kw:
+            kwargs[self._cancel_kw] = self.token
+        outcome: tuple[str, Any]
+        try:
+            result = self._fn(*self._args, **kwargs)
+            if inspect.isgenerator(result):
+                result = yield_partials(result, self.partial.emit)
+            outcome = ("cancelled", result) if self.token.is_cancelled() else ("finished", result)
+        except TaskCancelled:
+            outcome = ("cancelled", None)
+        except BaseException:  # the app must survive anything a task does
+            outcome = ("failed", traceback.format_exc())
+        # Hand ourselves back to the GUI thread so the object is deleted there, not in a dead thread.
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
+        kind, payload = outcome
+        getattr(self, kind).emit(payload)
+
+
+def yield_partials(gen: Any, emit: Callable[[object], None]) -> Any:
+    """Drain a generator, emitting each yielded value; returns the generator's return value."""
+    while True:
+        try:
+            emit(next(gen))
+        except StopIteration as stop:
+            return stop.value
+
+
+class Task(QObject):
+    """GUI-thread handle of one submitted task; its signals are always emitted in the GUI thread.
+
+    States: ``queued`` → ``running`` → ``finished`` | ``failed`` | ``cancelled``.
+    """
+
+    started = Signal()
+    progress = Signal(object)
+    partial = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal(object)
+    done = Signal()  # after any terminal signal and after the thread was joined
+
+    _ids = itertools.count(1)
+
+    def __init__(self, worker: Worker, name: str) -> None:
+        super().__init__()
+        self.id = next(self._ids)
+        self.name = name
+        self.state = "queued"
+        self.result: Any = None
+        self.error: str | None = None
+        self._worker: Worker | None = worker
+        self._thread: QThread | None = None
+        self._token = worker.token
+        self.worker_thread_id: int | None = None
+
+    # control (callable from the GUI thread) ----------------------------------------------------------
+    def cancel(self) -> None:
+        self._token.cancel()
+        if self.state == "queued":
+            self._set_terminal("cancelled", None)
+
+    def pause(self) -> None:
+        self._token.pause()
+
+    def resume(self) -> None:
+        self._token.resume()
+
+    def is_paused(self) -> bool:
+        return self._token.is_paused()
+
+    def is_done(self) -> bool:
+        return self.state in ("finished", "failed", "cancelled")
+
+    # lifecycle (driven by TaskRunner) ----------------------------------------------------------------
+    def _start(self) -> None:
+        worker = self._worker
+        assert worker is not None and self.state == "queued"
+        thread = QThread()
+        thread.setObjectName(f"embsr-task-{self.id}-{self.name}")
+        worker.moveToThread(thread)
+        worker.progress.connect(self._on_progress)
+        worker.partial.connect(self._on_partial)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+        thread.started.connect(worker.run_embsr_task)
+        self._thread = thread
+        self.state = "running"
+        self.started.emit()
+        thread.start()
+
+    def _join(self) -> None:
+        """Stop the task's thread event loop and wait for it (the worker has already returned)."""
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+        if self._worker is not None:
+            self.worker_thread_id = self._worker.thread_id
+        self._thread = None
+        self._worker = None
+
+    def _set_terminal(self, state: str, payload: Any) -> None:
+        if self.is_done():
+            return
+        self._join()
+        self.state = state
+        if state == "failed":
+            self.error = payload
+            self.failed.emit(payload)
+        elif state == "finished":
+            self.result = payload
+            self.finished.emit(payload)
+        else:
+            self.result = payload
+            self.cancelled.emit(payload)
+        self.done.emit()
+
+    # slots receiving the worker's queued signals, in the GUI thread ----------------------------------
+    @Slot(object)
+    def _on_progress(self, event: object) -> None:
+        self.progress.emit(event)
+
+    @Slot(object)
+    def _on_partial(self, value: object) -> None:
+        self.partial.emit(value)
+
+    @Slot(object)
+    def _on_finished(self, result: object) -> None:
+        self._set_terminal("finished", result)
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self._set_terminal("failed", text)
+
+    @Slot(object)
+    def _on_cancelled(self, result: object) -> None:
+        self._set_terminal("cancelled", result)
+
+
+class TaskRunner(QObject):
+    """Runs submitted tasks one at a time, in submission order (also: one database writer).
+
+    ``busyChanged(bool)`` tells pages when to enable/disable their Start buttons; ``shutdown()``
+    cancels everything and joins the thread (call it from ``closeEvent``).
+    """
+
+    busyChanged = Signal(bool)
+    taskStarted = Signal(object)  # Task
+    taskDone = Signal(object)  # Task
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._queue: deque[Task] = deque()
+        self._current: Task | None = None
+        self._tasks: set[Task] = set()  # keep Python references until done
+
+    @property
+    def current(self) -> Task | None:
+        return self._current
+
+    def is_busy(self) -> bool:
+        return self._current is not None
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        progress_kw: str | None = "progress",
+        cancel_kw: str | None = "cancel",
+        **kwargs: Any,
+    ) -> Task:
+        """Queue ``fn(*args, progress=..., cancel=..., **kwargs)``; starts at once when idle.
+
+        Connecting to the returned Task's signals right after ``submit`` misses nothing but ``started``:
+        the worker's signals are queued to the GUI thread and delivered on a later turn of its loop.
+        """
+        worker = Worker(fn, *args, progress_kw=progress_kw, cancel_kw=cancel_kw, **kwargs)
+        task = Task(worker, name or getattr(fn, "__name__", "task"))
+        task.done.connect(self._on_task_done)
+        self._tasks.add(task)
+        self._queue.append(task)
+        if self._current is None:
+            self._schedule_next()
+        return task
+
+    def cancel_all(self) -> None:
+        for task in list(self._queue):
+            task.cancel()
+        if self._current is not None:
+            self._current.cancel()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel queued and running tasks and join the running thread; True if it stopped in time."""
+        queued = list(self._queue)
+        self._queue.clear()
+        for task in queued:
+            task.cancel()
+        task = self._current
+        if task is None:
+            return True
+        task.cancel()
+        thread = task._thread
+        stopped = True
+        if thread is not None:
+            thread.quit()  # the loop exits once run_embsr_task returns
+            stopped = thread.wait(timeout_ms)
+        QCoreApplication.sendPostedEvents()  # deliver the worker's terminal signal now
+        return stopped
+
+    def _schedule_next(self) -> None:
+        while self._queue:
+            task = self._queue.popleft()
+            if task.is_done():  # cancelled while queued
+                continue
+            self._current = task
+            self.busyChanged.emit(True)
+            task._start()
+            self.taskStarted.emit(task)
+            return
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        task = self.sender()
+        if not isinstance(task, Task):
+            return
+        self._tasks.discard(task)
+        if task is self._current:
+            self._current = None
+            self.taskDone.emit(task)
+            self._schedule_next()
+            if self._current is None:
+                self.busyChanged.emit(False)
+        else:
+            self.taskDone.emit(task)
+
+
+def progress_fraction(event: object) -> float | None:
+    """Best-effort fraction in [0, 1] from a progress event, for progress bars; None if unknown.
+
+    Understands a number in [0, 1], a ``(done, total)`` pair, and objects with ``fraction`` or
+    ``done``/``total`` attributes (core event dataclasses).
+    """
+    done: object
+    total: object
+    if isinstance(event, bool):
+        return None
+    if isinstance(event, int | float):
+        return float(event) if 0.0 <= event <= 1.0 else None
+    if isinstance(event, tuple) and len(event) == 2:
+        done, total = event
+    elif hasattr(event, "fraction"):
+        value = event.fraction
+        return float(value) if isinstance(value, int | float) else None
+    elif hasattr(event, "done") and hasattr(event, "total"):
+        done, total = event.done, event.total
+    else:
+        return None
+    if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
+        return min(1.0, max(0.0, float(done) / float(total)))
+    return None

@@ -1,0 +1,39 @@
+"""Shared test set-up: every test runs with temporary HOME / XDG dirs and a temporary store URL,
+so nothing touches the real user's settings, data or database."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME, XDG_* and EMBSR_DB_URL at a fresh temporary folder; returns that folder.
+
+    Qt caches the QSettings folder on first use in a process, so once QtCore is loaded the user-scope
+    path is also redirected with ``QSettings.setPath`` (a test that first loads Qt gets the env var).
+    """
+    root = tmp_path_factory.mktemp("user")
+    dirs = {
+        "HOME": root / "home",
+        "XDG_CONFIG_HOME": root / "config",
+        "XDG_DATA_HOME": root / "data",
+        "XDG_CACHE_HOME": root / "cache",
+        "XDG_STATE_HOME": root / "state",
+    }
+    for name, path in dirs.items():
+        path.mkdir(parents=True)
+        monkeypatch.setenv(name, str(path))
+    monkeypatch.setenv("EMBSR_DB_URL", f"sqlite:///{root / 'data' / 'embsr-test.db'}")
+    qtcore = sys.modules.get("PySide6.QtCore")
+    if qtcore is not None:
+        settings = qtcore.QSettings
+        for fmt in (settings.Format.NativeFormat, settings.Format.IniFormat):
+            settings.setPath(fmt, settings.Scope.UserScope, str(dirs["XDG_CONFIG_HOME"]))
+    return root
