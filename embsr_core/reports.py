@@ -75,15 +75,32 @@ def _list_runs(store: Store) -> list[Any]:
         return list(session.scalars(select(Run).options(selectinload(Run.dataset)).order_by(Run.id.desc())))
 
 
-def _metrics_frame(store: Store, run_id: int) -> pd.DataFrame:
+def _metrics_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
     from sqlalchemy import select
 
-    cols = ["epoch", "split", "target_op", "metric", "k", "value", "wall_time"]
+    cols = ["run_id", "epoch", "split", "target_op", "metric", "k", "value", "wall_time"]
     with store.session() as session:
         rows = session.execute(
-            select(*(getattr(EpochMetric, c) for c in cols)).where(EpochMetric.run_id == run_id)
+            select(*(getattr(EpochMetric, c) for c in cols)).where(EpochMetric.run_id.in_(list(run_ids)))
         ).all()
     return pd.DataFrame(rows, columns=cols)
+
+
+def metrics_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, pd.DataFrame]:
+    """Each run's per-epoch metrics (columns epoch, split, target_op, metric, k, value, wall_time)."""
+    frame = _metrics_frame(store, run_ids)
+    groups = {int(rid): g.drop(columns="run_id").reset_index(drop=True) for rid, g in frame.groupby("run_id")}
+    empty = frame.iloc[0:0].drop(columns="run_id")
+    return {int(rid): groups.get(int(rid), empty) for rid in run_ids}
+
+
+def runs_signature(store: Store) -> tuple[tuple[int, str, int], ...]:
+    """A cheap fingerprint of the runs table (id, status, epochs done): poll it to know when to reload."""
+    from sqlalchemy import select
+
+    with store.session() as session:
+        rows = session.execute(select(Run.id, Run.status, Run.epochs_done).order_by(Run.id)).all()
+    return tuple((int(i), str(s), int(e or 0)) for i, s, e in rows)
 
 
 def _get_ranks(store: Store, run_id: int, *, split: str, target_op: str) -> np.ndarray | None:
@@ -254,9 +271,10 @@ def format_duration(seconds: float | None) -> str:
 def metrics_long(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
     """Per-epoch metrics of ``run_ids`` in the long CSV layout (:data:`LONG_COLUMNS`), sorted."""
     infos = run_infos(store, run_ids)
+    by_run = metrics_by_run(store, run_ids)
     frames = []
     for info in infos:
-        frame = _metrics_frame(store, info.id)
+        frame = by_run[info.id]
         if frame.empty:
             continue
         frame = frame.copy()
@@ -288,25 +306,6 @@ def curve(
     ].sort_values("epoch")
     wall = sel["wall_time"].to_numpy(dtype=np.float64, na_value=np.nan)
     return sel["epoch"].to_numpy(dtype=np.float64), wall, sel["value"].to_numpy(dtype=np.float64)
-
-
-def ema_smooth(values: np.ndarray, weight: float) -> np.ndarray:
-    """Debiased exponential moving average (TensorBoard's smoothing); ``weight`` in [0, 1)."""
-    values = np.asarray(values, dtype=np.float64)
-    if weight <= 0 or values.size == 0:
-        return values.copy()
-    weight = min(float(weight), 0.999)
-    out = np.empty_like(values)
-    last = 0.0
-    n = 0
-    for i, v in enumerate(values):
-        if not math.isfinite(v):
-            out[i] = v
-            continue
-        n += 1
-        last = last * weight + (1 - weight) * v
-        out[i] = last / (1 - weight**n)
-    return out
 
 
 def aggregate(
@@ -457,7 +456,7 @@ def summary_values(
 
     ``split=None`` picks ``test`` when every run has test metrics, else ``valid``.
     """
-    frames = {info.id: _metrics_frame(store, info.id) for info in infos}
+    frames = metrics_by_run(store, [info.id for info in infos])
     if split is None:
         split = "test" if frames and all(default_split(f) == "test" for f in frames.values()) else "valid"
     values = np.full((len(infos), len(columns)), np.nan)

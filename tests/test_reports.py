@@ -154,10 +154,9 @@ def test_unknown_run_and_bad_folder(store, tmp_path):
         reports.export_metrics_csv(store, [1], tmp_path / "nope" / "m.csv")
 
 
-def test_ema_smooth_and_hyperparameters():
-    assert reports.ema_smooth(np.array([1.0, 1.0, 1.0]), 0.9).tolist() == pytest.approx([1.0, 1.0, 1.0])
-    sm = reports.ema_smooth(np.array([0.0, 10.0]), 0.5)
-    assert sm[0] == 0.0 and sm[1] == pytest.approx(10 * 0.5 / 0.75)
+def test_hyperparameters_and_signature(store):
+    sig = reports.runs_signature(store)
+    assert sig == ((1, "finished", 3), (2, "finished", 3), (3, "finished", 3))
     assert reports.format_hyperparameters({"model": {"dim": 64, "dropout": 0.1}, "train": {"lr": 0.001}}) == (
         "lr=0.001 d=64 drop=0.1"
     )
