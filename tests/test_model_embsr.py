@@ -1,0 +1,221 @@
+"""EMBSR and its registered ablations / variants: batching, invariances, ablations, gradients."""
+
+import numpy as np
+import pytest
+import torch
+from _model_helpers import random_split
+from torch.nn import functional as F
+
+from embsr_core.models.layers.fusion import FixedFusion, FusionMLP
+from embsr_core.models.registry import build_model, get_spec, list_specs
+
+N_ITEMS, N_OPS = 40, 4
+SMALL = {"embedding_dim": 16}
+NAMES = ["EMBSR", "EMBSR-NS", "EMBSR-NG", "EMBSR-NF", "EMBSR-FixedBeta", "SGNN-Self", "SGNN-Seq-Self",
+         "RNN-Self", "SGNN-Abs-Self", "SGNN-Dyadic"]
+
+
+def _model(name="EMBSR", seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build_model(name, N_ITEMS, N_OPS, {**SMALL, **overrides}).eval()
+
+
+@pytest.fixture(scope="module")
+def split():
+    return random_split(n=16, max_len=10, n_items=N_ITEMS, n_ops=N_OPS)
+
+
+def test_all_names_registered_build_and_score(split):
+    registered = {s.name for s in list_specs()}
+    assert set(NAMES) <= registered
+    for name in NAMES:
+        model = _model(name)
+        batch = model.collate(split, np.arange(8))
+        s = model.scores(batch)
+        assert s.shape == (8, N_ITEMS + 1)
+        assert torch.all(s[:, 0] == float("-inf")) and torch.isfinite(s[:, 1:]).all(), name
+        assert torch.isfinite(model.loss(batch)), name
+        assert get_spec(name).uses_operations == model.uses_operations
+    assert get_spec("EMBSR-FixedBeta").param("beta").validate(0.2) == 0.2
+    with pytest.raises(ValueError, match="beta"):
+        get_spec("EMBSR-FixedBeta").param("beta").validate(1.5)
+
+
+def test_fused_loss_equals_cross_entropy_of_scores(split):
+    model = _model()
+    batch = model.collate(split, np.arange(16))
+    fused = model.loss(batch)
+    (g_fused,) = torch.autograd.grad(fused, model.item_emb.weight)
+    ref = F.cross_entropy(model.scores(batch), batch["targets"])
+    (g_ref,) = torch.autograd.grad(ref, model.item_emb.weight)
+    torch.testing.assert_close(fused, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(g_fused, g_ref, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["EMBSR", "RNN-Self", "EMBSR-NG"])
+def test_extra_padding_changes_no_output(split, name):
+    model = _model(name)
+    batch = model.collate(split, np.arange(16))
+    padded = dict(batch)
+    extra = 5
+    for key in ("items", "ops"):
+        padded[key] = F.pad(batch[key], (0, extra))
+    if "g_micro_node" in batch:
+        padded["g_micro_node"] = F.pad(batch["g_micro_node"], (0, extra), value=len(batch["g_node_items"]))
+    torch.testing.assert_close(model.scores(padded), model.scores(batch), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["EMBSR", "RNN-Self"])
+def test_session_output_independent_of_batch(split, name):
+    model = _model(name)
+    full = model.scores(model.collate(split, np.arange(16)))
+    for rows in ([3], [3, 0, 9], [12, 3]):
+        part = model.scores(model.collate(split, np.array(rows)))
+        torch.testing.assert_close(part[rows.index(3)], full[3], atol=1e-5, rtol=1e-5)
+
+
+def _param_names(model):
+    return {n for n, _ in model.named_parameters()}
+
+
+# ablation → (prefixes of EMBSR parameters it must lack, prefixes it adds)
+ABLATIONS = {
+    "EMBSR-NS": ({"attn."}, set()),
+    "EMBSR-NG": ({"gnn.", "op_gru."}, set()),
+    "EMBSR-NF": ({"fusion.w_m."}, {"fusion.mlp."}),
+    "EMBSR-FixedBeta": ({"fusion.w_m."}, set()),
+    "SGNN-Self": ({"op_emb.", "op_gru.", "gnn.seq_in.", "gnn.seq_out.", "attn.layers.0.relation."}, set()),
+    "SGNN-Seq-Self": ({"attn.layers.0.relation."}, set()),
+    "SGNN-Abs-Self": ({"op_gru.", "gnn.seq_in.", "gnn.seq_out.", "attn.layers.0.relation."}, set()),
+    "SGNN-Dyadic": ({"op_gru.", "gnn.seq_in.", "gnn.seq_out."}, set()),
+    "RNN-Self": ({"gnn.", "op_gru.", "attn.layers.0.relation."}, {"rnn."}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_each_ablation_removes_exactly_its_component(name):
+    full, ablated = _param_names(_model()), _param_names(_model(name))
+    missing, added = ABLATIONS[name]
+    assert {n for n in full - ablated} == {n for n in full if any(n.startswith(p) for p in missing)}
+    assert {n for n in ablated - full} == {n for n in ablated if any(n.startswith(p) for p in added)}
+    assert (ablated - full) or not added
+
+
+def test_ablation_behaviour(split):
+    batch = _model().collate(split, np.arange(16))
+    shuffled = _model().collate(_changed_ops(split), np.arange(16))  # every operation changed
+    other_target = dict(batch, target_op=(batch["target_op"] % N_OPS) + 1)
+    # SGNN-Self is macro-only: operations and target ops change nothing
+    m = _model("SGNN-Self")
+    assert torch.equal(m.scores(batch), m.scores(shuffled))
+    assert torch.equal(m.scores(batch), m.scores(other_target))
+    # SGNN-Seq-Self uses op runs in the GNN but never the target op; EMBSR uses the target op
+    assert torch.equal(_model("SGNN-Seq-Self").scores(batch), _model("SGNN-Seq-Self").scores(other_target))
+    assert not torch.allclose(_model().scores(batch), _model().scores(other_target))
+    # EMBSR-NS has no attention: explain carries no attention weights
+    assert "attention" not in _model("EMBSR-NS").explain(batch)
+    assert isinstance(_model("EMBSR-NF").fusion, FusionMLP)
+    fixed = _model("EMBSR-FixedBeta", beta=0.2)
+    assert isinstance(fixed.fusion, FixedFusion)
+    assert torch.allclose(fixed.explain(batch)["beta_mean"], torch.full((16,), 0.2))
+
+
+def test_op_gru_changes_messages_and_message_source_option(split):
+    paper, code = _model(), _model(message_source="code")
+    batch = paper.collate(split, np.arange(16))
+    assert not torch.allclose(paper.scores(batch), code.scores(batch))
+    # SGNN-Seq-Self sees operations only through the op-GRU in the GNN messages
+    m = _model("SGNN-Seq-Self")
+    assert not torch.allclose(m.scores(batch), m.scores(m.collate(_changed_ops(split), np.arange(16))))
+
+
+def _changed_ops(split):
+    s = split.subset(np.arange(len(split)))
+    s.ops = np.where(s.ops > 0, (s.ops % N_OPS) + 1, 0).astype(np.int32)
+    return s
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_parameter_gets_a_gradient(split, name):
+    model = _model(name, target_op_dropout=0.5) if "target_op_dropout" in get_spec(name).defaults() \
+        else _model(name)
+    model.train()
+    model.loss(model.collate(split, np.arange(16))).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: {pname} got no gradient"
+
+
+def test_seeded_cpu_training_is_bit_identical(split):
+    def run():
+        model = _model(seed=123).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        torch.manual_seed(7)
+        for start in (0, 8):
+            opt.zero_grad()
+            model.loss(model.collate(split, np.arange(start, start + 8))).backward()
+            opt.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    for a, b in zip(run(), run(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["EMBSR", "RNN-Self", "EMBSR-NG"])
+def test_batch_of_one(split, name):
+    model = _model(name)
+    short = int(np.argmin(split.lengths))
+    for row in (0, short):
+        batch = model.collate(split, np.array([row]))
+        assert model.scores(batch).shape == (1, N_ITEMS + 1)
+        model.train()
+        assert torch.isfinite(model.loss(batch))
+        model.eval()
+        ex = model.explain(batch)
+        assert ex["beta"].shape == (1, 16)
+        if "attention" in ex:
+            width = int(batch["items"].shape[1])
+            assert ex["attention"].shape == (1, width + 1, width + 1)
+
+
+def test_target_op_modes(split):
+    model = _model()
+    idx = np.arange(16)
+    oracle, unknown = model.collate(split, idx, "oracle"), model.collate(split, idx, "unknown")
+    assert torch.equal(oracle["target_op"], torch.from_numpy(split.target_ops.astype(np.int64)))
+    assert torch.all(unknown["target_op"] == N_OPS + 1)
+    query = model.collate(split, idx, 2)
+    assert torch.all(query["target_op"] == 2)
+    s = {k: model.scores(b) for k, b in (("o", oracle), ("u", unknown), ("q", query))}
+    assert not torch.allclose(s["o"], s["u"]) and not torch.allclose(s["u"], s["q"])
+    same = np.nonzero(split.target_ops == 2)[0]
+    torch.testing.assert_close(s["q"][same], s["o"][same])
+    for bad in (0, N_OPS + 1, "future"):
+        with pytest.raises(ValueError, match="target_op"):
+            model.collate(split, idx, bad)
+
+
+def test_explain_keys_and_shapes(split):
+    model = _model()
+    batch = model.collate(split, np.arange(4))
+    ex = model.explain(batch)
+    B, L = batch["items"].shape
+    assert ex["attention"].shape == (B, L + 1, L + 1)
+    torch.testing.assert_close(ex["attention"].sum(-1), torch.ones(B, L + 1))
+    torch.testing.assert_close(ex["attention_star"], ex["attention"][:, -1])
+    assert ex["dyadic_logit_star"].shape == (B, L + 1)
+    assert ex["star_gate"].shape == (B, L) and ex["beta"].shape == (B, 16)
+    assert torch.all(ex["attention_star"][:, :L][~ex["valid"]] == 0)
+    assert torch.all(ex["star_gate"][~ex["valid"]] == 0)
+    assert ((ex["star_gate"][ex["valid"]] > 0) & (ex["star_gate"][ex["valid"]] < 1)).all()
+    assert not model.training
+
+
+def test_bad_input_is_reported(split):
+    model = _model()
+    bad = split.subset(np.arange(4))
+    bad.items = bad.items.copy()
+    bad.items[0, 0] = N_ITEMS + 5
+    with pytest.raises(ValueError, match="item ids"):
+        model.collate(bad, np.arange(4))
+    with pytest.raises(ValueError, match="heads"):
+        build_model("EMBSR", N_ITEMS, N_OPS, {"embedding_dim": 10, "heads": 3})
