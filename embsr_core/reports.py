@@ -468,6 +468,11 @@ def summary_values(
     return values, split
 
 
+def _strongest(run_ids: Sequence[int], best: np.ndarray) -> int:
+    wins = best.sum(axis=1)
+    return int(run_ids[int(np.argmax(wins))]) if wins.size else int(run_ids[0])
+
+
 def comparison_table(
     store: Store,
     run_ids: Sequence[int],
@@ -484,7 +489,8 @@ def comparison_table(
     """The paper's Table III for ``run_ids``.
 
     ``split`` defaults to ``test`` when every run has test metrics, else ``valid``. ``chosen_run_id``
-    (default: the first run) gets the Imp. row; with ``significance`` each other run gets the
+    (default: the run best in most columns, first on ties: the paper shows its proposed model's gain)
+    gets the Imp. row; with ``significance`` each other run gets the
     Wilcoxon signed-rank p-value of its per-session ranks against the chosen run's.
     """
     if aggregation not in AGGREGATIONS:
@@ -496,7 +502,7 @@ def comparison_table(
     columns = [(m, int(k)) for m in metrics for k in ks]
     values, split = summary_values(store, infos, columns, aggregation, split=split, target_op=target_op)
     best, second = rank_flags(values)
-    chosen = chosen_run_id if chosen_run_id is not None else run_ids[0]
+    chosen = chosen_run_id if chosen_run_id is not None else _strongest(run_ids, best)
     if chosen not in run_ids:
         raise ValueError(f"the chosen run {chosen} is not among the compared runs")
     improvement = relative_improvement(values, run_ids.index(chosen)) if len(run_ids) > 1 else None

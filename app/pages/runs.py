@@ -1,16 +1,461 @@
-"""Runs page (placeholder until the Runs page of issue 7 lands)."""
+"""Runs page: every run in a sortable, filterable table; overlaid curves and the paper's Table III for
+the selected runs; Wilcoxon significance; resume, delete and CSV export.
 
-from app.pages.base import PlaceholderPage
+All numbers come from ``embsr_core.reports`` (the CLI's `embsr runs compare` shows the same); the page
+only gathers choices and renders. The table refreshes itself while the page is visible by polling a
+cheap fingerprint of the runs table (id, status, epochs done) every 2 s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import AppContext
+from app.pages.base import Page, card
+from app.pages.runs_models import RUN_ID_ROLE, ComparisonModel, RunsFilterProxy, RunsTableModel
+from app.widgets.run_curves import RunCurves, metric_choices
+from embsr_core import reports
+from embsr_core.reports import RunInfo
+
+POLL_MS = 2000
+RESUMABLE = ("interrupted", "stopped")
+LIVE = ("queued", "running")
+STATUSES = ("running", "finished", "stopped", "failed", "interrupted", "queued")
 
 
-class RunsPage(PlaceholderPage):
+def _combo(parent: QWidget, items: list[tuple[str, Any]], current: Any = None, tip: str = "") -> QComboBox:
+    box = QComboBox(parent)
+    for text, data in items:
+        box.addItem(text, data)
+    if current is not None:  # findData cannot match tuples (they arrive as lists), so compare here
+        box.setCurrentIndex(next((i for i, (_t, d) in enumerate(items) if d == current), 0))
+    if tip:
+        box.setToolTip(tip)
+    return box
+
+
+def _resume_function() -> Any:
+    """The training engine's resume entry point, or None while the engine does not provide it."""
+    try:
+        from embsr_core.training import runner
+    except ImportError:
+        return None
+    return getattr(runner, "resume_run", None)
+
+
+class RunsPage(Page):
     page_id = "runs"
     title = "Runs"
-    subtitle = "Compare finished runs, test significance and export reports."
+    subtitle = "Compare runs, test significance, resume or delete them, and export reports."
     icon_name = "runs"
-    arrives_with = "the Runs page (issue 7)"
-    planned = (
-        "Run table with hyperparameters and best / last metrics",
-        "Overlaid curves of several runs, significance tests",
-        "CSV and HTML reports",
-    )
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(context, parent)
+        self._signature: tuple = ()
+        self._selected_ids: list[int] = []
+        self.last_export: tuple[Path, Path] | None = None
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self.poll)
+        if context.store is None:
+            self.message.setText(f"The store could not be opened: {context.store_error}")
+            self.message.setObjectName("ErrorText")
+        else:
+            self.reload()
+
+    # layout ----------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        metric_items = metric_choices()
+        # toolbar: filter + table columns + actions
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter runs (model, dataset, name, lr=…)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setMinimumWidth(220)
+        self.status_filter = _combo(self, [("All statuses", "")] + [(s, s) for s in STATUSES])
+        self.col_a = _combo(self, metric_items, ("hit", 20), "First metric column of the table")
+        self.col_b = _combo(self, metric_items, ("mrr", 20), "Second metric column of the table")
+        self.col_agg = _combo(self, [(a, a) for a in reports.AGGREGATIONS], "best",
+                              "best = at the best validation epoch; last; max or min over epochs")
+        self.resume_button = QPushButton("Resume", self)
+        self.resume_button.setToolTip("Continue an interrupted or stopped run from its last checkpoint")
+        self.delete_button = QPushButton("Delete…", self)
+        self.delete_button.setToolTip("Delete the selected runs, their metrics and checkpoints")
+        self.export_button = QPushButton("Export CSV…", self)
+        self.export_button.setToolTip("Write the selected runs' per-epoch metrics and the comparison table")
+        self.export_button.setObjectName("PrimaryButton")
+        bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(self.status_filter)
+        bar.addSpacing(6)
+        bar.addWidget(QLabel("Columns", self))
+        bar.addWidget(self.col_a)
+        bar.addWidget(self.col_b)
+        bar.addWidget(self.col_agg)
+        bar.addSpacing(6)
+        bar.addWidget(self.resume_button)
+        bar.addWidget(self.delete_button)
+        bar.addWidget(self.export_button)
+        self.body.addLayout(bar)
+
+        # runs table
+        self.model = RunsTableModel(self)
+        self.proxy = RunsFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView(self)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
+
+        # lower half: curves | comparison
+        self.curves = RunCurves(self)
+        self.cmp_model = ComparisonModel(self)
+        self.cmp_view = QTableView(self)
+        self.cmp_view.setModel(self.cmp_model)
+        self.cmp_view.verticalHeader().setVisible(False)
+        self.cmp_view.verticalHeader().setDefaultSectionSize(26)
+        self.cmp_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.cmp_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.cmp_agg = _combo(self, [(a, a) for a in reports.AGGREGATIONS], "best")
+        self.cmp_split = _combo(self, [("auto", None), ("test", "test"), ("valid", "valid")], None,
+                                "auto = test when every selected run was evaluated on it")
+        self.cmp_target = _combo(self, [("oracle op", "oracle"), ("unknown op", "unknown")], "oracle")
+        self.cmp_families = _combo(self, [("H and M", ("hit", "mrr")), ("H, M and NDCG", ("hit", "mrr", "ndcg")),
+                                          ("H only", ("hit",)), ("M only", ("mrr",))], ("hit", "mrr"))
+        self.cmp_chosen = QComboBox(self)
+        self.cmp_chosen.setToolTip("Run whose relative improvement over the best other run is shown (Imp.)")
+        self.cmp_sig_metric = _combo(self, [(lbl, key) for lbl, key in metric_items], ("mrr", 20),
+                                     "Per-session metric compared by the Wilcoxon signed-rank test")
+        cmp_bar = QHBoxLayout()
+        cmp_bar.setSpacing(8)
+        for text, widget in (("Value", self.cmp_agg), ("Split", self.cmp_split), ("", self.cmp_target),
+                             ("", self.cmp_families), ("Imp. of", self.cmp_chosen), ("Test on", self.cmp_sig_metric)):
+            if text:
+                cmp_bar.addWidget(QLabel(text, self))
+            cmp_bar.addWidget(widget)
+        cmp_bar.addStretch(1)
+        self.p_label = QLabel(self)
+        self.p_label.setWordWrap(True)
+        self.p_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        cmp_page = QWidget(self)
+        cmp_layout = QVBoxLayout(cmp_page)
+        cmp_layout.setContentsMargins(0, 0, 0, 0)
+        cmp_layout.addLayout(cmp_bar)
+        cmp_layout.addWidget(self.cmp_view, 1)
+        legend = QLabel("<b>bold</b> = best, <u>underlined</u> = second best; ◆ = the run whose Imp. is shown", self)
+        legend.setObjectName("Muted")
+        cmp_layout.addWidget(legend)
+        cmp_layout.addWidget(self.p_label)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(cmp_page, "Comparison (Table III)")
+        frame, lower = card(self)
+        lower.setContentsMargins(10, 8, 10, 8)
+        lower.addWidget(self.tabs)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.table)
+        splitter.addWidget(frame)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
+        self.body.addWidget(splitter, 1)
+        self.message = QLabel(self)
+        self.message.setObjectName("Muted")
+        self.message.setWordWrap(True)
+        self.body.addWidget(self.message)
+
+        self.filter_edit.textChanged.connect(self.proxy.set_text)
+        self.status_filter.currentIndexChanged.connect(self._on_status_filter)
+        for box in (self.col_a, self.col_b, self.col_agg):
+            box.currentIndexChanged.connect(self._on_columns_changed)
+        for box in (self.cmp_agg, self.cmp_split, self.cmp_target, self.cmp_families, self.cmp_chosen,
+                    self.cmp_sig_metric):
+            box.currentIndexChanged.connect(self._on_comparison_settings)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.resume_button.clicked.connect(self.resume_selected)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.export_button.clicked.connect(self.export_selected)
+        self._update_buttons()
+
+    # page hooks ------------------------------------------------------------------------------------
+    def on_shown(self) -> None:
+        self.poll()
+
+    def refresh(self) -> None:
+        self.reload()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.context.store is not None:
+            self._timer.start()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self._timer.stop()
+        super().hideEvent(event)
+
+    # data ------------------------------------------------------------------------------------------
+    @property
+    def store(self) -> Any:
+        return self.context.store
+
+    @Slot()
+    def poll(self) -> None:
+        """Reload when the runs table changed (new run, status change, an epoch finished)."""
+        if self.store is None:
+            return
+        if reports.runs_signature(self.store) != self._signature:
+            self.reload()
+
+    def reload(self) -> None:
+        """Re-read every run and its table metrics; keeps the selection and the curves' settings."""
+        if self.store is None:
+            return
+        self._signature = reports.runs_signature(self.store)
+        infos = reports.run_infos(self.store)
+        columns = [self.col_a.currentData(), self.col_b.currentData()]
+        values, split = reports.summary_values(self.store, infos, columns, self.col_agg.currentData())
+        headers = [f"{reports.metric_label(*c)} {self.col_agg.currentData()}" for c in columns]
+        keep = list(self._selected_ids)
+        self.model.set_rows(infos, values, headers)
+        self.table.resizeColumnsToContents()
+        for col in range(self.model.columnCount()):
+            if self.table.columnWidth(col) > 260:
+                self.table.setColumnWidth(col, 260)
+        live = sum(1 for i in infos if i.status in LIVE)
+        self.message.setText(
+            f"{len(infos)} run(s); metric columns on the {split} split"
+            + (f"; {live} live, refreshing every {POLL_MS // 1000} s" if live else "")
+            if infos else "No runs yet: start one on the Train page (or `embsr train`)."
+        )
+        self.select_runs(keep)
+        self._on_selection_changed()
+
+    def select_runs(self, run_ids: list[int]) -> None:
+        """Select the rows of ``run_ids`` (those still present and not filtered out)."""
+        selection = self.table.selectionModel()
+        selection.blockSignals(True)
+        selection.clearSelection()
+        wanted = set(run_ids)
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            if index.data(RUN_ID_ROLE) in wanted:
+                selection.select(
+                    index,
+                    QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+                )
+        selection.blockSignals(False)
+        self._on_selection_changed()
+
+    def selected_infos(self) -> list[RunInfo]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        infos = []
+        for row in rows:
+            source = self.proxy.mapToSource(self.proxy.index(row, 0))
+            infos.append(self.model.info(source.row()))
+        return infos
+
+    # reactions -------------------------------------------------------------------------------------
+    @Slot()
+    def _on_status_filter(self, *_args: object) -> None:
+        self.proxy.set_status(self.status_filter.currentData())
+
+    @Slot()
+    def _on_columns_changed(self, *_args: object) -> None:
+        self.reload()
+
+    @Slot()
+    def _on_selection_changed(self, *_args: object) -> None:
+        infos = self.selected_infos()
+        self._selected_ids = [i.id for i in infos]
+        if self.store is None:
+            return
+        frames = reports.metrics_by_run(self.store, self._selected_ids) if infos else {}
+        self.curves.set_runs(infos, frames)
+        chosen = self.cmp_chosen.currentData()
+        self.cmp_chosen.blockSignals(True)
+        self.cmp_chosen.clear()
+        for info in infos:
+            self.cmp_chosen.addItem(f"#{info.id} {info.display_name}", info.id)
+        if chosen in self._selected_ids:
+            self.cmp_chosen.setCurrentIndex(self.cmp_chosen.findData(chosen))
+        else:
+            self.cmp_chosen.setCurrentIndex(-1)  # let the comparison pick the strongest run
+        self.cmp_chosen.blockSignals(False)
+        self.update_comparison()
+        self._update_buttons()
+
+    @Slot()
+    def _on_comparison_settings(self, *_args: object) -> None:
+        self.update_comparison()
+
+    def update_comparison(self) -> None:
+        """Recompute the Table-III view and the Wilcoxon line for the selected runs."""
+        if self.store is None or not self._selected_ids:
+            self.cmp_model.set_table(None)
+            self.p_label.setText("Select runs in the table to compare them (Ctrl/Shift-click for several).")
+            return
+        table = reports.comparison_table(
+            self.store,
+            self._selected_ids,
+            metrics=self.cmp_families.currentData(),
+            aggregation=self.cmp_agg.currentData(),
+            split=self.cmp_split.currentData(),
+            target_op=self.cmp_target.currentData(),
+            chosen_run_id=self.cmp_chosen.currentData(),
+            significance=len(self._selected_ids) > 1,
+            significance_metric=self.cmp_sig_metric.currentData(),
+        )
+        self.cmp_model.set_table(table)
+        if self.cmp_chosen.currentData() != table.chosen_run_id:
+            self.cmp_chosen.blockSignals(True)
+            self.cmp_chosen.setCurrentIndex(self.cmp_chosen.findData(table.chosen_run_id))
+            self.cmp_chosen.blockSignals(False)
+        self.p_label.setText(self._p_text(table))
+
+    @staticmethod
+    def _p_text(table: reports.ComparisonTable) -> str:
+        if len(table.runs) < 2:
+            return "Select a second run for a Wilcoxon signed-rank test."
+        metric = reports.metric_label(*table.significance_metric) if table.significance_metric else ""
+        parts = []
+        for info in table.runs:
+            if info.id == table.chosen_run_id:
+                continue
+            p = table.p_values.get(info.id)
+            if p is None:
+                parts.append(f"#{info.id}: no per-session ranks on the same {table.split} split")
+            else:
+                verdict = "significant at 0.05" if p < 0.05 else "not significant at 0.05"
+                parts.append(f"#{info.id}: p = {p:.3g} ({verdict})")
+        if not parts:
+            return ""
+        return (
+            f"<b>Wilcoxon signed-rank</b>, per-session {metric} on {table.split}, vs "
+            f"#{table.chosen_run_id}: " + "; ".join(parts)
+        )
+
+    def _update_buttons(self) -> None:
+        infos = self.selected_infos()
+        self.resume_button.setEnabled(
+            len(infos) == 1 and infos[0].status in RESUMABLE and _resume_function() is not None
+        )
+        self.delete_button.setEnabled(bool(infos) and all(i.status not in LIVE for i in infos))
+        self.export_button.setEnabled(bool(infos))
+
+    # actions ---------------------------------------------------------------------------------------
+    @Slot()
+    def resume_selected(self) -> Any:
+        """Submit the training engine's resume of the selected run to the shared task runner."""
+        infos = self.selected_infos()
+        resume = _resume_function()
+        if len(infos) != 1 or resume is None or self.store is None:
+            return None
+        task = self.context.runner.submit(resume, self.store, infos[0].id, name=f"Resuming run {infos[0].id}")
+        task.done.connect(self.reload)
+        self.message.setText(f"Resuming run #{infos[0].id}; follow it on the Train page.")
+        return task
+
+    @Slot()
+    def delete_selected(self, *, confirm: bool = True) -> bool:
+        """Delete the selected runs (with their checkpoints) after a confirmation."""
+        infos = self.selected_infos()
+        if not infos or self.store is None:
+            return False
+        names = "\n".join(f"  #{i.id} {i.display_name} ({i.status})" for i in infos[:12])
+        more = f"\n  … and {len(infos) - 12} more" if len(infos) > 12 else ""
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Delete runs",
+                f"Delete {len(infos)} run(s), their metrics and checkpoint files?\n\n{names}{more}\n\n"
+                "This cannot be undone.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        from embsr_core.store import runs_repo
+
+        errors = []
+        for info in infos:
+            try:
+                runs_repo.delete_run(self.store, info.id)
+            except Exception as exc:  # a live run, a locked file: say so, keep the others going
+                errors.append(f"#{info.id}: {exc}")
+        self._selected_ids = []
+        self.reload()
+        if errors:
+            QMessageBox.warning(self, "Some runs were not deleted", "\n".join(errors))
+            return False
+        self.message.setText(f"Deleted {len(infos)} run(s).")
+        return True
+
+    @Slot()
+    def export_selected(self, folder: str | None = None) -> tuple[Path, Path] | None:
+        """Write both CSV files (per-epoch metrics, comparison table) of the selected runs to a folder."""
+        ids = self._selected_ids
+        if not ids or self.store is None:
+            return None
+        if not folder:
+            folder = QFileDialog.getExistingDirectory(self, "Export CSV files to folder", str(Path.home()))
+        if not folder:
+            return None
+        stem = "runs_" + "-".join(map(str, ids[:8])) + ("_etc" if len(ids) > 8 else "")
+        metrics_path = Path(folder) / f"{stem}_metrics.csv"
+        comparison_path = Path(folder) / f"{stem}_comparison.csv"
+        try:
+            reports.export_metrics_csv(self.store, ids, metrics_path)
+            reports.export_comparison_csv(
+                self.store,
+                ids,
+                comparison_path,
+                aggregation=self.cmp_agg.currentData(),
+                split=self.cmp_split.currentData(),
+                target_op=self.cmp_target.currentData(),
+                chosen_run_id=self.cmp_chosen.currentData(),
+            )
+        except (OSError, ValueError) as exc:
+            QMessageBox.critical(self, "Export failed", str(exc))
+            return None
+        self.last_export = (metrics_path, comparison_path)
+        self.message.setText(
+            f"Exported {len(ids)} run(s) to {metrics_path.name} and {comparison_path.name} in {folder}"
+        )
+        return self.last_export
+
+    def comparison_cell(self, row: int, col: int) -> tuple[str, bool, bool]:
+        """(text, bold, underlined) of one comparison cell (for tests and accessibility)."""
+        index = self.cmp_model.index(row, col)
+        font = self.cmp_model.data(index, Qt.ItemDataRole.FontRole)
+        text = self.cmp_model.data(index, Qt.ItemDataRole.DisplayRole)
+        return str(text), bool(font and font.bold()), bool(font and font.underline())

@@ -151,7 +151,7 @@ def runs_show(cli: CliContext, run_id: int) -> None:
 @click.option("--split", type=SPLIT_CHOICE, default=None, help="Split to report (default: test when every run has it).")
 @click.option("--target-op", type=TARGET_OP_CHOICE, default="oracle", show_default=True,
               help="Evaluation mode of the target operation.")
-@click.option("--chosen", type=int, default=None, help="Run whose improvement (Imp.) is shown (default: the first).")
+@click.option("--chosen", type=int, default=None, help="Run whose Imp. is shown (default: best in most columns).")
 @click.option("--significance", is_flag=True,
               help="Wilcoxon signed-rank p-value of each run against the chosen one (per-session M@20).")
 @pass_cli
@@ -245,7 +245,8 @@ def runs_delete(cli: CliContext, run_id: int, yes: bool) -> None:
 @click.option("--agg", type=AGG_CHOICE, default="best", show_default=True, help="Aggregation for the comparison.")
 @click.option("--split", type=SPLIT_CHOICE, default=None, help="Split of the comparison (default: test if present).")
 @click.option("--target-op", type=TARGET_OP_CHOICE, default="oracle", show_default=True)
-@click.option("--chosen", type=int, default=None, help="Run whose Imp. row and p-values are computed (default: first).")
+@click.option("--chosen", type=int, default=None,
+              help="Run whose Imp. row and p-values are computed (default: best in most columns).")
 @pass_cli
 def export(
     cli: CliContext,

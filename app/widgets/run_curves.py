@@ -1,0 +1,172 @@
+"""Overlaid metric curves of several finished or live runs (TensorBoard-style).
+
+Each run is one colour: the raw values faint underneath, the debiased EMA on top (smoothing 0 = raw
+only), and a star at the run's best (early-stopping) epoch. X is the epoch or the wall time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from app.theme import style_plot, theme_manager
+from app.widgets.live_plot import RAW_ALPHA, ema_debiased
+from embsr_core import reports
+from embsr_core.reports import RunInfo
+
+X_AXES = (("epoch", "Epoch"), ("wall", "Wall time (s)"))
+
+
+def metric_choices() -> list[tuple[str, tuple[str, int]]]:
+    """(label, (metric, k)) for every metric@K, H first as in the paper."""
+    return [(reports.metric_label(m, k), (m, k)) for m in reports.METRICS for k in reports.KS]
+
+
+class RunCurves(QWidget):
+    """Controls (metric, split, target op, x axis, smoothing) above one plot of the selected runs."""
+
+    settingsChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._infos: list[RunInfo] = []
+        self._frames: dict[int, pd.DataFrame] = {}
+        self.items: dict[int, tuple[pg.PlotDataItem, pg.PlotDataItem, pg.ScatterPlotItem]] = {}
+
+        self.metric = QComboBox(self)
+        for label, key in metric_choices():
+            self.metric.addItem(label, key)
+        self.metric.setCurrentText("H@20")
+        self.metric.setToolTip("H = hit rate, M = MRR, N = NDCG at K")
+        self.split = QComboBox(self)
+        for split in ("valid", "test"):
+            self.split.addItem(split, split)
+        self.target_op = QComboBox(self)
+        self.target_op.addItem("oracle op", "oracle")
+        self.target_op.addItem("unknown op", "unknown")
+        self.x_axis = QComboBox(self)
+        for key, label in X_AXES:
+            self.x_axis.addItem(label, key)
+        self.smoothing = QSlider(Qt.Orientation.Horizontal, self)
+        self.smoothing.setRange(0, 95)
+        self.smoothing.setValue(0)
+        self.smoothing.setFixedWidth(120)
+        self.smoothing.setToolTip("Debiased exponential moving average; the raw curve stays faint underneath")
+        self.smoothing_label = QLabel(self)
+        self.smoothing_label.setObjectName("Muted")
+        self.smoothing_label.setMinimumWidth(32)
+
+        controls = QHBoxLayout()
+        controls.setSpacing(8)
+        for text, widget in (("Metric", self.metric), ("Split", self.split), ("", self.target_op), ("X", self.x_axis)):
+            if text:
+                controls.addWidget(QLabel(text, self))
+            controls.addWidget(widget)
+        controls.addSpacing(8)
+        controls.addWidget(QLabel("Smoothing", self))
+        controls.addWidget(self.smoothing)
+        controls.addWidget(self.smoothing_label)
+        controls.addStretch(1)
+
+        self.plot = pg.PlotWidget(self)
+        item = self.plot.getPlotItem()
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, mode="peak")
+        item.addLegend(offset=(-10, -10))  # bottom right: metric curves rise towards the top right
+        item.getAxis("left").enableAutoSIPrefix(False)
+        self.empty_text = pg.TextItem("Select one or more runs in the table", anchor=(0.5, 0.5))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot, 1)
+
+        for combo in (self.metric, self.split, self.target_op, self.x_axis):
+            combo.currentIndexChanged.connect(self._on_setting_changed)
+        self.smoothing.valueChanged.connect(self._on_setting_changed)
+        theme_manager().changed.connect(self._on_theme_changed)
+        self._on_theme_changed("")
+
+    # public ----------------------------------------------------------------------------------------
+    def set_runs(self, infos: list[RunInfo], frames: dict[int, pd.DataFrame]) -> None:
+        """Show ``infos`` (in this order, one colour each) with their per-epoch metric frames."""
+        self._infos = list(infos)
+        self._frames = dict(frames)
+        if infos and all(not (f["split"] == "valid").any() for f in frames.values() if not f.empty):
+            self.split.setCurrentIndex(self.split.findData("test"))
+        self.redraw()
+
+    def current_metric(self) -> tuple[str, int]:
+        return self.metric.currentData()
+
+    def series(self, run_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x, raw y) currently drawn for ``run_id`` (tests compare these with the store)."""
+        raw = self.items[run_id][0]
+        x, y = raw.getData()
+        return (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)) if x is not None else (
+            np.zeros(0), np.zeros(0))
+
+    # drawing ---------------------------------------------------------------------------------------
+    @Slot()
+    def _on_setting_changed(self, *_args: object) -> None:
+        self.redraw()
+        self.settingsChanged.emit()
+
+    def redraw(self) -> None:
+        item = self.plot.getPlotItem()
+        item.clear()
+        if item.legend is not None:
+            item.legend.clear()
+        self.items.clear()
+        w = self.smoothing.value() / 100.0
+        self.smoothing_label.setText(f"{w:.2f}")
+        metric, k = self.current_metric()
+        split, target_op, x_key = self.split.currentData(), self.target_op.currentData(), self.x_axis.currentData()
+        palette = theme_manager().palette
+        item.setLabel("bottom", dict(X_AXES)[x_key])
+        item.setLabel("left", f"{reports.metric_label(metric, k)} ({split})")
+        if not self._infos:
+            item.addItem(self.empty_text)
+            self.empty_text.setColor(palette.text_muted)
+            self.empty_text.setPos(0.5, 0.5)
+            item.setXRange(0, 1)
+            item.setYRange(0, 1)
+            return
+        for i, info in enumerate(self._infos):
+            frame = self._frames.get(info.id)
+            if frame is None or frame.empty:
+                continue
+            epochs, wall, values = reports.curve(frame, metric, k, split, target_op)
+            x = wall if x_key == "wall" else epochs
+            keep = np.isfinite(x)
+            x, y, ep = x[keep], values[keep], epochs[keep]
+            color = QColor(palette.series_color(i))
+            faint = QColor(color)
+            faint.setAlpha(RAW_ALPHA if w > 0 else 255)
+            raw = item.plot(x, y, pen=pg.mkPen(faint, width=1 if w > 0 else 2))
+            smooth = item.plot(
+                x, ema_debiased(y, w) if y.size else y, pen=pg.mkPen(color, width=2),
+                name=f"#{info.id} {info.display_name}",
+            )
+            smooth.setVisible(w > 0)
+            if w == 0:  # the legend entry goes with the visible curve
+                raw.opts["name"] = smooth.opts["name"]
+                if item.legend is not None:
+                    item.legend.removeItem(smooth)
+                    item.legend.addItem(raw, smooth.opts["name"])
+            best = pg.ScatterPlotItem(symbol="star", size=14, brush=pg.mkBrush(color), pen=pg.mkPen(palette.plot_bg))
+            at = np.flatnonzero(ep == info.best_epoch) if info.best_epoch is not None else np.zeros(0, dtype=int)
+            if at.size:
+                best.setData([x[at[0]]], [y[at[0]]])
+                best.setToolTip(f"best epoch {info.best_epoch}")
+            item.addItem(best)
+            self.items[info.id] = (raw, smooth, best)
+        item.enableAutoRange()
+
+    @Slot(str)
+    def _on_theme_changed(self, _name: str) -> None:
+        style_plot(self.plot, theme_manager().palette)
+        self.redraw()
