@@ -62,7 +62,7 @@ class SplitArrays:
         kwargs = {}
         for f in fields(cls):
             key = f"{prefix}.{f.name}"
-            kwargs[f.name] = data[key] if key in data else None
+            kwargs[f.name] = data.get(key)
         return cls(**kwargs)
 
 
