@@ -22,6 +22,7 @@ class DataFormatError(ValueError):
         self.path = None if path is None else str(path)
         self.line = line
         self.column = column
+        self.detail = message
         where = []
         if path is not None:
             where.append(str(path))

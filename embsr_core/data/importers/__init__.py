@@ -8,8 +8,11 @@ order, empty when open), ``sniff(probe) -> bool`` and
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
+
+import pandas as pd
 
 from embsr_core.data.errors import DataFormatError
 from embsr_core.data.importers.base import DEFAULT_CHUNK_ROWS, Chunk, ColumnMapping, Probe, Source, probe
@@ -43,6 +46,72 @@ def detect_format(path: str | Path) -> str:
     )
 
 
+def iter_source_chunks(
+    sources: Sequence[Source],
+    format: str = "auto",  # noqa: A002  (the user-facing word)
+    mapping: ColumnMapping | None = None,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> tuple[str, Iterator[tuple[int, Chunk]]]:
+    """(resolved format, chunks of all sources as ``(source index, chunk)``), read lazily.
+
+    ``auto`` detects the first file's format and requires the others to match. When a chosen format
+    fails on a file that looks like another format, the error says so.
+    """
+    if not sources:
+        raise DataFormatError("no input file given; expected at least one path")
+    if format == "auto":
+        found = [detect_format(s.path) for s in sources]
+        if len(set(found)) > 1:
+            listing = ", ".join(f"{s.path.name}: {f}" for s, f in zip(sources, found, strict=True))
+            raise DataFormatError(f"the files are of different formats ({listing}); expected one format")
+        format = found[0]  # noqa: A001
+    importer = get_importer(format)
+    for s in sources:  # fail before any transaction on missing, empty or binary files
+        probe(s.path)
+
+    def chunks() -> Iterator[tuple[int, Chunk]]:
+        for index, source in enumerate(sources):
+            prefix = f"{index + 1}:" if len(sources) > 1 else ""
+            try:
+                for chunk in importer.iter_chunks(source, mapping, chunk_rows=chunk_rows, session_prefix=prefix):
+                    yield index, chunk
+            except DataFormatError as exc:
+                raise _with_format_hint(exc, source.path, format) from None
+
+    return format, chunks()
+
+
+def _with_format_hint(exc: DataFormatError, path: Path, chosen: str) -> DataFormatError:
+    try:
+        actual = detect_format(path)
+    except DataFormatError:
+        return exc
+    if actual == chosen or actual == "generic":
+        return exc
+    return DataFormatError(
+        f"{exc.detail} (this file looks like the {actual} format, not {chosen}: choose --format {actual} or auto)",
+        path=exc.path, line=exc.line, column=exc.column,
+    )
+
+
+def read_events(
+    sources: str | Path | Source | Sequence[str | Path | Source],
+    format: str = "auto",  # noqa: A002
+    mapping: ColumnMapping | None = None,
+) -> pd.DataFrame:
+    """A whole (small) source as one validated canonical events frame, without a store."""
+    from embsr_core.data.events import validate_events
+
+    items = [sources] if isinstance(sources, str | Path | Source) else list(sources)
+    srcs = [Source.of(s) for s in items]
+    _, chunks = iter_source_chunks(srcs, format, mapping)
+    frames = [chunk.frame for _, chunk in chunks]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["session", "item",
+                                                                                      "operation", "timestamp"])
+    return validate_events(frame, source=", ".join(str(s.path) for s in srcs))
+
+
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "FORMATS",
@@ -52,5 +121,7 @@ __all__ = [
     "Source",
     "detect_format",
     "get_importer",
+    "iter_source_chunks",
+    "read_events",
     "probe",
 ]

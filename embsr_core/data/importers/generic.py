@@ -112,7 +112,8 @@ def iter_chunks(
     delimiter = mapping.delimiter or sniff_delimiter(p) or ("\t" if ".tsv" in p.path.suffixes else ",")
     columns = read_header(p, delimiter)
     resolved = resolve_mapping(p, columns, mapping, source.operation)
-    dtype = {resolved[f]: str for f in ("operation", "category") if f in resolved}
+    # Categoricals: a few distinct names over millions of rows factorize for free.
+    dtype = {resolved[f]: "category" for f in ("operation", "category") if f in resolved}
     for frame, line, bytes_read in iter_csv(p, delimiter=delimiter, usecols=list(set(resolved.values())),
                                             dtype=dtype, chunk_rows=chunk_rows):
         yield _canonical(p, frame, resolved, source.operation, line, bytes_read, "line")
@@ -163,10 +164,10 @@ def _canonical(
             row = int(np.flatnonzero(missing)[0])
             raise _error(p, f"missing value; expected the {fld} (file truncated?)", first + row, row_word,
                          resolved[fld])
-        out[fld] = _ids(col)
+        out[fld] = col if isinstance(col.dtype, pd.CategoricalDtype) else _ids(col)
     out["timestamp"] = _seconds(p, frame[resolved["timestamp"]], resolved["timestamp"], first, row_word)
     if "category" in resolved:
-        out["category"] = frame[resolved["category"]].to_numpy(dtype=object)
+        out["category"] = frame[resolved["category"]]
     if "dwell" in resolved:
         col = frame[resolved["dwell"]]
         dwell = pd.to_numeric(col, errors="coerce")
@@ -175,7 +176,8 @@ def _canonical(
             row = int(np.flatnonzero(bad)[0])
             raise _error(p, f"{col.iloc[row]!r}; expected seconds (a number)", first + row, row_word, resolved["dwell"])
         out["dwell"] = dwell.to_numpy(dtype=np.float64)
-    return Chunk(pd.DataFrame(out), rows_read=len(frame), bytes_read=bytes_read)
+    result = pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+    return Chunk(result, rows_read=len(frame), bytes_read=bytes_read)
 
 
 def _ids(col: pd.Series) -> np.ndarray:
