@@ -1,8 +1,10 @@
 """The `embsr` command line. Each topic lives in its own module and registers on :data:`main`."""
 
 from embsr_core.cli import (
+    data_cmds,  # noqa: F401  (registers `embsr import` and `embsr datasets ...`)
     db_cmds,  # noqa: F401  (registers `embsr db ...`)
     runs_cmds,  # noqa: F401  (registers `embsr runs ...` and `embsr export`)
+    train_cmds,  # noqa: F401  (registers generate, models, train, resume, evaluate, search, demo)
 )
 from embsr_core.cli.root import main
 
