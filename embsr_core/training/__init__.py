@@ -1,0 +1,49 @@
+"""Training and evaluation engine (never imports Qt): trainer, metrics, checkpoints, search, DDP.
+
+Entry points: :func:`run_training`, :func:`resume_run`, :func:`evaluate_checkpoint`,
+:func:`grid_search`, :func:`mark_interrupted_runs`; the :class:`Trainer` itself for callers that
+want the run id before training starts.
+"""
+
+from embsr_core.store.runs_repo import mark_interrupted_runs
+from embsr_core.training.config import TRAIN_PARAMS, TrainConfig, resolve_device
+from embsr_core.training.events import (
+    BatchEnd,
+    Callback,
+    Cancelled,
+    CheckpointSaved,
+    ControlToken,
+    EpochStarted,
+    EvaluationEnd,
+    Failed,
+    Finished,
+    RunStarted,
+    TrainEvent,
+    cancel_on_sigint,
+)
+from embsr_core.training.runner import evaluate_checkpoint, resume_run, run_training
+from embsr_core.training.trainer import RunOutcome, Trainer
+
+__all__ = [
+    "TRAIN_PARAMS",
+    "BatchEnd",
+    "Callback",
+    "Cancelled",
+    "CheckpointSaved",
+    "ControlToken",
+    "EpochStarted",
+    "EvaluationEnd",
+    "Failed",
+    "Finished",
+    "RunOutcome",
+    "RunStarted",
+    "TrainConfig",
+    "TrainEvent",
+    "Trainer",
+    "cancel_on_sigint",
+    "evaluate_checkpoint",
+    "mark_interrupted_runs",
+    "resolve_device",
+    "resume_run",
+    "run_training",
+]

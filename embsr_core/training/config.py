@@ -1,0 +1,121 @@
+"""Training settings: one frozen dataclass plus a :class:`Param` schema (the GUI's form, the CLI's flags).
+
+The schema reuses the model registry's :class:`Param`, so training knobs and model knobs are shown,
+validated and serialised the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import torch
+
+from embsr_core.models.registry import Param
+
+K_VALUES = (1, 3, 5, 10, 20)  # cut-offs of every ranking metric
+METRIC_NAMES = ("hit", "mrr", "ndcg")
+AUTHORS_CRITERION = "authors"  # relative gain of hit@20 plus relative gain of mrr@20 > 0
+CRITERIA = (AUTHORS_CRITERION,) + tuple(f"{m}@{k}" for m in METRIC_NAMES for k in K_VALUES)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained and evaluated. Defaults follow the paper (Adam, lr 1e-3, batch 512)."""
+
+    lr: float = 0.001
+    weight_decay: float = 0.0
+    amsgrad: bool = False
+    batch_size: int = 512
+    max_epochs: int = 50
+    patience: int = 10
+    criterion: str = AUTHORS_CRITERION
+    grad_clip: float = 0.0  # max global L2 norm; 0 = off
+    seed: int = 42
+    device: str = "auto"  # auto (CUDA → MPS → CPU), cpu, cuda, cuda:1, mps
+    amp: bool = False  # mixed precision, CUDA only (ignored elsewhere)
+    eval_batch_size: int = 1024
+    exclude_seen_items: bool = False  # off, as in the paper
+    train_target_op: str = "oracle"  # how o_{t+1} is given during training (and model selection)
+    eval_memory_mb: int = 512  # budget for one evaluation score block (rows × items × 4 bytes)
+    loss_points_per_epoch: int = 50  # the stored loss series is downsampled to about this many
+
+    def __post_init__(self) -> None:
+        for p in TRAIN_PARAMS:
+            object.__setattr__(self, p.name, p.validate(getattr(self, p.name)))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> TrainConfig:
+        """Build from a plain mapping (CLI flags, a form, a stored run); unknown keys are an error."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+
+TRAIN_PARAMS: tuple[Param, ...] = (
+    Param("lr", "float", 0.001, "Adam learning rate", low=1e-7, high=10.0),
+    Param("weight_decay", "float", 0.0, "L2 weight decay (Adam)", low=0.0, high=1.0),
+    Param("amsgrad", "bool", False, "Use the AMSGrad variant of Adam"),
+    Param("batch_size", "int", 512, "Training sessions per batch", low=1, high=1_000_000),
+    Param("max_epochs", "int", 50, "Maximum number of epochs", low=1, high=100_000),
+    Param("patience", "int", 10, "Stop after this many epochs without improvement", low=1, high=100_000),
+    Param(
+        "criterion",
+        "choice",
+        AUTHORS_CRITERION,
+        "Validation rule for the best epoch: 'authors' = relative gain of H@20 plus relative gain of "
+        "M@20 > 0, or a single metric such as hit@20, mrr@10, ndcg@20",
+        choices=CRITERIA,
+    ),
+    Param("grad_clip", "float", 0.0, "Clip the gradient's global L2 norm to this (0 = off)", low=0.0, high=1e6),
+    Param("seed", "int", 42, "Random seed (initialisation, shuffling, dropout)", low=0, high=2**31 - 1),
+    Param("device", "str", "auto", "auto (CUDA → MPS → CPU), cpu, cuda, cuda:N or mps"),
+    Param("amp", "bool", False, "Automatic mixed precision (CUDA only)"),
+    Param("eval_batch_size", "int", 1024, "Sessions per evaluation batch", low=1, high=1_000_000),
+    Param("exclude_seen_items", "bool", False, "Never recommend items already in the session (off in the paper)"),
+    Param(
+        "train_target_op",
+        "choice",
+        "oracle",
+        "How the target operation is given when training and selecting the best epoch",
+        choices=("oracle", "unknown"),
+    ),
+    Param("eval_memory_mb", "int", 512, "Memory budget of one evaluation score block (MiB)", low=1, high=1_000_000),
+    Param("loss_points_per_epoch", "int", 50, "Stored loss points per epoch (downsampled)", low=1, high=100_000),
+)
+
+assert [p.name for p in TRAIN_PARAMS] == [f.name for f in fields(TrainConfig)], "schema and dataclass differ"
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` → CUDA, else MPS, else CPU; an explicit device is checked to exist."""
+    spec = spec.strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"device: expected auto, cpu, cuda, cuda:N or mps, got {spec!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device: CUDA was asked for but no CUDA GPU is available to PyTorch")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {spec} does not exist ({torch.cuda.device_count()} CUDA device(s))")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device: MPS was asked for but is not available")
+    return device

@@ -1,0 +1,156 @@
+"""What the trainer tells its caller (plain dataclass events) and how the caller steers it (a token).
+
+The trainer knows nothing of Qt or terminals: a GUI worker turns events into signals, the CLI into a
+progress bar. Control goes the other way through :class:`ControlToken`, checked between batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    model_name: str
+    device: str
+    n_train: int
+    n_valid: int
+    n_test: int
+    max_epochs: int
+    start_epoch: int  # 1 for a fresh run; later when resumed
+    resumed: bool
+    world_size: int = 1
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    run_id: int
+    epoch: int  # 1-based
+    max_epochs: int
+    n_batches: int
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    run_id: int
+    epoch: int
+    batch: int  # 1-based within the epoch
+    n_batches: int
+    step: int  # global optimiser step, 1-based
+    loss: float  # this batch's loss (mean over ranks when distributed)
+    samples_per_s: float  # training throughput of the current epoch so far
+    epoch_eta_s: float  # seconds left in this epoch
+    run_eta_s: float  # seconds left if the run goes to max_epochs (an upper bound: early stopping may end it sooner)
+
+
+@dataclass(frozen=True)
+class EvaluationEnd:
+    run_id: int
+    epoch: int
+    split: str  # valid / test
+    target_op: str  # oracle / unknown
+    metrics: dict[str, float]  # "hit@20" → value, ...
+    is_best: bool | None = None  # for the validation split in the selection mode: a new best epoch?
+    train_loss: float | None = None  # mean training loss of the epoch
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    run_id: int
+    epoch: int
+    kind: str  # best / last
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    run_id: int
+    best_epoch: int
+    epochs_done: int
+    stopped_early: bool
+    test_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # target_op → metrics
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    run_id: int
+    epoch: int
+    checkpoint_path: str | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    run_id: int
+    reason: str
+    traceback: str = ""
+
+
+TrainEvent = RunStarted | EpochStarted | BatchEnd | EvaluationEnd | CheckpointSaved | Finished | Cancelled | Failed
+Callback = Callable[[TrainEvent], None]
+
+
+class ControlToken:
+    """Cancel and pause requests from another thread; the trainer polls it between batches.
+
+    Pausing blocks the training thread on an Event (no busy wait); cancelling also wakes a paused
+    trainer, which then stops cleanly.
+    """
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._running = threading.Event()  # set = not paused
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()  # wake a paused trainer so it can see the cancel
+
+    def pause(self) -> None:
+        if not self._cancel.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_if_paused(self, timeout: float | None = None) -> bool:
+        """Block while paused; return True when the caller should go on (False: cancelled)."""
+        self._running.wait(timeout)
+        return not self._cancel.is_set()
+
+
+@contextlib.contextmanager
+def cancel_on_sigint(control: ControlToken) -> Iterator[None]:
+    """First Ctrl-C asks for a clean cancel (between batches, checkpoint saved); a second one raises.
+
+    Only has an effect in the main thread (where Python delivers signals).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: object) -> None:
+        if control.cancelled:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        control.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
