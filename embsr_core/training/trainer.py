@@ -1,0 +1,597 @@
+"""The trainer: one run from start (or its last checkpoint) to finished / stopped / failed.
+
+Events go out to a callback, cancel and pause come in through a :class:`ControlToken` checked
+between batches, and everything is written to the store as it happens (through
+:mod:`embsr_core.store.runs_repo`, the one writer of run data).
+
+Exact resume: shuffling draws a fresh permutation per epoch from ``(seed, epoch)``, the checkpoint
+holds the model, optimiser, AMP scaler and every RNG state plus the position inside the epoch, so a
+run stopped anywhere (between two batches) and resumed takes exactly the steps an uninterrupted run
+takes (bit-for-bit on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from embsr_core.data.prepared import PreparedDataset, SplitArrays
+from embsr_core.models.base import SessionRecommender, batch_to
+from embsr_core.models.registry import build_model, get_spec, resolve_config
+from embsr_core.store import runs_repo
+from embsr_core.store.engine import Store
+from embsr_core.training import distributed as ddp
+from embsr_core.training.checkpoints import (
+    FORMAT_VERSION,
+    capture_rng,
+    from_json,
+    load_checkpoint,
+    prepared_hash,
+    restore_rng,
+    run_checkpoint_dir,
+    save_checkpoint,
+    save_vocab,
+    to_json,
+)
+from embsr_core.training.config import TrainConfig, resolve_device
+from embsr_core.training.events import (
+    BatchEnd,
+    Callback,
+    Cancelled,
+    CheckpointSaved,
+    ControlToken,
+    EpochStarted,
+    EvaluationEnd,
+    Failed,
+    Finished,
+    RunStarted,
+    TrainEvent,
+)
+from embsr_core.training.metrics import EvalResult, compute_ranks, criterion_improved, metrics_from_ranks
+
+LOSS_FLUSH_S = 5.0  # flush buffered loss points to the store at least this often
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class _Stop(Exception):
+    """Internal: a cancel request was seen between batches."""
+
+
+@dataclass
+class RunOutcome:
+    """What :meth:`Trainer.run` returns (the same facts are in the store)."""
+
+    run_id: int
+    status: str  # finished / stopped / failed
+    best_epoch: int | None = None
+    epochs_done: int = 0
+    test_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # target_op → metrics
+    error: str | None = None
+
+
+@dataclass
+class _Progress:
+    """Trainer bookkeeping that a checkpoint must carry for an exact resume."""
+
+    epochs_done: int = 0
+    cursor: int = 0  # batches already done in epoch epochs_done + 1
+    global_step: int = 0
+    epoch_loss_sum: float = 0.0
+    epoch_batches: int = 0
+    best_epoch: int | None = None
+    best_metrics: dict[str, float] | None = None
+    bad_epochs: int = 0
+    elapsed: float = 0.0  # wall seconds spent in earlier processes
+
+
+def _dataset_id(store: Store, prepared: PreparedDataset, dataset_id: int | None) -> int:
+    if dataset_id is not None:
+        return int(dataset_id)
+    from embsr_core.store.repository import get_dataset
+
+    try:
+        return int(get_dataset(store, prepared.dataset_name).id)
+    except KeyError:
+        raise ValueError(
+            f"the prepared dataset is named {prepared.dataset_name!r}, which is not a dataset in the store; "
+            "pass dataset_id= explicitly"
+        ) from None
+
+
+class Trainer:
+    """Train ``model_name`` on ``prepared`` and record the run in ``store``.
+
+    ``run_id=None`` creates a new run (status ``queued``) right away, so ``trainer.run_id`` is known
+    before :meth:`run`. An existing ``run_id`` is continued from its last checkpoint when it has one
+    (see :func:`resume_run`, which also restores the run's stored settings).
+    """
+
+    def __init__(
+        self,
+        store: Store | None,
+        prepared: PreparedDataset,
+        model_name: str,
+        model_overrides: dict[str, Any] | None = None,
+        train_config: TrainConfig | None = None,
+        callback: Callback | None = None,
+        control: ControlToken | None = None,
+        run_id: int | None = None,
+        *,
+        run_name: str | None = None,
+        search_group: str | None = None,
+        checkpoint_root: Path | None = None,
+        dataset_id: int | None = None,
+        dist_ctx: ddp.DistContext | None = None,
+        device: torch.device | None = None,
+    ):
+        self.store = store
+        self.prepared = prepared
+        self.model_name = model_name
+        self.spec = get_spec(model_name)
+        self.model_config = resolve_config(model_name, model_overrides)
+        self.config = train_config or TrainConfig()
+        self.callback = callback
+        self.control = control or ControlToken()
+        self.dist = dist_ctx
+        self.is_main = dist_ctx is None or dist_ctx.is_main
+        self._device_override = device
+        self.prep_hash = prepared_hash(prepared)
+        if self.is_main and store is None:
+            raise ValueError("the trainer needs a store (only non-zero distributed ranks run without one)")
+        if run_id is None and self.is_main:
+            assert store is not None
+            run_id = runs_repo.create_run(
+                store,
+                dataset_id=_dataset_id(store, prepared, dataset_id),
+                model_name=model_name,
+                config=self._run_config(),
+                name=run_name,
+                search_group=search_group,
+                prep_hash=self.prep_hash,
+            )
+        if dist_ctx is not None:
+            run_id = ddp.broadcast_int(run_id, dist_ctx)
+        assert run_id is not None
+        self.run_id = int(run_id)
+        self.checkpoint_dir = self._checkpoint_folder(checkpoint_root)
+        self.progress = _Progress()
+        self._loss_buffer: list[tuple[int, int, float, float]] = []
+        self._last_flush = time.monotonic()
+
+    # --- public ------------------------------------------------------------------------------------
+
+    def run(self) -> RunOutcome:
+        """Train to the end (or a cancel / failure); never raises for training errors."""
+        self._t0 = time.monotonic()
+        try:
+            resumed = self._setup()
+            self._emit(
+                RunStarted(
+                    self.run_id,
+                    self.model_name,
+                    str(self.device),
+                    len(self.prepared.train),
+                    len(self.prepared.valid),
+                    len(self.prepared.test),
+                    self.config.max_epochs,
+                    self.progress.epochs_done + 1,
+                    resumed,
+                    1 if self.dist is None else self.dist.world_size,
+                )
+            )
+            stopped_early = self._train_loop() if self.model.trainable else self._fit_once()
+            return self._finish(stopped_early)
+        except (_Stop, KeyboardInterrupt) as exc:
+            return self._stopped(clean=isinstance(exc, _Stop))
+        except Exception as exc:
+            return self._failed(exc)
+
+    # --- set-up ------------------------------------------------------------------------------------
+
+    def _run_config(self) -> dict[str, Any]:
+        return {
+            "model": self.model_config,
+            "train": self.config.to_dict(),
+            "prep": self.prepared.config,
+            "dataset_name": self.prepared.dataset_name,
+            "n_items": self.prepared.n_items,
+            "n_ops": self.prepared.n_ops,
+        }
+
+    def _checkpoint_folder(self, root: Path | None) -> Path:
+        if self.is_main and self.store is not None:
+            run = runs_repo.get_run(self.store, self.run_id)
+            if run.checkpoint_path:
+                return Path(run.checkpoint_path).parent
+        return run_checkpoint_dir(self.run_id, root) if self.is_main else Path(".")
+
+    def _setup(self) -> bool:
+        """Device, seeds, model, optimiser; restore the last checkpoint if the run has one."""
+        cfg = self.config
+        self.device = self._device_override or resolve_device(cfg.device)
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        for name, split in (("training", self.prepared.train), ("validation", self.prepared.valid)):
+            if len(split) == 0:
+                raise ValueError(f"the {name} split of dataset {self.prepared.dataset_name!r} has no sessions")
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        model: SessionRecommender = build_model(
+            self.model_name, self.prepared.n_items, self.prepared.n_ops, self.model_config
+        )
+        if model.n_items != self.prepared.n_items:
+            raise ValueError(
+                f"model {self.model_name} was built for {model.n_items} items, the data has {self.prepared.n_items}"
+            )
+        self.model = model.to(self.device)
+        self.eval_modes = ("oracle", "unknown") if model.uses_operations else ("oracle",)
+        self.select_mode = cfg.train_target_op if cfg.train_target_op in self.eval_modes else "oracle"
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = (
+            torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad)
+            if model.trainable and params
+            else None
+        )
+        if model.trainable and self.optimizer is None:
+            raise ValueError(f"model {self.model_name} is trainable but has no trainable parameters")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        distributed = self.dist is not None and model.trainable
+        self.train_module = ddp.wrap_ddp(self.model, self.device) if distributed else ddp.LossModule(self.model)
+        if self.dist is not None:  # different dropout masks per rank; identical weights come from DDP's broadcast
+            torch.manual_seed(cfg.seed + self.dist.rank)
+
+        resumed = False
+        if self.is_main and self.store is not None:
+            run = runs_repo.get_run(self.store, self.run_id)
+            if run.checkpoint_path:
+                if self.dist is not None:
+                    raise ValueError("resuming a run under --distributed is not supported; resume it in one process")
+                self._restore(load_checkpoint(run.checkpoint_path, run.checkpoint_sha256))
+                runs_repo.truncate_after(
+                    self.store, self.run_id, self.progress.epochs_done, self.progress.global_step
+                )
+                resumed = True
+            runs_repo.mark_started(self.store, self.run_id, str(self.device))
+            self.vocab_path, self.vocab_sha = save_vocab(self.checkpoint_dir, self.prepared)
+        else:
+            self.vocab_path, self.vocab_sha = Path("."), ""
+        return resumed
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def _state(self, kind: str) -> dict[str, Any]:
+        p = self.progress
+        meta = {
+            "kind": kind,
+            "run_id": self.run_id,
+            "model_name": self.model_name,
+            "model_config": self.model_config,
+            "train_config": self.config.to_dict(),
+            "n_items": self.prepared.n_items,
+            "n_ops": self.prepared.n_ops,
+            "max_len": self.prepared.train.max_len,
+            "uses_operations": bool(self.model.uses_operations),
+            "trainable": bool(self.model.trainable),
+            "prep_hash": self.prep_hash,
+            "vocab_file": self.vocab_path.name,
+            "vocab_sha256": self.vocab_sha,
+            "epochs_done": p.epochs_done,
+            "cursor": p.cursor,
+            "global_step": p.global_step,
+            "epoch_loss_sum": p.epoch_loss_sum,
+            "epoch_batches": p.epoch_batches,
+            "best_epoch": p.best_epoch,
+            "best_metrics": p.best_metrics,
+            "bad_epochs": p.bad_epochs,
+            "elapsed": self._wall(),
+        }
+        state: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "meta": to_json(meta),
+            "model": self.model.state_dict(),
+            **capture_rng(),
+        }
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        if self.use_amp:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        meta = from_json(state["meta"])
+        if meta["prep_hash"] != self.prep_hash:
+            raise ValueError(
+                f"run {self.run_id} was trained on different prepared data (hash {meta['prep_hash'][:12]}…, "
+                f"given {self.prep_hash[:12]}…); resume it with the same dataset and preprocessing"
+            )
+        self.model.load_state_dict(state["model"])
+        if self.optimizer is not None and "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state and self.use_amp:
+            self.scaler.load_state_dict(state["scaler"])
+        restore_rng(state)
+        self.progress = _Progress(
+            epochs_done=meta["epochs_done"],
+            cursor=meta["cursor"],
+            global_step=meta["global_step"],
+            epoch_loss_sum=meta["epoch_loss_sum"],
+            epoch_batches=meta["epoch_batches"],
+            best_epoch=meta["best_epoch"],
+            best_metrics=meta["best_metrics"],
+            bad_epochs=meta["bad_epochs"],
+            elapsed=meta["elapsed"],
+        )
+
+    def _save(self, kind: str) -> None:
+        """Write the best or last checkpoint (rank 0) and record its path and hash in the store."""
+        if self.is_main:
+            assert self.store is not None
+            path = self.checkpoint_dir / f"{kind}.pt"
+            sha = save_checkpoint(path, self._state(kind))
+            prefix = "best_" if kind == "best" else ""
+            runs_repo.update_run(
+                self.store, self.run_id, **{f"{prefix}checkpoint_path": str(path), f"{prefix}checkpoint_sha256": sha}
+            )
+            self._emit(CheckpointSaved(self.run_id, self.progress.epochs_done, kind, str(path), sha))
+        if self.dist is not None:
+            ddp.barrier()
+
+    # --- training ----------------------------------------------------------------------------------
+
+    def _train_loop(self) -> bool:
+        """Epochs until max_epochs or early stopping; returns whether it stopped early."""
+        cfg = self.config
+        train = self.prepared.train
+        p = self.progress
+        while p.epochs_done < cfg.max_epochs:
+            epoch = p.epochs_done + 1
+            batches = self._epoch_batches(len(train), epoch)
+            self._emit(EpochStarted(self.run_id, epoch, cfg.max_epochs, len(batches)))
+            self._run_batches(train, batches, epoch)
+            train_loss = p.epoch_loss_sum / max(1, p.epoch_batches)
+            p.epochs_done, p.cursor, p.epoch_loss_sum, p.epoch_batches = epoch, 0, 0.0, 0
+            self._flush_loss(force=True)
+            improved = self._validate(epoch, train_loss)
+            if improved:
+                self._save("best")
+            self._save("last")
+            if self.is_main:
+                assert self.store is not None
+                runs_repo.update_run(self.store, self.run_id, epochs_done=epoch, best_epoch=p.best_epoch)
+            if p.bad_epochs >= cfg.patience:
+                return True
+        return False
+
+    def _epoch_batches(self, n: int, epoch: int) -> list[np.ndarray]:
+        perm = np.random.default_rng([self.config.seed, epoch]).permutation(n)
+        bs = self.config.batch_size
+        batches = [perm[i : i + bs] for i in range(0, n, bs)]
+        if self.dist is not None:
+            batches = [ddp.shard_rows(b, self.dist) for b in batches]
+        return batches
+
+    def _run_batches(self, split: SplitArrays, batches: list[np.ndarray], epoch: int) -> None:
+        cfg, p = self.config, self.progress
+        n_batches = len(batches)
+        window = max(1, n_batches // cfg.loss_points_per_epoch)
+        win_sum, win_n = 0.0, 0
+        t_start, samples, first = time.monotonic(), 0, p.cursor
+        self.model.train()
+        for b in range(p.cursor, n_batches):
+            self._check_control()
+            idx = batches[b]
+            batch = batch_to(self.model.collate(split, idx, cfg.train_target_op), self.device)
+            assert self.optimizer is not None
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.use_amp):
+                loss = self.train_module(batch)
+            value = float(loss.detach().float().item())
+            bad = not math.isfinite(value)
+            if self.dist is not None:
+                bad = ddp.any_flag(bad, self.device)
+            if bad:
+                raise NonFiniteLoss(
+                    f"the training loss became {value} at epoch {epoch}, batch {b + 1} (step {p.global_step + 1}); "
+                    "try a lower learning rate or gradient clipping"
+                )
+            self.scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.dist is not None:
+                value = ddp.mean_across(value, self.device, self.dist)
+            p.cursor, p.global_step = b + 1, p.global_step + 1
+            p.epoch_loss_sum += value
+            p.epoch_batches += 1
+            win_sum, win_n = win_sum + value, win_n + 1
+            if win_n == window or b == n_batches - 1:
+                self._loss_buffer.append((p.global_step, epoch, win_sum / win_n, self._wall()))
+                win_sum, win_n = 0.0, 0
+                self._flush_loss()
+            samples += len(idx) * (1 if self.dist is None else self.dist.world_size)
+            elapsed = time.monotonic() - t_start
+            per_batch = elapsed / (b + 1 - first)
+            epoch_eta = per_batch * (n_batches - b - 1)
+            self._emit(
+                BatchEnd(
+                    self.run_id,
+                    epoch,
+                    b + 1,
+                    n_batches,
+                    p.global_step,
+                    value,
+                    samples / elapsed if elapsed > 0 else 0.0,
+                    epoch_eta,
+                    epoch_eta + per_batch * n_batches * (cfg.max_epochs - epoch),
+                )
+            )
+
+    def _check_control(self) -> None:
+        go_on = self.control.wait_if_paused()
+        stop = not go_on
+        if self.dist is not None:
+            stop = ddp.any_flag(stop, self.device)
+        if stop:
+            raise _Stop
+
+    # --- evaluation --------------------------------------------------------------------------------
+
+    def _ranks(self, split: SplitArrays, mode: str) -> np.ndarray:
+        cfg = self.config
+        kwargs = dict(
+            device=self.device,
+            batch_size=cfg.eval_batch_size,
+            exclude_seen=cfg.exclude_seen_items,
+            memory_mb=cfg.eval_memory_mb,
+            amp=self.use_amp,
+        )
+        if self.dist is None:
+            return compute_ranks(self.model, split, mode, **kwargs)  # type: ignore[arg-type]
+        local = compute_ranks(self.model, split, mode, index=ddp.eval_rows(len(split), self.dist), **kwargs)  # type: ignore[arg-type]
+        return ddp.gather_ranks(local, len(split), self.dist, self.device)
+
+    def _evaluate(self, split_name: str, mode: str) -> EvalResult:
+        ranks = self._ranks(self.prepared.split(split_name), mode)
+        return EvalResult(metrics_from_ranks(ranks), ranks)
+
+    def _validate(self, epoch: int, train_loss: float | None) -> bool:
+        """Evaluate the validation split in every mode, record it, update early stopping."""
+        p = self.progress
+        improved = False
+        results = {mode: self._evaluate("valid", mode) for mode in self.eval_modes}
+        selected = results[self.select_mode].metrics
+        if criterion_improved(self.config.criterion, selected, p.best_metrics):
+            p.best_epoch, p.best_metrics, p.bad_epochs, improved = epoch, selected, 0, True
+        else:
+            p.bad_epochs += 1
+        if self.is_main:
+            assert self.store is not None
+            wall = self._wall()
+            if train_loss is not None:
+                runs_repo.add_epoch_metrics(
+                    self.store, self.run_id, epoch, "train", self.config.train_target_op, {"loss": train_loss}, wall
+                )
+            for mode, result in results.items():
+                runs_repo.add_epoch_metrics(self.store, self.run_id, epoch, "valid", mode, result.metrics, wall)
+                if improved:
+                    runs_repo.save_ranks(self.store, self.run_id, "valid", mode, result.ranks, self.prep_hash)
+        for mode, result in results.items():
+            self._emit(
+                EvaluationEnd(
+                    self.run_id,
+                    epoch,
+                    "valid",
+                    mode,
+                    result.metrics,
+                    improved if mode == self.select_mode else None,
+                    train_loss,
+                )
+            )
+        return improved
+
+    def _fit_once(self) -> bool:
+        """Non-trainable models: fit on the training split, then one evaluation (epoch 1)."""
+        self.model.fit(self.prepared.train)
+        self.model.to(self.device)
+        self.progress.epochs_done = 1
+        self._validate(1, None)
+        self._save("best")
+        self._save("last")
+        if self.is_main:
+            assert self.store is not None
+            runs_repo.update_run(self.store, self.run_id, epochs_done=1, best_epoch=1)
+        return False
+
+    # --- endings -----------------------------------------------------------------------------------
+
+    def _finish(self, stopped_early: bool) -> RunOutcome:
+        """Best weights → test metrics in every mode; status finished."""
+        p = self.progress
+        best_epoch = p.best_epoch or p.epochs_done
+        if self.is_main:
+            assert self.store is not None
+            run = runs_repo.get_run(self.store, self.run_id)
+            if run.best_checkpoint_path:
+                state = load_checkpoint(run.best_checkpoint_path, run.best_checkpoint_sha256)
+                self.model.load_state_dict(state["model"])
+        if self.dist is not None:  # every rank evaluates its shard with rank 0's best weights
+            for tensor in self.model.state_dict().values():
+                torch.distributed.broadcast(tensor, src=0)
+        test: dict[str, dict[str, float]] = {}
+        for mode in self.eval_modes:
+            result = self._evaluate("test", mode)
+            test[mode] = result.metrics
+            if self.is_main:
+                assert self.store is not None
+                runs_repo.add_epoch_metrics(
+                    self.store, self.run_id, best_epoch, "test", mode, result.metrics, self._wall()
+                )
+                runs_repo.save_ranks(self.store, self.run_id, "test", mode, result.ranks, self.prep_hash)
+            self._emit(EvaluationEnd(self.run_id, best_epoch, "test", mode, result.metrics))
+        if self.is_main:
+            assert self.store is not None
+            runs_repo.update_run(self.store, self.run_id, best_epoch=best_epoch, epochs_done=p.epochs_done)
+            runs_repo.mark_ended(self.store, self.run_id, "finished")
+        self._emit(Finished(self.run_id, best_epoch, p.epochs_done, stopped_early, test))
+        return RunOutcome(self.run_id, "finished", best_epoch, p.epochs_done, test)
+
+    def _stopped(self, clean: bool) -> RunOutcome:
+        """Cancel (or Ctrl-C): save the last checkpoint so the run can be resumed, status stopped."""
+        path: str | None = None
+        note = None if clean else "interrupted by Ctrl-C inside a batch; the last checkpoint may not resume exactly"
+        try:
+            self._flush_loss(force=True)
+            if hasattr(self, "model"):  # set-up finished: there is a state worth saving
+                self._save("last")
+                path = str(self.checkpoint_dir / "last.pt")
+        finally:
+            if self.is_main and self.store is not None:
+                runs_repo.mark_ended(self.store, self.run_id, "stopped", note)
+        self._emit(Cancelled(self.run_id, self.progress.epochs_done, path))
+        return RunOutcome(self.run_id, "stopped", self.progress.best_epoch, self.progress.epochs_done, error=note)
+
+    def _failed(self, exc: BaseException) -> RunOutcome:
+        text = traceback.format_exc()
+        reason = str(exc) if isinstance(exc, NonFiniteLoss) else f"{type(exc).__name__}: {exc}"
+        if self.is_main and self.store is not None:
+            with contextlib.suppress(Exception):  # the failure may be the store itself
+                self._flush_loss(force=True)
+            runs_repo.mark_ended(self.store, self.run_id, "failed", reason)
+        self._emit_safely(Failed(self.run_id, reason, text))
+        return RunOutcome(self.run_id, "failed", self.progress.best_epoch, self.progress.epochs_done, error=reason)
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _wall(self) -> float:
+        return self.progress.elapsed + (time.monotonic() - self._t0)
+
+    def _flush_loss(self, force: bool = False) -> None:
+        if not self.is_main or not self._loss_buffer:
+            return
+        if force or time.monotonic() - self._last_flush >= LOSS_FLUSH_S:
+            assert self.store is not None
+            runs_repo.add_loss_points(self.store, self.run_id, self._loss_buffer)
+            self._loss_buffer = []
+            self._last_flush = time.monotonic()
+
+    def _emit(self, event: TrainEvent) -> None:
+        if self.callback is not None and self.is_main:
+            self.callback(event)
+
+    def _emit_safely(self, event: TrainEvent) -> None:
+        with contextlib.suppress(Exception):  # a broken callback must not hide the original failure
+            self._emit(event)
