@@ -30,7 +30,7 @@ test: lint
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/embsr demo
+	$(BIN)/embsr demo $(DEMO_ARGS)
 
 package: $(STAMP)
 	bash packaging/build.sh
