@@ -53,6 +53,8 @@ def create_context(cli_url: str | None = None, theme: str | None = None) -> AppC
         store = open_store(url)
     except StoreError as exc:
         error = str(exc)
+    except Exception as exc:  # e.g. an unknown dialect: the app must still open so Settings can fix it
+        error = f"{type(exc).__name__}: {exc}"
     manager = theme_manager()
     chosen = theme or preferences.theme
     manager.apply(chosen if chosen in PALETTES else "light")

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QProgressDialog,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -105,7 +106,13 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(central)
         self.stack.setObjectName("PageStack")
         for page in self.pages:
-            self.stack.addWidget(page)
+            # each page scrolls on its own, so small screens still fit the window
+            scroll = QScrollArea(self.stack)
+            scroll.setObjectName("PageScroll")
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(page)
+            self.stack.addWidget(scroll)
         row.addWidget(self.stack, 1)
         self.nav.currentRowChanged.connect(self._on_nav_row_changed)
         self.setCentralWidget(central)

@@ -173,6 +173,7 @@ class ThemeManager(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._palette = LIGHT
+        self._applied_to: QApplication | None = None
 
     @property
     def name(self) -> str:
@@ -190,6 +191,8 @@ class ThemeManager(QObject):
         app = QApplication.instance()
         if not isinstance(app, QApplication):
             raise RuntimeError("ThemeManager.apply needs a QApplication")
+        if app is self._applied_to and palette is self._palette:
+            return  # restyling every widget is not free; nothing would change
         template = read_text(*QSS_FILE)
         qss = render_qss(template, palette, str(resource_path(*QSS_FILE)))
         app.setStyle("Fusion")
@@ -197,6 +200,7 @@ class ThemeManager(QObject):
         app.setStyleSheet(qss)
         pg.setConfigOptions(background=palette.plot_bg, foreground=palette.plot_fg, antialias=True)
         self._palette = palette
+        self._applied_to = app
         self.changed.emit(name)
 
 

@@ -319,7 +319,7 @@ class TaskRunner(QObject):
         self._tasks.add(task)
         self._queue.append(task)
         if self._current is None:
-            self._schedule_next()
+            self._schedule_next(was_idle=True)
         return task
 
     def cancel_all(self) -> None:
@@ -346,13 +346,14 @@ class TaskRunner(QObject):
         QCoreApplication.sendPostedEvents()  # deliver the worker's terminal signal now
         return stopped
 
-    def _schedule_next(self) -> None:
+    def _schedule_next(self, was_idle: bool) -> None:
         while self._queue:
             task = self._queue.popleft()
             if task.is_done():  # cancelled while queued
                 continue
             self._current = task
-            self.busyChanged.emit(True)
+            if was_idle:
+                self.busyChanged.emit(True)
             task._start()
             self.taskStarted.emit(task)
             return
@@ -366,7 +367,7 @@ class TaskRunner(QObject):
         if task is self._current:
             self._current = None
             self.taskDone.emit(task)
-            self._schedule_next()
+            self._schedule_next(was_idle=False)
             if self._current is None:
                 self.busyChanged.emit(False)
         else:
