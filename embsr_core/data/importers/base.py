@@ -115,13 +115,18 @@ def probe(path: str | Path) -> Probe:
 
 
 def _gunzip_head(path: Path) -> bytes:
-    with gzip.open(path, "rb") as stream:
+    """The first decompressed bytes; a truncated stream gives what it has (the full read reports it)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = b""
+    with path.open("rb") as raw:
         try:
-            return stream.read(HEAD_BYTES)
-        except EOFError:  # a short truncated file: whatever could be decompressed
-            return b""
-        except (OSError, zlib.error) as exc:
+            while len(out) < HEAD_BYTES and (block := raw.read(HEAD_BYTES)):
+                out += inflater.decompress(block, HEAD_BYTES - len(out))
+                if inflater.eof:
+                    break
+        except zlib.error as exc:
             raise DataFormatError(f"not a readable gzip file ({exc})", path=path) from None
+    return out
 
 
 def _decode_text(head: bytes, path: Path, *, complete: bool) -> tuple[str, str]:
@@ -154,8 +159,13 @@ def _parquet_columns(path: Path) -> tuple[str, ...]:
 
 
 def sniff_delimiter(probe_: Probe) -> str | None:
-    """The delimiter that splits the first lines into the same number (> 1) of fields; the most fields wins."""
+    """The delimiter that splits the first lines into the same number (> 1) of fields; the most fields wins.
+
+    The last line may be cut (a truncated file): it does not take part when there are others.
+    """
     lines = [ln for ln in probe_.lines[:50] if ln.strip()]
+    if len(lines) > 1:
+        lines = lines[:-1]
     if not lines:
         return None
     best: tuple[int, str] | None = None
