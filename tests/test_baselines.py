@@ -4,17 +4,22 @@ and shows the property that defines it."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from _model_helpers import random_split
+from _training_helpers import tiny_prepared, tiny_store
 
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.baselines.sknn import SKNN
 from embsr_core.models.layers.readouts import segment_attention_pool
 from embsr_core.models.layers.session_graph import normalised_edges
 from embsr_core.models.registry import build_model, get_spec, list_specs
+from embsr_core.store import runs_repo
+from embsr_core.training import TrainConfig
+from embsr_core.training.search import grid_search
 
 N_ITEMS, N_OPS = 40, 4
 MACRO = ["S-POP", "SKNN", "NARM", "STAMP", "SR-GNN", "GC-SAN", "BERT4Rec", "SGNN-HN"]
@@ -220,3 +225,15 @@ def test_segment_attention_pools_within_macro_runs() -> None:
     values = torch.tensor([[[1.0], [3.0], [10.0], [0.0]]])  # one session, runs [0, 0, 1], one pad
     pooled = segment_attention_pool(torch.zeros(1, 4), values, torch.tensor([[0, 0, 1, -1]]), 2)
     torch.testing.assert_close(pooled, torch.tensor([[[2.0], [10.0]]]))
+
+
+@pytest.mark.parametrize(("name", "grid"), [("NARM", {"lr": [0.01], "dropout": [0.1]}), ("SKNN", {"k": [10]})])
+def test_grid_search_trains_a_baseline(tmp_path: Path, name: str, grid: dict[str, list[object]]) -> None:
+    store = tiny_store(tmp_path)
+    cfg = TrainConfig(batch_size=32, max_epochs=1, device="cpu", eval_batch_size=64)
+    overrides = {"embedding_dim": 16} if name == "NARM" else {}
+    result = grid_search(store, tiny_prepared(), name, grid, model_overrides=overrides, train_config=cfg,
+                         checkpoint_root=tmp_path)
+    assert [t.status for t in result.trials] == ["finished"] and result.best_run_id == result.trials[0].run_id
+    metrics = runs_repo.final_metrics(store, result.best_run_id)["oracle"]
+    assert 0.0 < metrics["hit@20"] <= 1.0
