@@ -120,3 +120,23 @@ def tiny_store(folder: Path, dataset_name: str = "tiny") -> Store:
         session.add(Dataset(name=dataset_name, source_format="synthetic", imported_at=datetime.now(),
                             n_sessions=0, n_items=N_ITEMS, n_operations=N_OPS, n_events=0))
     return store
+
+
+def ddp_worker(rank: int, world: int, port: int, db_url: str, folder: str, model: str, overrides: dict) -> None:
+    """One torchrun-like rank (spawned by tests/test_training_ddp.py): trains with DDP over gloo."""
+    import json
+    import os
+
+    from embsr_core.training import TrainConfig, run_training
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    ensure_tiny_model()
+    store = open_store(db_url) if rank == 0 else None
+    cfg = TrainConfig(batch_size=32, max_epochs=2, device="cpu", seed=3, eval_batch_size=16)
+    outcome = run_training(store, tiny_prepared(), model, overrides, cfg, checkpoint_root=Path(folder),
+                           distributed=True)
+    (Path(folder) / f"outcome_{rank}.json").write_text(json.dumps(
+        {"run_id": outcome.run_id, "status": outcome.status, "error": outcome.error, "test": outcome.test_metrics}
+    ))

@@ -20,6 +20,7 @@ from embsr_core.training import (
     Cancelled,
     CheckpointSaved,
     ControlToken,
+    EpochStarted,
     EvaluationEnd,
     Failed,
     Finished,
@@ -209,3 +210,17 @@ def test_checkpoint_tampering_is_detected(tmp_path: Path) -> None:
     assert not Path(run.checkpoint_path).parent.exists()
     with pytest.raises(KeyError):
         runs_repo.get_run(store, run.id)
+
+
+def test_non_trainable_model_is_fitted_then_evaluated_once(tmp_path: Path) -> None:
+    from embsr_core.inference import Predictor
+
+    data = tiny_prepared()
+    store = tiny_store(tmp_path)
+    events: list[object] = []
+    outcome = Trainer(store, data, "S-POP", None, _config(), events.append, checkpoint_root=tmp_path).run()
+    assert outcome.status == "finished" and outcome.epochs_done == 1 and outcome.best_epoch == 1, outcome.error
+    assert not any(isinstance(e, (BatchEnd, EpochStarted)) for e in events)
+    assert "oracle" in outcome.test_metrics
+    top = Predictor.from_run(store, outcome.run_id).predict([("i1", "view"), ("i2", "cart")], k=3)
+    assert len(top) == 3

@@ -17,7 +17,7 @@ from embsr_core.training.events import Callback, ControlToken
 from embsr_core.training.metrics import EvalResult, evaluate
 from embsr_core.training.trainer import RunOutcome, Trainer
 
-RESUMABLE = ("stopped", "interrupted", "failed", "queued")
+RESUMABLE = ("stopped", "interrupted", "failed")
 
 
 def run_training(
