@@ -224,3 +224,25 @@ def test_non_trainable_model_is_fitted_then_evaluated_once(tmp_path: Path) -> No
     assert "oracle" in outcome.test_metrics
     top = Predictor.from_run(store, outcome.run_id).predict([("i1", "view"), ("i2", "cart")], k=3)
     assert len(top) == 3
+
+
+def test_early_stopping_and_ctrl_c(tmp_path: Path) -> None:
+    data = tiny_prepared()
+    store = tiny_store(tmp_path)
+    events: list[object] = []
+    # lr ~ 0: validation never strictly improves after epoch 1 → stops after `patience` more epochs
+    cfg = _config(max_epochs=5, patience=1, lr=1e-7, criterion="hit@20")
+    outcome = Trainer(store, data, TINY, None, cfg, events.append, checkpoint_root=tmp_path).run()
+    assert outcome.status == "finished" and outcome.epochs_done == 2 and outcome.best_epoch == 1
+    assert isinstance(events[-1], Finished) and events[-1].stopped_early
+    valid = [e for e in events if isinstance(e, EvaluationEnd) and e.split == "valid" and e.target_op == "oracle"]
+    assert [e.is_best for e in valid] == [True, False]
+
+    def interrupt(event: object) -> None:  # what Ctrl-C does without cancel_on_sigint
+        if isinstance(event, BatchEnd) and event.step == 2:
+            raise KeyboardInterrupt
+
+    stopped = Trainer(store, data, TINY, None, _config(), interrupt, checkpoint_root=tmp_path).run()
+    run = runs_repo.get_run(store, stopped.run_id)
+    assert stopped.status == "stopped" and run.status == "stopped" and "Ctrl-C" in run.error_text
+    assert run.checkpoint_path and Path(run.checkpoint_path).is_file()
