@@ -24,8 +24,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from embsr_core.store import Store
-from embsr_core.store.models import EpochMetric, Run, RunRanks
+from embsr_core.store import Store, runs_repo
+from embsr_core.store.models import Run
+from embsr_core.store.repository import list_datasets
 
 METRICS: tuple[str, ...] = ("hit", "mrr", "ndcg")
 KS: tuple[int, ...] = (1, 3, 5, 10, 20)
@@ -63,32 +64,13 @@ def parse_metric_label(label: str) -> tuple[str, int]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Store access (direct table reads; to be replaced by embsr_core.store.runs_repo when it lands)
+# Store access (through the runs repository; the dataset names come from the dataset repository)
 # --------------------------------------------------------------------------------------------------
-
-
-def _list_runs(store: Store) -> list[Any]:
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    with store.session() as session:
-        return list(session.scalars(select(Run).options(selectinload(Run.dataset)).order_by(Run.id.desc())))
-
-
-def _metrics_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
-    from sqlalchemy import select
-
-    cols = ["run_id", "epoch", "split", "target_op", "metric", "k", "value", "wall_time"]
-    with store.session() as session:
-        rows = session.execute(
-            select(*(getattr(EpochMetric, c) for c in cols)).where(EpochMetric.run_id.in_(list(run_ids)))
-        ).all()
-    return pd.DataFrame(rows, columns=cols)
 
 
 def metrics_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, pd.DataFrame]:
     """Each run's per-epoch metrics (columns epoch, split, target_op, metric, k, value, wall_time)."""
-    frame = _metrics_frame(store, run_ids)
+    frame = runs_repo.metrics_frame(store, list(run_ids)).drop(columns="name")
     groups = {int(rid): g.drop(columns="run_id").reset_index(drop=True) for rid, g in frame.groupby("run_id")}
     empty = frame.iloc[0:0].drop(columns="run_id")
     return {int(rid): groups.get(int(rid), empty) for rid in run_ids}
@@ -101,34 +83,6 @@ def runs_signature(store: Store) -> tuple[tuple[int, str, int], ...]:
     with store.session() as session:
         rows = session.execute(select(Run.id, Run.status, Run.epochs_done).order_by(Run.id)).all()
     return tuple((int(i), str(s), int(e or 0)) for i, s, e in rows)
-
-
-def _get_ranks(store: Store, run_id: int, *, split: str, target_op: str) -> np.ndarray | None:
-    with store.session() as session:
-        row = session.get(RunRanks, (run_id, split, target_op))
-        if row is None:
-            return None
-        return np.frombuffer(row.ranks, dtype="<i4").astype(np.int64)
-
-
-def _wilcoxon(ranks_a: np.ndarray, ranks_b: np.ndarray, *, metric: str, k: int) -> float:
-    from scipy.stats import wilcoxon
-
-    if ranks_a.shape != ranks_b.shape:
-        raise ValueError(f"the runs were evaluated on different sessions ({ranks_a.size} vs {ranks_b.size})")
-
-    def per_session(r: np.ndarray) -> np.ndarray:
-        hit = r <= k
-        if metric == "hit":
-            return hit.astype(np.float64)
-        if metric == "mrr":
-            return np.where(hit, 1.0 / r, 0.0)
-        return np.where(hit, 1.0 / np.log2(r + 1.0), 0.0)
-
-    a, b = per_session(ranks_a), per_session(ranks_b)
-    if np.all(a == b):
-        return 1.0
-    return float(wilcoxon(a, b, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,8 +177,8 @@ class RunInfo:
 
 def run_infos(store: Store, run_ids: Sequence[int] | None = None) -> list[RunInfo]:
     """Runs (all, or ``run_ids`` in that order) as :class:`RunInfo`; KeyError names a missing id."""
-    runs = _list_runs(store)
-    infos = {run.id: _info(run) for run in runs}
+    names = {d.id: d.name for d in list_datasets(store)}
+    infos = {run.id: _info(run, names.get(run.dataset_id)) for run in runs_repo.list_runs(store)}
     if run_ids is None:
         return list(infos.values())
     missing = [rid for rid in run_ids if rid not in infos]
@@ -233,13 +187,12 @@ def run_infos(store: Store, run_ids: Sequence[int] | None = None) -> list[RunInf
     return [infos[int(rid)] for rid in run_ids]
 
 
-def _info(run: Any) -> RunInfo:
-    dataset = getattr(run, "dataset", None)
+def _info(run: Any, dataset_name: str | None) -> RunInfo:
     return RunInfo(
         id=int(run.id),
         name=run.name or "",
         model=run.model_name,
-        dataset=getattr(dataset, "name", None) or f"dataset {run.dataset_id}",
+        dataset=dataset_name or f"dataset {run.dataset_id}",
         dataset_id=int(run.dataset_id),
         status=run.status,
         device=run.device or "",
@@ -551,12 +504,15 @@ def wilcoxon_p_value(
     Both runs must have stored per-session target ranks for the same prepared split (same prep
     hash and session count); otherwise ValueError says what is missing.
     """
-    ranks_a = _get_ranks(store, run_a, split=split, target_op=target_op)
-    ranks_b = _get_ranks(store, run_b, split=split, target_op=target_op)
-    for rid, ranks in ((run_a, ranks_a), (run_b, ranks_b)):
-        if ranks is None:
-            raise ValueError(f"run {rid} has no per-session ranks for split {split!r} ({target_op}); evaluate it first")
-    return _wilcoxon(ranks_a, ranks_b, metric=metric[0], k=metric[1])
+    from embsr_core.training import significance  # imports torch: only when a test is asked for
+
+    try:
+        result = significance.compare_runs(
+            store, run_a, run_b, split=split, target_op=target_op, measure=metric[0], k=metric[1]
+        )
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}; evaluate it on that split first") from None
+    return float(result.p_value)
 
 
 # --------------------------------------------------------------------------------------------------

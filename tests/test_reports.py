@@ -95,7 +95,7 @@ def test_flags_improvement_and_significance(store):
     assert 0 <= table.p_values[2] < 0.05  # run 1's ranks are clearly better (1..39 vs 1..59)
     p = reports.wilcoxon_p_value(store, 1, 2, split="test", metric=("mrr", 20))
     assert p == table.p_values[2]
-    with pytest.raises(ValueError, match="no per-session ranks"):
+    with pytest.raises(ValueError, match="no stored ranks for split 'valid'"):
         reports.wilcoxon_p_value(store, 1, 2, split="valid")
 
 
