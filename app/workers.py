@@ -18,8 +18,9 @@ Callable convention (core functions follow it, e.g. ``generate_demo_dataset(stor
 
 ``progress(event)`` may carry any object (a float, a dataclass event...). If the callable returns a
 generator, every yielded value is emitted as ``partial`` and the generator's return value is the
-result. Cancellation is reported as ``cancelled`` whether the callable raises ``TaskCancelled`` (what
-``cancel.check()`` does) or returns normally after noticing ``cancel.is_set()``.
+result. Once cancel was requested, the outcome is ``cancelled`` whether the callable raises (e.g.
+``TaskCancelled`` from ``cancel.check()``, or a core ``ImportCancelled``) or returns normally.
+``progress`` called with several arguments (the importers' ``rows, bytes, total``) emits a tuple.
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ class TaskCancelled(Exception):
 class CancelToken:
     """Thread-safe cancel + pause flags for a running task.
 
-    Duck-compatible with ``threading.Event`` for cancellation (``is_set()``/``set()``), so core code
-    that only knows ``threading.Event`` works unchanged. Pausing blocks in ``wait_if_paused()`` or
-    ``check()``; cancelling also releases a paused task so it can stop.
+    One token fits every core convention: ``threading.Event`` (``is_set()``/``set()``, as the data
+    importers use), and ``embsr_core.training.ControlToken`` (``cancelled``/``paused`` properties,
+    ``wait_if_paused()`` returning False once cancelled), so a core function never needs to know Qt.
+    Pausing blocks in ``wait_if_paused()`` or ``check()``; cancelling also releases a paused task.
     """
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
-        self._running = threading.Event()
+        self._running = threading.Event()  # set = not paused
         self._running.set()
 
     # cancellation -------------------------------------------------------------------------------
@@ -66,6 +68,10 @@ class CancelToken:
 
     is_set = is_cancelled
 
+    @property
+    def cancelled(self) -> bool:  # ControlToken compatibility
+        return self._cancel.is_set()
+
     # pausing ------------------------------------------------------------------------------------
     def pause(self) -> None:
         if not self._cancel.is_set():
@@ -77,9 +83,14 @@ class CancelToken:
     def is_paused(self) -> bool:
         return not self._running.is_set()
 
+    @property
+    def paused(self) -> bool:  # ControlToken compatibility
+        return not self._running.is_set()
+
     def wait_if_paused(self, timeout: float | None = None) -> bool:
-        """Block while paused; returns True when the task may go on (resumed or cancelled)."""
-        return self._running.wait(timeout)
+        """Block while paused (at most ``timeout`` s); True when the caller should go on, False once cancelled."""
+        self._running.wait(timeout)
+        return not self._cancel.is_set()
 
     def check(self) -> None:
         """The call to place between batches: waits while paused, raises TaskCancelled if cancelled."""
@@ -121,8 +132,9 @@ class Worker(QObject):
         self._cancel_kw = cancel_kw
         self.thread_id: int | None = None  # threading.get_ident() of the thread that ran the callable
 
-    def _report(self, event: object) -> None:
-        self.progress.emit(event)
+    def _report(self, *args: object) -> None:
+        # Core callbacks with several arguments (import: rows, bytes, total_bytes) arrive as one tuple.
+        self.progress.emit(args[0] if len(args) == 1 else tuple(args))
 
     @Slot()
     def run_embsr_task(self) -> None:
@@ -139,10 +151,11 @@ class Worker(QObject):
             if inspect.isgenerator(result):
                 result = yield_partials(result, self.partial.emit)
             outcome = ("cancelled", result) if self.token.is_cancelled() else ("finished", result)
-        except TaskCancelled:
-            outcome = ("cancelled", None)
         except BaseException:  # the app must survive anything a task does
-            outcome = ("failed", traceback.format_exc())
+            # any exception after a cancel request is the cancellation itself (TaskCancelled, or a
+            # core exception such as ImportCancelled), not a failure
+            cancelled = self.token.is_cancelled()
+            outcome = ("cancelled", None) if cancelled else ("failed", traceback.format_exc())
         # Hand ourselves back to the GUI thread so the object is deleted there, not in a dead thread.
         app = QCoreApplication.instance()
         if app is not None:
@@ -205,6 +218,10 @@ class Task(QObject):
 
     def is_done(self) -> bool:
         return self.state in ("finished", "failed", "cancelled")
+
+    @property
+    def token(self) -> CancelToken:
+        return self._token
 
     # lifecycle (driven by TaskRunner) ----------------------------------------------------------------
     def _start(self) -> None:
@@ -304,16 +321,21 @@ class TaskRunner(QObject):
         fn: Callable[..., Any],
         *args: Any,
         name: str | None = None,
+        token: CancelToken | None = None,
         progress_kw: str | None = "progress",
         cancel_kw: str | None = "cancel",
         **kwargs: Any,
     ) -> Task:
         """Queue ``fn(*args, progress=..., cancel=..., **kwargs)``; starts at once when idle.
 
+        ``progress_kw``/``cancel_kw`` rename those keyword arguments for core functions that call them
+        otherwise (e.g. ``cancel_kw="control"``), or drop them when None. ``token`` lets the caller keep
+        the CancelToken (default: a new one, reachable as ``task.token``).
+
         Connecting to the returned Task's signals right after ``submit`` misses nothing but ``started``:
         the worker's signals are queued to the GUI thread and delivered on a later turn of its loop.
         """
-        worker = Worker(fn, *args, progress_kw=progress_kw, cancel_kw=cancel_kw, **kwargs)
+        worker = Worker(fn, *args, token=token, progress_kw=progress_kw, cancel_kw=cancel_kw, **kwargs)
         task = Task(worker, name or getattr(fn, "__name__", "task"))
         task.done.connect(self._on_task_done)
         self._tasks.add(task)
@@ -377,8 +399,8 @@ class TaskRunner(QObject):
 def progress_fraction(event: object) -> float | None:
     """Best-effort fraction in [0, 1] from a progress event, for progress bars; None if unknown.
 
-    Understands a number in [0, 1], a ``(done, total)`` pair, and objects with ``fraction`` or
-    ``done``/``total`` attributes (core event dataclasses).
+    Understands a number in [0, 1], a ``(done, total)`` pair, a ``(count, done, total)`` triple, and
+    objects with ``fraction`` or ``done``/``total`` attributes (core event dataclasses).
     """
     done: object
     total: object
@@ -386,8 +408,10 @@ def progress_fraction(event: object) -> float | None:
         return None
     if isinstance(event, int | float):
         return float(event) if 0.0 <= event <= 1.0 else None
-    if isinstance(event, tuple) and len(event) == 2:
-        done, total = event
+    if isinstance(event, tuple) and len(event) >= 2:
+        done, total = event[-2], event[-1]  # convention: the last two numbers are (done, total)
+    elif isinstance(event, tuple) and len(event) == 3:  # (count, done, total), e.g. (rows, bytes, total_bytes)
+        _, done, total = event
     elif hasattr(event, "fraction"):
         value = event.fraction
         return float(value) if isinstance(value, int | float) else None

@@ -184,6 +184,29 @@ def test_failure_delivers_the_traceback_and_the_runner_goes_on(qtbot, runner):
     assert after.result == "still alive"
 
 
+def test_core_conventions_multi_arg_progress_and_own_cancel_exception(qtbot, runner):
+    """The importers call progress(rows, bytes, total) and raise their own ImportCancelled."""
+
+    class ImportCancelled(Exception):
+        pass
+
+    def importer(*, progress, cancel) -> None:
+        for rows in range(1, 1000):
+            if cancel.is_set():
+                raise ImportCancelled("nothing was stored")
+            progress(rows, rows * 10, 10_000)
+            time.sleep(0.002)
+
+    task = runner.submit(importer)
+    recorder = Recorder()
+    connect(task, recorder)
+    qtbot.waitUntil(lambda: len(recorder.values("progress")) >= 2, timeout=5000)
+    assert recorder.values("progress")[0] == (1, 10, 10_000)
+    with qtbot.waitSignal(task.cancelled, timeout=5000):
+        task.cancel()
+    assert recorder.values("failed") == []
+
+
 def test_generator_results_arrive_as_partials(qtbot, runner):
     def epochs(*, progress, cancel):
         for epoch in range(3):
@@ -270,18 +293,22 @@ def test_shutdown_cancels_and_joins(qtbot, qapp):
 
 def test_cancel_token_is_event_compatible():
     token = CancelToken()
-    assert not token.is_set() and not token.is_paused()
+    assert not token.is_set() and not token.is_paused() and not token.cancelled and not token.paused
     token.pause()
-    assert token.is_paused() and not token.wait_if_paused(0.01)
+    assert token.is_paused() and token.paused
+    started = time.perf_counter()
+    assert token.wait_if_paused(0.05)  # timed out while paused, not cancelled: go on
+    assert time.perf_counter() - started >= 0.04
     token.set()  # cancelling wakes a paused task
-    assert token.is_set() and token.wait_if_paused(0.01)
+    assert token.is_set() and token.cancelled and not token.paused
+    assert token.wait_if_paused() is False  # ControlToken semantics: False once cancelled
     with pytest.raises(TaskCancelled):
         token.check()
 
 
 @pytest.mark.parametrize(
     ("event", "expected"),
-    [(0.25, 0.25), ((3, 4), 0.75), (7, None), (True, None), ("x", None), ((1, 0), None)],
+    [(0.25, 0.25), ((3, 4), 0.75), ((120, 50, 200), 0.25), (7, None), (True, None), ("x", None), ((1, 0), None)],
 )
 def test_progress_fraction(event, expected):
     assert progress_fraction(event) == expected

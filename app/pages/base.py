@@ -78,12 +78,12 @@ class PlaceholderPage(Page):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         frame, layout = card(self, "Coming soon")
-        note = QLabel(f"This page arrives with {self.arrives_with}.", frame)
+        note = QLabel(f"The full {self.title} page arrives with {self.arrives_with}. Planned:", frame)
         note.setObjectName("PlaceholderNote")
         note.setWordWrap(True)
         layout.addWidget(note)
         if self.planned:
-            items = "".join(f"<li>{line}</li>" for line in self.planned)
+            items = "".join(f"<li style='margin-bottom:5px'>{line}</li>" for line in self.planned)
             planned = QLabel(f"<ul style='margin-left:-20px'>{items}</ul>", frame)
             planned.setObjectName("Muted")
             planned.setTextFormat(Qt.TextFormat.RichText)

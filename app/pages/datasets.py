@@ -8,7 +8,7 @@ class DatasetsPage(PlaceholderPage):
     title = "Datasets"
     subtitle = "Import micro-behavior logs, generate synthetic data and inspect what is in the store."
     icon_name = "datasets"
-    arrives_with = "the Datasets page (issue 6)"
+    arrives_with = "issue 6 (workbench, part 1)"
     planned = (
         "Table of datasets with sessions, items, operations and micro-behaviors",
         "Import wizard with format detection, column mapping and a live preview",

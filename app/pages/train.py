@@ -8,7 +8,7 @@ class TrainPage(PlaceholderPage):
     title = "Train"
     subtitle = "Train EMBSR, its ablations and baselines on a dataset, with live curves."
     icon_name = "train"
-    arrives_with = "the Train page (issue 6)"
+    arrives_with = "issue 6 (workbench, part 1)"
     planned = (
         "Dataset, preprocessing preset, model and hyperparameter form from the model registry",
         "Start, Pause/Resume and Stop; queued runs, one at a time per device",
