@@ -117,3 +117,21 @@ def test_control_token_pause_blocks_and_cancel_wakes() -> None:
     token.cancel()
     worker.join(2)
     assert result == [False]
+
+
+def test_first_ctrl_c_cancels_cleanly_second_raises() -> None:
+    import os
+    import signal
+
+    from embsr_core.training.events import cancel_on_sigint
+
+    token = ControlToken()
+    before = signal.getsignal(signal.SIGINT)
+    with cancel_on_sigint(token):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert token.cancelled
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+    assert signal.getsignal(signal.SIGINT) is before
