@@ -20,6 +20,10 @@ class FittedBaseline(SessionRecommender):
             if buf is not None and key in state_dict:
                 self._buffers[name] = torch.empty_like(state_dict[key])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._fitted_changed()
+
+    def _fitted_changed(self) -> None:
+        """Drop anything derived from the buffers (called after fitting and loading)."""
 
     def _require_fitted(self) -> None:
         if not self.fitted:

@@ -69,6 +69,9 @@ class SKNN(FittedBaseline):
         end = np.nan_to_num(np.asarray(train.end_times, dtype=np.float64), nan=-np.inf)
         self.recency = torch.from_numpy(np.lexsort((np.arange(len(end)), end)).argsort().astype(np.float64))
         self.is_fitted = torch.ones((), dtype=torch.bool)
+        self._fitted_changed()
+
+    def _fitted_changed(self) -> None:
         self._matrix = None
 
     def _train_matrix(self) -> sp.csr_matrix:
