@@ -1,0 +1,220 @@
+"""Import into the store and read back: exact counts, round trip, one transaction, cancel, bad input.
+
+Every test runs on SQLite and, when EMBSR_TEST_PG_URL is reachable, on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _store_helpers import DATA, open_test_store, unique_name
+from sqlalchemy import func, select
+
+from embsr_core.data.errors import DataFormatError, DatasetExistsError, ImportCancelled
+from embsr_core.data.importers import ColumnMapping, Source, read_events
+from embsr_core.data.store_io import import_into_store, load_events
+from embsr_core.store import Store
+from embsr_core.store.models import Dataset, Event, Item, Operation, SessionRow
+from embsr_core.store.repository import delete_dataset, get_dataset
+
+JD = DATA / "jd" / "JD_Appliances_sample.txt"
+HUP = DATA / "jd" / "HUP_Appliances_sample.txt"
+TRIVAGO_CSV = DATA / "trivago" / "train_small.csv"
+TRIVAGO_PARQUET = DATA / "trivago" / "trivago_val_100k.parquet"
+VIEWS = DATA / "diginetica" / "sample_train-item-views.csv"
+PURCHASES = DATA / "diginetica" / "train-purchases.csv"
+DIGI_MAPPING = ColumnMapping(session="session_id", item="item_id", timestamp="timeframe")
+DIGI = [Source(VIEWS, "view"), Source(PURCHASES, "purchase")]
+
+pytestmark = pytest.mark.skipif(not JD.exists(), reason=f"real samples not found at {DATA}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    s = open_test_store(request.param, tmp_path)
+    yield s
+    s.dispose()
+
+
+def _table_counts(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        return {m.__tablename__: int(session.scalar(select(func.count()).select_from(m)))
+                for m in (Dataset, Operation, Item, SessionRow, Event)}
+
+
+def _same_as_importer(store: Store, name: str, sources, fmt: str, mapping=None) -> None:
+    loaded = load_events(store, name, categorical=False)
+    expected = read_events(sources, fmt, mapping).drop(columns=["step"], errors="ignore")
+    pd.testing.assert_frame_equal(loaded, expected, check_dtype=False)
+    as_categories = load_events(store, name)  # the default: categoricals with the same values
+    for col in ("session", "item", "operation"):
+        assert isinstance(as_categories[col].dtype, pd.CategoricalDtype)
+        assert as_categories[col].astype(str).tolist() == expected[col].tolist()
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt", "rows_read", "kept", "sessions", "items", "ops"),
+    [
+        (JD, "jd", 57_332, 57_332, 1_000, 9_134, 10),
+        (HUP, "auto", 28_108, 28_108, 1_000, None, 10),
+        (TRIVAGO_CSV, "trivago", 1_010, 997, 7, 48, None),
+        (TRIVAGO_PARQUET, "auto", 100_003, 87_608, 7_513, 13_949, 6),
+    ],
+    ids=["jd", "hup", "trivago-csv", "trivago-parquet"],
+)
+def test_real_samples_exact_counts_and_round_trip(store: Store, source: Path, fmt: str, rows_read: int,
+                                                   kept: int, sessions: int, items: int | None,
+                                                   ops: int | None) -> None:
+    name = unique_name(source.stem)
+    report = import_into_store(store, source, fmt, name, chunk_rows=20_000)
+    assert (report.rows_read, report.rows_kept, report.n_sessions) == (rows_read, kept, sessions)
+    if items is not None:
+        assert report.n_items == items
+    if ops is not None:
+        assert report.n_operations == ops
+    assert report.rows_read == report.rows_kept + report.rows_skipped
+    ds = get_dataset(store, name)
+    assert (ds.n_events, ds.n_sessions, ds.n_items) == (kept, sessions, report.n_items)
+    assert ds.import_report["rows_kept"] == kept
+    _same_as_importer(store, name, source, fmt)
+    delete_dataset(store, name)
+
+
+def test_trivago_skip_reasons_are_reported(store: Store) -> None:
+    report = import_into_store(store, TRIVAGO_PARQUET, "trivago", unique_name("tv"))
+    assert report.skipped == {"action type without an item": 12_391, "reference is not an item id": 4}
+    assert sum(report.operation_counts.values()) == 87_608
+    delete_dataset(store, report.dataset_name)
+
+
+def test_diginetica_views_and_purchases(store: Store) -> None:
+    name = unique_name("digi")
+    report = import_into_store(store, DIGI, "generic", name, DIGI_MAPPING, chunk_rows=4_000)
+    assert report.rows_kept == 30_416
+    assert report.operation_counts == {"view": 12_391, "purchase": 18_025}
+    assert report.n_sessions == 15_478
+    assert report.late_rows > 0  # purchases of sessions already written from the views file
+    _same_as_importer(store, name, DIGI, "generic", DIGI_MAPPING)
+    delete_dataset(store, name)
+
+
+def test_sessions_split_across_chunks_and_shuffled_rows(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 1_200
+    frame = pd.DataFrame({
+        "session": np.repeat(np.arange(120), 10),
+        "item": rng.integers(0, 50, n),
+        "operation": rng.choice(["a", "b", "c"], n),
+        "timestamp": np.tile(np.arange(10.0), 120),
+    })
+    contiguous = tmp_path / "contiguous.csv"
+    frame.to_csv(contiguous, index=False)
+    shuffled = tmp_path / "shuffled.csv"
+    frame.sample(frac=1.0, random_state=1).to_csv(shuffled, index=False)
+    for path, chunk_rows in ((contiguous, 23), (shuffled, 256)):
+        name = unique_name(path.stem)
+        report = import_into_store(store, path, "generic", name, chunk_rows=chunk_rows)
+        assert report.n_sessions == 120 and report.rows_kept == n
+        _same_as_importer(store, name, path, "generic")
+        with store.session() as session:
+            ids = sorted(session.scalars(select(SessionRow.id).where(SessionRow.dataset_id == report.dataset_id)))
+            positions = session.execute(
+                select(Event.session_id, func.min(Event.position), func.max(Event.position), func.count())
+                .where(Event.dataset_id == report.dataset_id).group_by(Event.session_id)
+            ).all()
+        assert ids == list(range(ids[0], ids[0] + 120))  # contiguous ids per dataset
+        assert all((lo, hi, cnt) == (0, 9, 10) for _, lo, hi, cnt in positions)
+        delete_dataset(store, name)
+
+
+def test_progress_reports_rows_and_bytes(store: Store) -> None:
+    calls: list[tuple[int, int, int]] = []
+    name = unique_name("jd")
+    import_into_store(store, JD, "jd", name, progress=lambda r, b, t: calls.append((r, b, t)), chunk_rows=10_000)
+    assert len(calls) > 3
+    rows = [c[0] for c in calls]
+    assert rows == sorted(rows) and rows[-1] == 57_332
+    assert calls[-1][1] == calls[-1][2] == JD.stat().st_size
+    delete_dataset(store, name)
+
+
+def test_cancel_leaves_no_trace(store: Store) -> None:
+    before = _table_counts(store)
+    token = threading.Event()
+    calls = []
+
+    def progress(rows: int, _b: int, _t: int) -> None:
+        calls.append(rows)
+        if len(calls) == 2:
+            token.set()
+
+    name = unique_name("cancel")
+    with pytest.raises(ImportCancelled, match="nothing was stored"):
+        import_into_store(store, JD, "jd", name, progress=progress, cancel=token, chunk_rows=5_000)
+    assert len(calls) == 2  # it stopped at the next chunk
+    assert _table_counts(store) == before
+    # the name is free again and a later import works
+    report = import_into_store(store, JD, "jd", name)
+    assert report.rows_kept == 57_332
+    delete_dataset(store, name)
+
+
+def test_failure_midway_leaves_no_trace(store: Store, tmp_path: Path) -> None:
+    bad = tmp_path / "jd.txt"
+    lines = JD.read_text().splitlines()
+    bad.write_text("\n".join(lines[:900] + ["1+2+3"] + lines[900:]) + "\n")
+    before = _table_counts(store)
+    with pytest.raises(DataFormatError, match="line 901"):
+        import_into_store(store, bad, "jd", unique_name("bad"), chunk_rows=5_000)
+    assert _table_counts(store) == before
+
+
+def test_duplicate_dataset_name_refused_up_front(store: Store) -> None:
+    name = unique_name("dup")
+    import_into_store(store, TRIVAGO_CSV, "trivago", name)
+    before = _table_counts(store)
+    with pytest.raises(DatasetExistsError, match=f"a dataset named '{name}' already exists"):
+        import_into_store(store, TRIVAGO_CSV, "trivago", name)
+    assert _table_counts(store) == before
+    delete_dataset(store, name)
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt", "expected"),
+    [
+        (b"", "auto", "empty"),
+        (bytes(range(256)) * 16, "generic", "binary"),
+        (b"879089+5+753+180+180 x+5+753+1+1\n", "jd", "line 1"),
+        (b"a;b;c\n1;2;3\n", "trivago", "missing column(s)"),
+    ],
+    ids=["empty", "binary", "non-numeric-jd", "other-format"],
+)
+def test_bad_input_stores_nothing(store: Store, tmp_path: Path, content: bytes, fmt: str, expected: str) -> None:
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    before = _table_counts(store)
+    with pytest.raises(DataFormatError, match=re.escape(expected)) as info:
+        import_into_store(store, path, fmt, unique_name("bad"))
+    assert str(path) in str(info.value)
+    assert _table_counts(store) == before
+
+
+def test_two_datasets_have_disjoint_id_ranges(store: Store) -> None:
+    a = import_into_store(store, TRIVAGO_CSV, "trivago", unique_name("a"))
+    b = import_into_store(store, TRIVAGO_CSV, "trivago", unique_name("b"))
+    with store.session() as session:
+        def span(model, ds):
+            return session.execute(select(func.min(model.id), func.max(model.id))
+                                   .where(model.dataset_id == ds)).one()
+        for model in (SessionRow, Item):
+            lo_a, hi_a = span(model, a.dataset_id)
+            lo_b, hi_b = span(model, b.dataset_id)
+            assert hi_a < lo_b
+    pd.testing.assert_frame_equal(load_events(store, b.dataset_name), load_events(store, a.dataset_name))
+    for r in (a, b):
+        delete_dataset(store, r.dataset_name)
