@@ -336,6 +336,15 @@ class MainWindow(QMainWindow):
             return False
         if not self.store_is_empty():
             return False
+        generate, dont_ask = self.ask_generate_demo()
+        if generate:
+            self.generate_demo_dataset()
+        elif dont_ask:
+            self.context.preferences.demo_offer_dismissed = True
+        return True
+
+    def ask_generate_demo(self) -> tuple[bool, bool]:
+        """The modal welcome question; returns (generate, don't ask again). Tests replace it."""
         box = QMessageBox(self)
         box.setWindowTitle("Welcome to EMBSR Workbench")
         box.setIconPixmap(app_icon().pixmap(48, 48))
@@ -349,11 +358,7 @@ class MainWindow(QMainWindow):
         box.setCheckBox(dont_ask)
         box.setDefaultButton(generate)
         box.exec()
-        if box.clickedButton() is generate:
-            self.generate_demo_dataset()
-        elif dont_ask.isChecked():
-            self.context.preferences.demo_offer_dismissed = True
-        return True
+        return box.clickedButton() is generate, dont_ask.isChecked()
 
     def generate_demo_dataset(self) -> Task | None:
         """Run ``embsr_core.data.demo.generate_demo_dataset(store, progress=, cancel=)`` in the task runner."""
@@ -361,7 +366,7 @@ class MainWindow(QMainWindow):
         if fn is None or self.context.store is None:
             return None
         task = self.context.runner.submit(fn, self.context.store, name="Generating demo dataset")
-        dialog = QProgressDialog("Generating the demo dataset…", "Cancel", 0, 1000, self)
+        dialog = QProgressDialog("Generating the demo dataset…", "Cancel", 0, 0, self)  # busy until a fraction
         dialog.setWindowTitle("Demo dataset")
         dialog.setMinimumDuration(0)
         dialog.setAutoClose(False)
@@ -379,6 +384,7 @@ class MainWindow(QMainWindow):
     def _on_demo_progress(self, event: object) -> None:
         fraction = progress_fraction(event)
         if self._demo_dialog is not None and fraction is not None:
+            self._demo_dialog.setRange(0, 1000)
             self._demo_dialog.setValue(round(fraction * 1000))
 
     def _close_demo_dialog(self) -> None:

@@ -187,6 +187,27 @@ def test_demo_offer_only_when_the_core_provides_it(window, monkeypatch):
     assert window.store_is_empty()
 
 
+def test_first_launch_offer_generates_the_real_demo_dataset(qtbot, window, context, monkeypatch):
+    assert window.store_is_empty()
+    monkeypatch.setattr(window, "ask_generate_demo", lambda: (True, False))
+    with qtbot.waitSignal(context.runner.taskDone, timeout=60_000) as blocker:
+        assert window.offer_demo_dataset_if_empty() is True
+    task = blocker.args[0]
+    assert task.state == "finished", task.error
+    assert not window.store_is_empty()
+    assert window.current_page().page_id == "datasets"
+    # once the store has data, no more offers
+    monkeypatch.setattr(window, "ask_generate_demo", lambda: pytest.fail("offered again"))
+    assert window.offer_demo_dataset_if_empty() is False
+
+
+def test_declined_offer_can_be_silenced(window, monkeypatch):
+    monkeypatch.setattr(window, "ask_generate_demo", lambda: (False, True))
+    assert window.offer_demo_dataset_if_empty() is True
+    assert Preferences().demo_offer_dismissed
+    assert window.offer_demo_dataset_if_empty() is False
+
+
 def test_generate_demo_dataset_runs_the_core_function_in_the_runner(qtbot, window, context, monkeypatch):
     import app.main_window as mw
 
