@@ -40,7 +40,8 @@ def test_generate_records_a_synthetic_dataset_with_its_preset(small_dataset: str
     again = prepare_dataset(store, ds)  # from the cache: identical arrays
     assert (first.train.items == again.train.items).all() and first.n_items == again.n_items
     # a second dataset with the same name gets a free one instead of failing
-    assert "Tiny (2)" in invoke(["generate", "--name", "Tiny", "--sessions", "50", "--items", "40", "--categories", "4"])
+    again_out = invoke(["generate", "--name", "Tiny", "--sessions", "50", "--items", "40", "--categories", "4"])
+    assert "Tiny (2)" in again_out
 
 
 def test_models_list_and_show() -> None:
@@ -71,6 +72,19 @@ def test_train_evaluate_and_refuse_bad_input(small_dataset: str) -> None:
     assert unknown.exit_code == 1 and "no dataset named 'Nope'" in unknown.output
     finished = CliRunner().invoke(main, ["resume", str(run.id)])
     assert finished.exit_code == 1 and "finished" in finished.output
+
+    # predict: a session from the catalogue, in the CLI's ITEM:OPERATION form, equals the Predictor
+    from embsr_core.inference import Predictor
+
+    predictor = Predictor.from_run(store, run.id)
+    item_ids = predictor.vocab.item_ids
+    session = [(item_ids[1], "Home2Product"), (item_ids[2], "Cart")]
+    expected = predictor.predict(session, 5, "Order")
+    printed = invoke(["predict", str(run.id), *(f"{i}:{o}" for i, o in session), "-k", "5", "--target-op", "Order"])
+    lines = [line.split() for line in printed.splitlines()[1:]]
+    assert [line[1] for line in lines] == [r.item_id for r in expected]
+    bad = CliRunner().invoke(main, ["predict", str(run.id), "no-such-item:Cart"])
+    assert bad.exit_code == 1 and "no-such-item" in bad.output
 
 
 def test_search_marks_best_trial(small_dataset: str) -> None:

@@ -424,3 +424,42 @@ def demo(cli: CliContext, epochs: int, sessions: int, model: str, out_dir: Path 
     comparison_path = export_comparison_csv(store, [outcome.run_id], out_dir / "comparison.csv")
     click.echo(f"4/4 exported {metrics_path} and {comparison_path}")
     click.echo(f"demo finished in {time.perf_counter() - started:.0f} s")
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.argument("steps", nargs=-1, required=True, metavar="ITEM:OPERATION...")
+@click.option("-k", "--top", "k", default=20, show_default=True, type=click.IntRange(1), help="How many items")
+@click.option("--target-op", default="unknown", show_default=True,
+              help="'unknown' (live setting) or an operation name to ask about, e.g. Cart")
+@click.option("--which", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--exclude-seen", is_flag=True, help="Leave out items already in the session")
+@click.option("--skip-unknown", is_flag=True, help="Drop steps whose item the model never saw instead of failing")
+@pass_cli
+def predict(cli: CliContext, run_id: int, steps: tuple[str, ...], k: int, target_op: str, which: str,
+            exclude_seen: bool, skip_unknown: bool) -> None:
+    """Top-K next items for a session given as ITEM:OPERATION steps, oldest first.
+
+    \b
+    Examples:
+      embsr predict 7 879089:Home2Product 879089:Detail_comments 100321:Cart
+      embsr predict 7 i12:Home2Product i40:Cart --target-op Order -k 10
+    """
+    from embsr_core.inference import Predictor, UnknownInputError
+
+    session = []
+    for step in steps:
+        item, sep, op = step.rpartition(":")
+        if not sep or not item or not op:
+            raise click.BadParameter(f"{step!r}: expected ITEM:OPERATION, e.g. 879089:Cart", param_hint="STEPS")
+        session.append((item, op))
+    try:
+        predictor = Predictor.from_run(cli.store, run_id, which)
+        recommendations = predictor.predict(session, k, target_op, exclude_seen=exclude_seen,
+                                            skip_unknown=skip_unknown)
+    except (UnknownInputError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(f"{'rank':>4}  {'item':<16} {'score':>8}  {'category':<14} in session")
+    for rank, rec in enumerate(recommendations, 1):
+        click.echo(f"{rank:>4}  {rec.item_id:<16} {rec.score:8.3f}  {rec.category or '':<14} "
+                   f"{'yes' if rec.in_session else ''}")
