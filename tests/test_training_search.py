@@ -67,3 +67,12 @@ def test_grid_helpers() -> None:
     assert split_params("EMBSR", {"lr": 0.01, "dropout": 0.2}) == ({"dropout": 0.2}, {"lr": 0.01})
     with pytest.raises(ValueError, match="neither a training setting"):
         split_params("EMBSR", {"learning_rate": 0.01})
+
+
+def test_default_grid_fits_the_model() -> None:
+    from embsr_core.training.search import PAPER_GRID, default_grid
+
+    assert default_grid("EMBSR") == PAPER_GRID
+    # fitted models have neither a learning rate nor dropout: one trial, no error
+    assert default_grid("S-POP") == {"seed": [42]}
+    assert set(default_grid("SKNN")) == {"seed"}

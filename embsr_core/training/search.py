@@ -45,6 +45,20 @@ class SearchResult:
     best_run_id: int | None  # None when no trial finished
 
 
+def default_grid(model_name: str) -> dict[str, list[Any]]:
+    """The paper's grid restricted to what the model has: a fitted model (S-POP, SKNN) has no learning
+    rate, and some models have no dropout. A model with nothing to tune gets a single trial."""
+    spec = get_spec(model_name)
+    model_keys = {p.name for p in spec.params}
+    grid = {k: v for k, v in PAPER_GRID.items() if k in model_keys or (k == "lr" and _is_trainable(model_name))}
+    return grid or {"seed": [TrainConfig().seed]}
+
+
+def _is_trainable(model_name: str) -> bool:
+    model = get_spec(model_name).builder(2, 2, get_spec(model_name).defaults())
+    return bool(getattr(model, "trainable", True))
+
+
 def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """All combinations, the first key varying slowest."""
     for key, values in grid.items():
@@ -89,12 +103,12 @@ def grid_search(
     dataset_id: int | None = None,
     on_trial: Callable[[Trial, int, int], None] | None = None,
 ) -> SearchResult:
-    """Train every combination of ``grid`` (default :data:`PAPER_GRID`), mark and return the best.
+    """Train every combination of ``grid`` (default: :func:`default_grid`), mark and return the best.
 
     A cancel on ``control`` stops the running trial (status stopped) and skips the rest.
     ``on_trial(trial, index, total)`` is called after each trial.
     """
-    grid = PAPER_GRID if grid is None else grid
+    grid = default_grid(model_name) if grid is None else grid
     base = train_config or TrainConfig()
     control = control or ControlToken()
     combos = expand_grid(grid)
