@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -122,7 +123,7 @@ def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | N
     total = sum(p.stat().st_size for p in paths if p.is_file())
     try:
         with cancel_on_interrupt() as token, click.progressbar(
-            length=max(total, 1), label="Importing", file=click.get_text_stream("stderr"),
+            length=max(total, 1), label="Importing", file=sys.stderr,
             item_show_func=lambda rows: None if rows is None else f"{rows:,} rows",
         ) as bar:
             report = import_into_store(store, sources, fmt, name, mapping, progress=Progress(bar), cancel=token,
