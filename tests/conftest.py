@@ -37,3 +37,17 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
         for fmt in (settings.Format.NativeFormat, settings.Format.IniFormat):
             settings.setPath(fmt, settings.Scope.UserScope, str(dirs["XDG_CONFIG_HOME"]))
     return root
+
+
+@pytest.fixture(scope="session")
+def real_runs(tmp_path_factory: pytest.TempPathFactory):
+    """Two tiny runs (EMBSR, SGNN-Self) trained once per test session by the real engine."""
+    from _real_runs import train_real_runs
+
+    root = tmp_path_factory.mktemp("real_runs")
+    with pytest.MonkeyPatch.context() as mp:  # session scope: keep the user's data dir out of reach
+        mp.setenv("HOME", str(root / "home"))
+        mp.setenv("XDG_DATA_HOME", str(root / "data"))
+        runs = train_real_runs(root)
+    yield runs
+    runs.store.dispose()

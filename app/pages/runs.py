@@ -8,6 +8,7 @@ cheap fingerprint of the runs table (id, status, epochs done) every 2 s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,16 @@ def _combo(parent: QWidget, items: list[tuple[str, Any]], current: Any = None, t
     return box
 
 
-def _resume_function() -> Any:
-    """The training engine's resume entry point, or None while the engine does not provide it."""
-    try:
-        from embsr_core.training import runner
-    except ImportError:
-        return None
-    return getattr(runner, "resume_run", None)
+def resume_job(store: Any, run_id: int, *, progress: Callable[[object], None], cancel: Any) -> Any:
+    """Worker job: rebuild the run's prepared split, then the engine's ``resume_run`` (as `embsr resume`)."""
+    from app.jobs import TaskControl
+    from embsr_core.data.from_store import prepared_for_run
+    from embsr_core.store import runs_repo
+    from embsr_core.training import resume_run
+
+    run = runs_repo.get_run(store, run_id)
+    prepared = prepared_for_run(store, run.config, run.dataset_id)
+    return resume_run(store, run_id, prepared, callback=progress, control=TaskControl(cancel))
 
 
 class RunsPage(Page):
@@ -366,9 +370,7 @@ class RunsPage(Page):
 
     def _update_buttons(self) -> None:
         infos = self.selected_infos()
-        self.resume_button.setEnabled(
-            len(infos) == 1 and infos[0].status in RESUMABLE and _resume_function() is not None
-        )
+        self.resume_button.setEnabled(len(infos) == 1 and infos[0].status in RESUMABLE)
         self.delete_button.setEnabled(bool(infos) and all(i.status not in LIVE for i in infos))
         self.export_button.setEnabled(bool(infos))
 
@@ -377,13 +379,18 @@ class RunsPage(Page):
     def resume_selected(self) -> Any:
         """Submit the training engine's resume of the selected run to the shared task runner."""
         infos = self.selected_infos()
-        resume = _resume_function()
-        if len(infos) != 1 or resume is None or self.store is None:
+        if len(infos) != 1 or infos[0].status not in RESUMABLE or self.store is None:
             return None
-        task = self.context.runner.submit(resume, self.store, infos[0].id, name=f"Resuming run {infos[0].id}")
+        task = self.context.runner.submit(resume_job, self.store, infos[0].id, name=f"Resuming run {infos[0].id}")
         task.done.connect(self.reload)
+        task.failed.connect(self._on_resume_failed)
         self.message.setText(f"Resuming run #{infos[0].id}; follow it on the Train page.")
         return task
+
+    @Slot(str)
+    def _on_resume_failed(self, text: str) -> None:
+        last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+        QMessageBox.warning(self, "Resume failed", last)
 
     @Slot()
     def delete_selected(self, *, confirm: bool = True) -> bool:

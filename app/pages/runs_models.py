@@ -156,12 +156,14 @@ class RunsFilterProxy(QSortFilterProxyModel):
         self._words: list[str] = []
 
     def set_status(self, status: str) -> None:
+        self.beginFilterChange()
         self._status = status
-        self.invalidateFilter()
+        self.endFilterChange()
 
     def set_text(self, text: str) -> None:
+        self.beginFilterChange()
         self._words = text.lower().split()
-        self.invalidateFilter()
+        self.endFilterChange()
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802 - Qt API
         model = self.sourceModel()

@@ -95,8 +95,9 @@ class RunCurves(QWidget):
         """Show ``infos`` (in this order, one colour each) with their per-epoch metric frames."""
         self._infos = list(infos)
         self._frames = dict(frames)
-        if infos and all(not (f["split"] == "valid").any() for f in frames.values() if not f.empty):
-            self.split.setCurrentIndex(self.split.findData("test"))
+        splits = {s for f in frames.values() for s in f["split"].unique()} if frames else set()
+        if self.split.currentData() not in splits and splits:
+            self.split.setCurrentIndex(self.split.findData("valid" if "valid" in splits else "test"))
         self.redraw()
 
     def current_metric(self) -> tuple[str, int]:
