@@ -109,6 +109,10 @@ class EMBSR(SessionRecommender):
         for p in self.parameters():
             if id(p) not in norms:
                 nn.init.uniform_(p, -stdv, stdv)
+        with torch.no_grad():  # padding rows stay exactly 0 (padding_idx: they never get a gradient)
+            for emb in (self.item_emb, self.op_emb):
+                if emb is not None:
+                    emb.weight[0].zero_()
 
     # ------------------------------------------------------------------ batching
     def collate(self, split: SplitArrays, index: np.ndarray, target_op: TargetOp = "oracle") -> Batch:
@@ -166,12 +170,12 @@ class EMBSR(SessionRecommender):
         rows = torch.arange(B, device=dev)
         out: dict[str, Any] = {}
         if self.graph == "rnn":
-            seq = torch.cat([self.item_emb(items), self.op_emb(ops)], -1)  # B×L×2d
+            seq = self.drop(torch.cat([self.item_emb(items), self.op_emb(ops)], -1))  # B×L×2d
             item_part, _ = self.rnn(seq, lengths)  # B×L×d, padding zeroed
             star = item_part.sum(1) / lengths[:, None].to(item_part.dtype)  # B×d (eq. 2 analogue)
         else:
             node_session = batch["g_node_session"]
-            h0 = self.item_emb(batch["g_node_items"])  # Nn×d, eq. 1
+            h0 = self.drop(self.item_emb(batch["g_node_items"]))  # Nn×d, eq. 1 (embedding dropout)
             if self.gnn is None:
                 h_f, star = h0, segment_mean(h0, node_session, B)  # eq. 2
             else:
@@ -194,11 +198,11 @@ class EMBSR(SessionRecommender):
         x = item_part
         x_s = star  # B×d
         if self.abs_op:
-            x = x + self.op_emb(ops) * valid[..., None].to(x.dtype)  # eq. 12
+            x = x + self.op_emb(ops)  # eq. 12 (padding rows of both tables are 0)
             x_s = x_s + self.op_emb(tgt)  # eq. 13
         x_t = x[rows, lengths - 1]  # B×d: the last micro-behavior (recent interest)
         if self.attn is not None:
-            tokens = self.drop(torch.cat([x, x_s[:, None]], 1))  # B×(L+1)×d, star at slot L
+            tokens = torch.cat([x, x_s[:, None]], 1)  # B×(L+1)×d, star at slot L
             key_mask = torch.cat([valid, valid.new_ones(B, 1)], 1)  # B×(L+1)
             positions = torch.cat([torch.arange(L, device=dev).expand(B, L), lengths[:, None]], 1)
             token_ops = torch.cat([ops, tgt[:, None]], 1)  # B×(L+1)
@@ -270,7 +274,8 @@ def _build(fixed: dict[str, Any], n_items: int, n_ops: int, config: dict[str, An
 
 _COMMON = (
     Param("embedding_dim", "int", 100, "embedding size d (paper: 100)", low=8, high=1024),
-    Param("dropout", "float", 0.1, "dropout on attention tokens and sublayers", low=0.0, high=0.9),
+    Param("dropout", "float", 0.1, "dropout on item embeddings, attention weights and sublayers",
+          low=0.0, high=0.9),
     Param("w_k", "float", 12.0, "scale w_k of the cosine scores (eq. 19; paper: 12)", low=0.1, high=100.0),
 )
 _GNN = (Param("gnn_layers", "int", 1, "star-GNN propagation steps (paper: 1)", low=1, high=8),)
