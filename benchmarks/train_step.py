@@ -1,0 +1,142 @@
+"""Training-step speed and peak memory of EMBSR and its variants on synthetic arrays (issue 4).
+
+    .venv/bin/python benchmarks/train_step.py                 # all EMBSR names, batch 512, L = 50
+    .venv/bin/python benchmarks/train_step.py --models EMBSR --steps 20 --amp
+
+Each step is forward + backward + Adam on one pre-collated batch (collation is timed apart: it
+runs in the data loader, off the critical path). Peak memory is the process's peak RSS during the
+model's steps (Linux: reset per model via /proc/self/clear_refs) or, on CUDA, the peak allocated.
+Numbers on a shared machine are noisy: read the median, and compare runs made side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from embsr_core.data.prepared import SplitArrays  # noqa: E402
+from embsr_core.models.registry import build_model, get_spec, list_specs  # noqa: E402
+
+
+def synthetic_split(n: int, max_len: int, n_items: int, n_ops: int, full: bool, seed: int = 0) -> SplitArrays:
+    """Random sessions: runs of micro-behaviors on one item (p = 0.5 to stay), revisits, random ops."""
+    rng = np.random.default_rng(seed)
+    lengths = np.full(n, max_len) if full else rng.integers(1, max_len + 1, n)
+    items = rng.integers(1, n_items + 1, (n, max_len))
+    stay = rng.random((n, max_len)) < 0.5
+    for j in range(1, max_len):
+        items[:, j] = np.where(stay[:, j], items[:, j - 1], items[:, j])
+    ops = rng.integers(1, n_ops + 1, (n, max_len))
+    valid = np.arange(max_len)[None, :] < lengths[:, None]
+    return SplitArrays(
+        items=(items * valid).astype(np.int32), ops=(ops * valid).astype(np.int32),
+        lengths=lengths.astype(np.int32), targets=rng.integers(1, n_items + 1, n).astype(np.int64),
+        target_ops=rng.integers(1, n_ops + 1, n).astype(np.int32),
+        session_ids=np.arange(n).astype(str), end_times=np.zeros(n),
+    )
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (peak RSS) on Linux
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    model = build_model(name, args.items, args.ops, {"embedding_dim": args.dim}).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(1)
+    t0 = time.perf_counter()
+    batches = [model.collate(split, rng.choice(len(split), args.batch, replace=False))
+               for _ in range(args.warmup + args.steps)]
+    collate_s = (time.perf_counter() - t0) / len(batches)
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
+    _reset_peak(device)
+    times = []
+    for i, batch in enumerate(batches):
+        _sync(device)
+        t = time.perf_counter()
+        with amp:
+            loss = model.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _sync(device)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t)
+    step = statistics.median(times)
+    return {"name": name, "step": step, "min": min(times), "sps": args.batch / step,
+            "collate": collate_s, "peak": _peak_mb(device), "loss": float(loss)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    names = [s.name for s in list_specs() if s.family in ("embsr", "ablation", "variant")]
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="*", default=names, help="registered names (default: EMBSR + variants)")
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--len", dest="max_len", type=int, default=50)
+    p.add_argument("--items", type=int, default=14_000)
+    p.add_argument("--ops", type=int, default=6)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--uniform-lengths", action="store_true",
+                   help="session lengths uniform in 1..L (default: every session has L micro-behaviors)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (scoring stays fp32)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    device = torch.device(args.device)
+    for name in args.models:
+        get_spec(name)  # fail early on a typo
+    split = synthetic_split(max(4 * args.batch, 2048), args.max_len, args.items, args.ops,
+                            full=not args.uniform_lengths)
+    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} L={args.max_len} "
+          f"|O|={args.ops} items={args.items} d={args.dim} amp={args.amp} "
+          f"lengths={'uniform 1..L' if args.uniform_lengths else 'all L'} steps={args.steps} (median)")
+    print(f"{'model':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8}")
+    for name in args.models:
+        r = bench(name, split, args, device)
+        print(f"{r['name']:<16} {r['step']:7.3f} {r['min']:7.3f} {r['sps']:11.0f} {r['collate']:10.4f} "
+              f"{r['peak']:8.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
