@@ -90,6 +90,8 @@ def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
 def test_bad_url_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         open_store("definitely not a url")
+    with pytest.raises(StoreError, match="cannot use the database URL 'nosuchdialect://host/db'"):
+        open_store("nosuchdialect://host/db")
 
 
 def _add_dataset(store: Store, name: str) -> int:
