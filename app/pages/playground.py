@@ -616,9 +616,9 @@ class PlaygroundPage(Page):
                 for c, text in enumerate(cells):
                     cell = QTableWidgetItem(text)
                     if c in (0, 3):
-                        cell.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                        cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     if c == 4:
-                        cell.setTextAlignment(int(Qt.AlignmentFlag.AlignCenter))
+                        cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     if item_id == truth:
                         cell.setBackground(QColor(46, 157, 87, 70))
                     if shared is not None and item_id not in shared and c == 1:

@@ -1,0 +1,121 @@
+"""Playground over runs trained by the real engine: build a session by clicking, predictions equal the
+core Predictor's, explanation views render, compare two runs, test-set and random sessions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from embsr_core.inference import Predictor
+from embsr_core.session_builder import sample_test_session
+
+pytestmark = pytest.mark.gui
+WAIT_MS = 30_000
+
+
+@pytest.fixture()
+def page(real_runs, qtbot):
+    from app.application import create_context
+    from app.pages.playground import PlaygroundPage
+
+    context = create_context(cli_url=real_runs.url, theme="light")
+    widget = PlaygroundPage(context)
+    qtbot.addWidget(widget)
+    widget.resize(1100, 700)
+    widget.show()
+    embsr = real_runs.run_ids[0]
+    widget.run_combo.setCurrentIndex(widget.run_combo.findData(embsr))
+    qtbot.waitUntil(lambda: widget.predictor is not None and widget.predictor.run_id == embsr, timeout=WAIT_MS)
+    yield widget
+    widget.runner.shutdown()
+    context.runner.shutdown()
+
+
+def _idle(page, qtbot) -> None:
+    qtbot.waitUntil(page.is_idle, timeout=WAIT_MS)
+
+
+def _table(page, t: int = 0) -> list[tuple[str, str, str]]:
+    table = page.pred_tables[t]
+    return [(table.item(r, 1).text(), table.item(r, 3).text(), table.item(r, 4).text())
+            for r in range(table.rowCount())]
+
+
+def _expected(predictor, session, k, target_op="unknown") -> list[tuple[str, str, str]]:
+    return [(p.item_id, f"{p.score:.4f}", "✓" if p.in_session else "")
+            for p in predictor.predict(session, k=k, target_op=target_op)]
+
+
+def test_build_session_by_clicking_matches_predictor(page, real_runs, qtbot):
+    predictor = Predictor.from_run(real_runs.store, real_runs.run_ids[0])
+    steps = sample_test_session(real_runs.prepared, row=1).session[:3]
+    for item, op in steps:
+        page.search_edit.setText(item)
+        qtbot.waitUntil(lambda item=item: page.search_results.count() > 0
+                        and page.search_results.item(0).data(Qt.ItemDataRole.UserRole) == item, timeout=5000)
+        qtbot.mouseClick(page.op_buttons[op], Qt.MouseButton.LeftButton)
+    assert page.session == steps and page.steps.count() == 3
+    _idle(page, qtbot)
+    assert _table(page) == _expected(predictor, steps, 10)
+    assert any(flag for _i, _s, flag in _table(page)) == any(
+        p.in_session for p in predictor.predict(steps, k=10))
+
+    # explanation views: attention over steps + star node, dyadic term, star gate per step, β
+    n = len(steps)
+    assert page.attention_view.matrix.shape == (n + 1, n + 1)
+    assert np.allclose(page.attention_view.matrix[-1].sum(), 1.0, atol=1e-4)
+    assert page.dyadic_view.matrix.shape == (n + 1, n + 1)
+    assert page.star_view.values.shape == (n,)
+    assert "β = " in page.beta_label.text() and page.explanation_missing == []
+    expl = predictor.explain(steps)
+    assert np.allclose(page.attention_view.matrix, expl["attention"][0].numpy(), atol=1e-6)
+
+    # K, target operation (query mode), reorder and remove all re-predict
+    page.k_spin.setValue(5)
+    _idle(page, qtbot)
+    assert _table(page) == _expected(predictor, steps, 5)
+    query = predictor.vocab.op_names[-1]
+    page.target_combo.setCurrentIndex(page.target_combo.findData(query))
+    _idle(page, qtbot)
+    assert _table(page) == _expected(predictor, steps, 5, query)
+    page.target_combo.setCurrentIndex(0)
+    page.steps.setCurrentRow(0)
+    qtbot.mouseClick(page.down_button, Qt.MouseButton.LeftButton)
+    swapped = [steps[1], steps[0], steps[2]]
+    assert page.session == swapped
+    _idle(page, qtbot)
+    assert _table(page) == _expected(predictor, swapped, 5)
+    page.steps.setCurrentRow(2)
+    qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
+    _idle(page, qtbot)
+    assert page.session == swapped[:2] and _table(page) == _expected(predictor, swapped[:2], 5)
+    assert page.star_view.values.shape == (2,)
+
+
+def test_compare_runs_test_sample_and_random(page, real_runs, qtbot):
+    embsr, sgnn = real_runs.run_ids
+    page.sample_test(row=0)
+    _idle(page, qtbot)
+    sample = sample_test_session(real_runs.prepared, row=0)
+    assert page.session == sample.session
+    assert sample.next_item in page.true_label.text()
+
+    page.compare_combo.setCurrentIndex(page.compare_combo.findData(sgnn))
+    qtbot.waitUntil(lambda: page.other is not None, timeout=WAIT_MS)
+    _idle(page, qtbot)
+    assert not page.pred_tables[1].isHidden()
+    a = Predictor.from_run(real_runs.store, embsr)
+    b = Predictor.from_run(real_runs.store, sgnn)
+    k = page.k_spin.value()
+    assert _table(page, 0) == _expected(a, sample.session, k)
+    assert _table(page, 1) == _expected(b, sample.session, k)
+    assert "SGNN-Self" in page.pred_titles[1].text()
+
+    qtbot.mouseClick(page.random_button, Qt.MouseButton.LeftButton)
+    _idle(page, qtbot)
+    assert page.session and all(item in page.catalogue for item, _op in page.session)
+    assert page.true_label.text() == ""
+    assert _table(page, 0) == _expected(a, page.session, k)
+    qtbot.mouseClick(page.clear_button, Qt.MouseButton.LeftButton)
+    assert page.session == [] and page.pred_tables[0].rowCount() == 0
