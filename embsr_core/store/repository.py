@@ -17,6 +17,7 @@ from embsr_core.store.models import (
     LossPoint,
     Operation,
     Run,
+    RunRanks,
     SessionRow,
 )
 
@@ -108,6 +109,7 @@ def delete_dataset(store: Store, name_or_id: str | int) -> dict[str, Any]:
         run_ids = select(Run.id).where(Run.dataset_id == dataset.id)
         session.execute(delete(EpochMetric).where(EpochMetric.run_id.in_(run_ids)))
         session.execute(delete(LossPoint).where(LossPoint.run_id.in_(run_ids)))
+        session.execute(delete(RunRanks).where(RunRanks.run_id.in_(run_ids)))
         session.execute(delete(Run).where(Run.dataset_id == dataset.id))
         session.execute(delete(Operation).where(Operation.dataset_id == dataset.id))
         session.execute(delete(Dataset).where(Dataset.id == dataset.id))
