@@ -99,7 +99,7 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
             times.append(time.perf_counter() - t)
     step = statistics.median(times)
     return {"name": name, "step": step, "min": min(times), "sps": args.batch / step,
-            "collate": collate_s, "peak": _peak_mb(device), "loss": float(loss)}
+            "collate": collate_s, "peak": _peak_mb(device), "loss": float(loss.detach())}
 
 
 def main(argv: list[str] | None = None) -> None:

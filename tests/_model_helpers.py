@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
 from embsr_core.data.prepared import SplitArrays
 
@@ -28,3 +30,12 @@ def random_split(n: int = 16, max_len: int = 10, n_items: int = 40, n_ops: int =
         session_ids=np.array([f"s{i}" for i in range(n)]),
         end_times=np.zeros(n),
     )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The model tests use tiny tensors: one thread avoids OpenMP spin contention on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from _model_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from embsr_core.models.layers.op_attention import OpAwareAttentionLayer, OpAwareSelfAttention
 

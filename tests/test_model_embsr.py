@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from _model_helpers import random_split
+from _model_helpers import one_torch_thread, random_split  # noqa: F401 (autouse fixture)
 from torch.nn import functional as F
 
 from embsr_core.models.layers.fusion import FixedFusion, FusionMLP
@@ -219,3 +219,16 @@ def test_bad_input_is_reported(split):
         model.collate(bad, np.arange(4))
     with pytest.raises(ValueError, match="heads"):
         build_model("EMBSR", N_ITEMS, N_OPS, {"embedding_dim": 10, "heads": 3})
+
+
+def test_deeper_multihead_config_under_bf16_autocast(split):
+    model = _model(heads=2, gnn_layers=2, attn_layers=2, message_source="code").train()
+    batch = model.collate(split, np.arange(16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s = model.eval().scores(batch)
+    assert s.dtype == torch.float32 and torch.isfinite(s[:, 1:]).all()
