@@ -5,7 +5,8 @@
 
 Each step is forward + backward + Adam on one pre-collated batch (collation is timed apart: it
 runs in the data loader, off the critical path). Peak memory is the process's peak RSS during the
-model's steps (Linux: reset per model via /proc/self/clear_refs) or, on CUDA, the peak allocated.
+model's steps (Linux: reset per model via /proc/self/clear_refs) or, on CUDA, the peak allocated;
+"(+steps)" is that peak minus the memory held just before the steps (torch, data, model, batches).
 Numbers on a shared machine are noisy: read the median, and compare runs made side by side.
 """
 
@@ -66,6 +67,18 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
 
 
+def _current_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -85,6 +98,7 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
     _reset_peak(device)
+    before = _current_mb(device)
     times = []
     for i, batch in enumerate(batches):
         _sync(device)
@@ -99,7 +113,7 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
             times.append(time.perf_counter() - t)
     step = statistics.median(times)
     return {"name": name, "step": step, "min": min(times), "sps": args.batch / step,
-            "collate": collate_s, "peak": _peak_mb(device), "loss": float(loss.detach())}
+            "collate": collate_s, "peak": _peak_mb(device), "before": before, "loss": float(loss.detach())}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,11 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} L={args.max_len} "
           f"|O|={args.ops} items={args.items} d={args.dim} amp={args.amp} "
           f"lengths={'uniform 1..L' if args.uniform_lengths else 'all L'} steps={args.steps} (median)")
-    print(f"{'model':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8}")
+    print(f"{'model':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8} "
+          f"{'(+steps)':>8}")
     for name in args.models:
         r = bench(name, split, args, device)
         print(f"{r['name']:<16} {r['step']:7.3f} {r['min']:7.3f} {r['sps']:11.0f} {r['collate']:10.4f} "
-              f"{r['peak']:8.0f}", flush=True)
+              f"{r['peak']:8.0f} {r['peak'] - r['before']:8.0f}", flush=True)
 
 
 if __name__ == "__main__":
