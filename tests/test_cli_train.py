@@ -102,3 +102,15 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     with open(tmp_path / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and {"metric", "k", "value"} <= set(rows[0])
+
+
+def test_deleting_a_dataset_removes_its_runs_and_checkpoints(small_dataset: str) -> None:
+    invoke(["train", small_dataset, "-m", "SGNN-Self", *TINY_MODEL, "--max-epochs", "1", "--name", "doomed", *FAST])
+    store = open_store()
+    (run,) = [r for r in runs_repo.list_runs(store) if r.name == "doomed"]
+    folder = Path(run.checkpoint_path).parent
+    assert folder.is_dir()
+    out = invoke(["datasets", "delete", small_dataset, "--yes"])
+    assert small_dataset in out
+    assert not folder.exists()
+    assert not [r for r in runs_repo.list_runs(store) if r.name == "doomed"]

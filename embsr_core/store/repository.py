@@ -86,7 +86,8 @@ def operation_names(store: Store, dataset_id: int) -> list[str]:
 
 
 def delete_dataset(store: Store, name_or_id: str | int) -> dict[str, Any]:
-    """Delete a dataset and everything of it (events, items, sessions, runs) in one transaction.
+    """Delete a dataset and everything of it (events, items, sessions, runs) in one transaction,
+    then the checkpoint files of its runs.
 
     Refused while a run of it is queued or running. Returns what was deleted.
     """
@@ -101,7 +102,7 @@ def delete_dataset(store: Store, name_or_id: str | int) -> dict[str, Any]:
             raise StoreError(
                 f"dataset {dataset.name!r} is used by {active} queued or running run(s); stop them first"
             )
-        runs = session.scalar(select(func.count()).select_from(Run).where(Run.dataset_id == dataset.id))
+        runs = list(session.scalars(select(Run).where(Run.dataset_id == dataset.id)))
         # Big tables first, by the key prefix, so no cascade has to scan them.
         session.execute(delete(Event).where(Event.dataset_id == dataset.id))
         session.execute(delete(SessionRow).where(SessionRow.dataset_id == dataset.id))
@@ -113,4 +114,8 @@ def delete_dataset(store: Store, name_or_id: str | int) -> dict[str, Any]:
         session.execute(delete(Run).where(Run.dataset_id == dataset.id))
         session.execute(delete(Operation).where(Operation.dataset_id == dataset.id))
         session.execute(delete(Dataset).where(Dataset.id == dataset.id))
-    return {"dataset": dataset.name, "events": dataset.n_events, "runs": int(runs or 0)}
+    from embsr_core.store.runs_repo import remove_checkpoint_files  # runs_repo builds on this module
+
+    for run in runs:
+        remove_checkpoint_files(run)
+    return {"dataset": dataset.name, "events": dataset.n_events, "runs": len(runs)}

@@ -190,12 +190,17 @@ def delete_run(store: Store, run_id: int, *, delete_files: bool = True) -> None:
         session.execute(delete(RunRanks).where(RunRanks.run_id == run_id))
         session.execute(delete(Run).where(Run.id == run_id))
     if delete_files:
-        for path in {run.checkpoint_path, run.best_checkpoint_path} - {None}:
-            folder = Path(path).parent  # type: ignore[arg-type]
-            if folder.name == f"run_{run_id}" and folder.is_dir():
-                shutil.rmtree(folder, ignore_errors=True)
-            else:
-                Path(path).unlink(missing_ok=True)  # type: ignore[arg-type]
+        remove_checkpoint_files(run)
+
+
+def remove_checkpoint_files(run: Run) -> None:
+    """Remove a (deleted) run's checkpoints: its own ``run_<id>`` folder, or just the files."""
+    for path in {run.checkpoint_path, run.best_checkpoint_path} - {None}:
+        folder = Path(path).parent  # type: ignore[arg-type]
+        if folder.name == f"run_{run.id}" and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            Path(path).unlink(missing_ok=True)  # type: ignore[arg-type]
 
 
 # --- metrics and loss -------------------------------------------------------------------------------
