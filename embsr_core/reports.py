@@ -76,6 +76,29 @@ def metrics_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, pd.DataFra
     return {int(rid): groups.get(int(rid), empty) for rid in run_ids}
 
 
+def losses_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, pd.DataFrame]:
+    """Each run's downsampled training-loss series (columns step, epoch, loss, wall_time)."""
+    frame = runs_repo.loss_frame(store, list(run_ids))
+    groups = {int(rid): g.drop(columns="run_id").reset_index(drop=True) for rid, g in frame.groupby("run_id")}
+    empty = frame.iloc[0:0].drop(columns="run_id")
+    return {int(rid): groups.get(int(rid), empty) for rid in run_ids}
+
+
+def loss_curve(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fractional epoch, wall time, loss) of one run's loss series; epoch e's last point sits at x = e,
+    where that epoch's validation metrics are drawn."""
+    if frame.empty:
+        empty = np.zeros(0)
+        return empty, empty, empty
+    f = frame.sort_values("step")
+    epoch = f["epoch"].to_numpy(dtype=np.float64)
+    within = f.groupby("epoch").cumcount().to_numpy(dtype=np.float64) + 1.0
+    count = f.groupby("epoch")["step"].transform("size").to_numpy(dtype=np.float64)
+    x = epoch - 1.0 + within / count
+    wall = f["wall_time"].to_numpy(dtype=np.float64, na_value=np.nan)
+    return x, wall, f["loss"].to_numpy(dtype=np.float64)
+
+
 def runs_signature(store: Store) -> tuple[tuple[int, str, int], ...]:
     """A cheap fingerprint of the runs table (id, status, epochs done): poll it to know when to reload."""
     from sqlalchemy import select

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
@@ -72,6 +73,13 @@ def test_lists_sorts_filters_and_compares(page, real_runs):
     page.curves.x_axis.setCurrentIndex(page.curves.x_axis.findData("wall"))
     x_wall, _ = page.curves.series(embsr)
     assert x_wall.tolist() == sel["wall_time"].tolist()
+    page.curves.x_axis.setCurrentIndex(page.curves.x_axis.findData("epoch"))
+    page.curves.metric.setCurrentIndex(page.curves.metric.findText("training loss"))
+    losses = runs_repo.loss_frame(real_runs.store, [embsr]).sort_values("step")
+    assert len(losses) > 0 and page.curves.series(embsr)[1].tolist() == losses["loss"].tolist()
+    x_loss = page.curves.series(embsr)[0]
+    assert np.all(np.diff(x_loss) > 0) and x_loss[-1] == losses["epoch"].max()  # epoch e ends at x = e
+    page.curves.metric.setCurrentIndex(page.curves.metric.findText("H@20"))
     page.curves.smoothing.setValue(60)
     raw, smooth, _best = page.curves.items[embsr]
     assert smooth.isVisible() and raw.opts["pen"].color().alpha() < 255

@@ -190,3 +190,8 @@ def test_cli_list_show_compare_export(store, tmp_path):
     assert len(reports.read_metrics_csv(m)) == 180 and c.read_text(encoding="utf-8").startswith("run_id,run_name")
     out = runner.invoke(main, [*db, "export", "1"])
     assert out.exit_code == 2 and "--metrics-csv" in out.output
+    out = runner.invoke(main, [*db, "runs", "delete", "3"], input="n\n")
+    assert out.exit_code == 1 and "Aborted" in out.output and len(reports.run_infos(store)) == 3
+    out = runner.invoke(main, [*db, "runs", "delete", "3", "--yes"])
+    assert out.exit_code == 0 and "Deleted run 3" in out.output
+    assert [i.id for i in reports.run_infos(store)] == [2, 1]

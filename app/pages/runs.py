@@ -304,7 +304,8 @@ class RunsPage(Page):
         if self.store is None:
             return
         frames = reports.metrics_by_run(self.store, self._selected_ids) if infos else {}
-        self.curves.set_runs(infos, frames)
+        losses = reports.losses_by_run(self.store, self._selected_ids) if infos else {}
+        self.curves.set_runs(infos, frames, losses)
         chosen = self.cmp_chosen.currentData()
         self.cmp_chosen.blockSignals(True)
         self.cmp_chosen.clear()

@@ -21,6 +21,9 @@ from embsr_core.reports import RunInfo
 X_AXES = (("epoch", "Epoch"), ("wall", "Wall time (s)"))
 
 
+LOSS = ("loss", 0)
+
+
 def metric_choices() -> list[tuple[str, tuple[str, int]]]:
     """(label, (metric, k)) for every metric@K, H first as in the paper."""
     return [(reports.metric_label(m, k), (m, k)) for m in reports.METRICS for k in reports.KS]
@@ -35,11 +38,13 @@ class RunCurves(QWidget):
         super().__init__(parent)
         self._infos: list[RunInfo] = []
         self._frames: dict[int, pd.DataFrame] = {}
+        self._losses: dict[int, pd.DataFrame] = {}
         self.items: dict[int, tuple[pg.PlotDataItem, pg.PlotDataItem, pg.ScatterPlotItem]] = {}
 
         self.metric = QComboBox(self)
         for label, key in metric_choices():
             self.metric.addItem(label, key)
+        self.metric.addItem("training loss", LOSS)
         self.metric.setCurrentText("H@20")
         self.metric.setToolTip("H = hit rate, M = MRR, N = NDCG at K")
         self.split = QComboBox(self)
@@ -91,10 +96,13 @@ class RunCurves(QWidget):
         self._on_theme_changed("")
 
     # public ----------------------------------------------------------------------------------------
-    def set_runs(self, infos: list[RunInfo], frames: dict[int, pd.DataFrame]) -> None:
-        """Show ``infos`` (in this order, one colour each) with their per-epoch metric frames."""
+    def set_runs(
+        self, infos: list[RunInfo], frames: dict[int, pd.DataFrame], losses: dict[int, pd.DataFrame] | None = None
+    ) -> None:
+        """Show ``infos`` (one colour each) with their per-epoch metric frames and loss series."""
         self._infos = list(infos)
         self._frames = dict(frames)
+        self._losses = dict(losses or {})
         splits = {s for f in frames.values() for s in f["split"].unique()} if frames else set()
         if self.split.currentData() not in splits and splits:
             self.split.setCurrentIndex(self.split.findData("valid" if "valid" in splits else "test"))
@@ -126,9 +134,12 @@ class RunCurves(QWidget):
         self.smoothing_label.setText(f"{w:.2f}")
         metric, k = self.current_metric()
         split, target_op, x_key = self.split.currentData(), self.target_op.currentData(), self.x_axis.currentData()
+        is_loss = (metric, k) == LOSS
+        self.split.setEnabled(not is_loss)
+        self.target_op.setEnabled(not is_loss)
         palette = theme_manager().palette
         item.setLabel("bottom", dict(X_AXES)[x_key])
-        item.setLabel("left", f"{reports.metric_label(metric, k)} ({split})")
+        item.setLabel("left", "training loss" if is_loss else f"{reports.metric_label(metric, k)} ({split})")
         if not self._infos:
             item.addItem(self.empty_text)
             self.empty_text.setColor(palette.text_muted)
@@ -137,10 +148,13 @@ class RunCurves(QWidget):
             item.setYRange(0, 1)
             return
         for i, info in enumerate(self._infos):
-            frame = self._frames.get(info.id)
+            frame = self._losses.get(info.id) if is_loss else self._frames.get(info.id)
             if frame is None or frame.empty:
                 continue
-            epochs, wall, values = reports.curve(frame, metric, k, split, target_op)
+            if is_loss:
+                epochs, wall, values = reports.loss_curve(frame)
+            else:
+                epochs, wall, values = reports.curve(frame, metric, k, split, target_op)
             x = wall if x_key == "wall" else epochs
             keep = np.isfinite(x)
             x, y, ep = x[keep], values[keep], epochs[keep]
