@@ -167,7 +167,7 @@ class PlaygroundPage(Page):
         self.ops_grid.setContentsMargins(0, 0, 0, 0)
         self.ops_grid.setSpacing(3)
         self.op_buttons: dict[str, QPushButton] = {}
-        ops_hint = QLabel("Click an operation to append the selected item with it:", left)
+        ops_hint = QLabel("Select an item, then click an operation to append it:", left)
         ops_hint.setObjectName("Muted")
         self.steps = QListWidget(left)
         self.steps.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
@@ -638,7 +638,9 @@ class PlaygroundPage(Page):
                 found.append(f"{name}: {'rank ' + str(rank) if rank else 'not in top-' + str(len(top))}")
             hit = f"  True next item {truth} (highlighted) – " + ", ".join(found) + "."
         steps = len(self.session)
-        self.status.setText(f"{steps} step(s), top-{self.k_spin.value()}." + hit if steps else "Add steps to predict.")
+        bold = "  Bold: only in that run's top-K." if shared is not None else ""
+        summary = f"{steps} step(s), top-{self.k_spin.value()}.{hit}{bold}"
+        self.status.setText(summary if steps else "Add steps to predict.")
         self.predictionsReady.emit()
 
     def step_labels(self) -> list[str]:

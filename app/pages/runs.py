@@ -253,8 +253,8 @@ class RunsPage(Page):
         self.model.set_rows(infos, values, headers)
         self.table.resizeColumnsToContents()
         for col in range(self.model.columnCount()):
-            if self.table.columnWidth(col) > 260:
-                self.table.setColumnWidth(col, 260)
+            if self.table.columnWidth(col) > 220:
+                self.table.setColumnWidth(col, 220)
         live = sum(1 for i in infos if i.status in LIVE)
         self.message.setText(
             f"{len(infos)} run(s); metric columns on the {split} split"

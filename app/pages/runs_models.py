@@ -43,8 +43,8 @@ class _Column:
 class RunsTableModel(QAbstractTableModel):
     """One row per run; two metric columns whose metric@K and aggregation the page chooses."""
 
-    FIXED = ("ID", "Name", "Status", "Model", "Dataset", "Hyperparameters", "Epochs")
-    TAIL = ("Duration", "Device", "Created")
+    FIXED = ("ID", "Name", "Status", "Model", "Dataset")  # then the two metric columns
+    TAIL = ("Epochs", "Duration", "Hyperparameters", "Device", "Created")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -87,27 +87,23 @@ class RunsTableModel(QAbstractTableModel):
         """(display text, sort key) of one cell."""
         info = self._infos[row]
         n_fixed, n_metric = len(self.FIXED), len(self._metric_headers)
-        if col < n_fixed:
-            name = self.FIXED[col]
-            if name == "ID":
-                return str(info.id), info.id
-            if name == "Name":
-                return info.name, info.name.lower()
-            if name == "Status":
-                return info.status, info.status
-            if name == "Model":
-                return info.model, info.model.lower()
-            if name == "Dataset":
-                return info.dataset, info.dataset.lower()
-            if name == "Hyperparameters":
-                text = reports.format_hyperparameters(info.config)
-                return text, text
-            best = f" (best {info.best_epoch})" if info.best_epoch is not None else ""
-            return f"{info.epochs_done}{best}", info.epochs_done
-        if col < n_fixed + n_metric:
+        if n_fixed <= col < n_fixed + n_metric:
             value = float(self._values[row, col - n_fixed])
             return fmt_metric(value), (value if math.isfinite(value) else -math.inf)
-        name = self.TAIL[col - n_fixed - n_metric]
+        name = self.FIXED[col] if col < n_fixed else self.TAIL[col - n_fixed - n_metric]
+        if name == "ID":
+            return str(info.id), info.id
+        if name in ("Name", "Model", "Dataset"):
+            text = {"Name": info.name, "Model": info.model, "Dataset": info.dataset}[name]
+            return text, text.lower()
+        if name == "Status":
+            return info.status, info.status
+        if name == "Hyperparameters":
+            text = reports.format_hyperparameters(info.config)
+            return text, text
+        if name == "Epochs":
+            best = f" (best {info.best_epoch})" if info.best_epoch is not None else ""
+            return f"{info.epochs_done}{best}", info.epochs_done
         if name == "Duration":
             seconds = info.duration_s(self._now)
             return reports.format_duration(seconds), (seconds if seconds is not None else -1.0)
