@@ -149,12 +149,27 @@ def test_live_run_refresh_resume_and_delete(page, real_runs, qtbot, monkeypatch)
     x, y = page.curves.series(run_id)
     assert x.tolist() == [1.0] and y.tolist() == [0.25]
 
-    # resume goes through the shell's task runner into the engine (no checkpoint here: it fails cleanly)
+    # resume goes through the shell's task runner into the engine; this run has no settings or
+    # checkpoint, so it fails with a readable message and the page survives
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *args: shown.append(args[2]))
     task = page.resume_selected()
     qtbot.waitUntil(task.is_done, timeout=30000)
-    assert task.state in ("failed", "finished")
+    assert task.state == "failed" and shown == [
+        f"run {run_id} has no stored prep / model settings, so it cannot be resumed"]
+
+    # a real stopped run resumes from its last checkpoint and ends finished
+    sgnn = real_runs.run_ids[1]
+    runs_repo.update_run(store, sgnn, status="stopped")
+    page.poll()
+    page.select_runs([sgnn])
+    assert page.resume_button.isEnabled()
+    task = page.resume_selected()
+    qtbot.waitUntil(task.is_done, timeout=60000)
+    assert task.state == "finished", task.error
+    assert runs_repo.get_run(store, sgnn).status == "finished"
+    page.poll()
+    assert page.selected_infos()[0].status == "finished" and not page.resume_button.isEnabled()
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
     assert not page.delete_selected()

@@ -62,6 +62,9 @@ def resume_job(store: Any, run_id: int, *, progress: Callable[[object], None], c
     from embsr_core.training import resume_run
 
     run = runs_repo.get_run(store, run_id)
+    missing = [key for key in ("prep", "model", "train") if key not in (run.config or {})]
+    if missing:
+        raise ValueError(f"run {run_id} has no stored {' / '.join(missing)} settings, so it cannot be resumed")
     prepared = prepared_for_run(store, run.config, run.dataset_id)
     return resume_run(store, run_id, prepared, callback=progress, control=TaskControl(cancel))
 
@@ -391,7 +394,7 @@ class RunsPage(Page):
     @Slot(str)
     def _on_resume_failed(self, text: str) -> None:
         last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
-        QMessageBox.warning(self, "Resume failed", last)
+        QMessageBox.warning(self, "Resume failed", last.split(": ", 1)[-1])
 
     @Slot()
     def delete_selected(self, *, confirm: bool = True) -> bool:
