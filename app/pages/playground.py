@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -107,6 +107,9 @@ class PlaygroundPage(Page):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         self.runner = TaskRunner(self)  # our own queue: predictions never wait behind a training run
+        app = QCoreApplication.instance()
+        if app is not None:  # join a prediction thread still running when the application quits
+            app.aboutToQuit.connect(self.runner.shutdown)
         self.predictor: Any = None
         self.other: Any = None
         self.catalogue: Catalogue | None = None
@@ -291,8 +294,7 @@ class PlaygroundPage(Page):
 
     # runs ------------------------------------------------------------------------------------------
     def on_shown(self) -> None:
-        if self.run_combo.count() == 0:
-            self.reload_runs()
+        self.reload_runs()  # runs may have finished elsewhere; the loaded one stays loaded
 
     def refresh(self) -> None:
         self.reload_runs()
@@ -322,6 +324,8 @@ class PlaygroundPage(Page):
         self.run_combo.setCurrentIndex(index if index >= 0 else 0)
         if index < 0 or self.predictor is None:
             self._on_run_changed()
+        else:
+            self._fill_compare_combo()
 
     def _fill_compare_combo(self) -> None:
         run_id = self.run_combo.currentData()
