@@ -9,6 +9,7 @@ column as fields instead of parsing a traceback; anything else fails the task wi
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +205,10 @@ def train_job(store: Store, request: TrainRequest, *, progress: Progress, cancel
     prepared = prepare_dataset(store, request.dataset_id, request.preset, overrides=request.prep_overrides)
     if control.cancelled:
         return None
+    # A full (generation-2) garbage collection triggered in this thread holds the GIL while it scans every
+    # tracked object (torch, pandas, Qt wrappers, the prepared data…): 400-450 ms GUI stalls measured.
+    # What is alive now lives as long as the run; frozen, it is no longer scanned (pauses ~50-120 ms).
+    gc.freeze()
     return run_training(
         store,
         prepared,

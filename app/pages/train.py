@@ -1,16 +1,485 @@
-"""Train page (placeholder until the Train page of issue 6 lands)."""
+"""Train page: dataset + preprocessing, model + hyperparameters, training settings; Start / Pause / Stop;
+a queue of runs (one trains at a time on the shared task runner); live progress, curves and log.
 
-from app.pages.base import PlaceholderPage
+The page only gathers choices: forms are built from the core schemas (``ModelSpec.params``,
+``TRAIN_PARAMS``, ``PRESETS``) and a run is ``app.jobs.train_job`` = ``prepare_dataset`` +
+``run_training``, exactly what ``embsr train`` does. Pause / Stop go through the task's cancel token,
+which the trainer checks between batches (Stop saves a checkpoint, the run ends ``stopped``).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import AppContext
+from app.environment import device_choices
+from app.jobs import TrainRequest, train_job
+from app.pages.base import Page, card
+from app.pages.train_monitor import TrainMonitor
+from app.widgets.dialogs import error_box
+from app.widgets.param_form import ParamForm
+from app.workers import Task
+from embsr_core.data.from_store import default_preset
+from embsr_core.data.preprocess import PRESETS
+from embsr_core.models.registry import get_spec, list_specs, resolve_config
+from embsr_core.store.repository import get_dataset, list_datasets
+from embsr_core.training import TRAIN_PARAMS, Failed, RunOutcome, RunStarted, TrainConfig
+
+PREP_FIELDS = ("min_item_support", "max_len", "split")
+SPLIT_TIPS = {
+    "time": "70/10/20 by session end time (the authors' protocol)",
+    "random": "70/10/20 at random (seeded); JD has no absolute time",
+    "order": "70/10/20 in file order",
+}
+LEFT_WIDTH = 390
 
 
-class TrainPage(PlaceholderPage):
+def _scroll(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(widget)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
+class QueuedRun:
+    """A submitted run: its request, its task and its line in the queue list."""
+
+    def __init__(self, request: TrainRequest, task: Task, item: QListWidgetItem) -> None:
+        self.request = request
+        self.task = task
+        self.item = item
+        self.run_id: int | None = None
+        self.failure: Failed | None = None
+        self.outcome: RunOutcome | None = None
+
+
+class TrainPage(Page):
     page_id = "train"
     title = "Train"
     subtitle = "Train EMBSR, its ablations and baselines on a dataset, with live curves."
     icon_name = "train"
-    arrives_with = "issue 6 (workbench, part 1)"
-    planned = (
-        "Dataset, preprocessing preset, model and hyperparameter form from the model registry",
-        "Start, Pause/Resume and Stop; queued runs, one at a time per device",
-        "Live loss and validation H@K / M@K curves with smoothing",
-    )
+
+    runStarted = Signal(int)  # run id  # noqa: N815 - Qt naming
+    runEnded = Signal(object)  # RunOutcome, or None when cancelled before training began  # noqa: N815
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(context, parent)
+        self.runs: list[QueuedRun] = []
+        self.current: QueuedRun | None = None
+        self.model_form: ParamForm | None = None
+        self._build()
+        self._fill_models()
+        if context.store is None:
+            self.message.setText(f"The store could not be opened: {context.store_error}")
+            self.message.show()
+            self.start_button.setEnabled(False)
+        else:
+            self.reload_datasets()
+        context.runner.busyChanged.connect(self._update_buttons)
+        self._update_buttons()
+
+    # layout ----------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        columns = QHBoxLayout()
+        columns.setSpacing(14)
+        left = QVBoxLayout()
+        left.setSpacing(14)
+        setup_card, setup_layout = card(self)
+        self.tabs = QTabWidget(setup_card)
+        self.tabs.addTab(_scroll(self._data_tab()), "Data")
+        self.tabs.addTab(_scroll(self._model_tab()), "Model")
+        self.tabs.addTab(_scroll(self._training_tab()), "Training")
+        setup_layout.addWidget(self.tabs, 1)
+        name_row = QHBoxLayout()
+        self.run_name = QLineEdit(setup_card)
+        self.run_name.setPlaceholderText("Run name (optional)")
+        name_row.addWidget(self.run_name)
+        setup_layout.addLayout(name_row)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start", setup_card)
+        self.start_button.setProperty("primary", True)
+        self.start_button.setShortcut("Ctrl+Return")
+        self.start_button.setToolTip("Start training (Ctrl+Enter); while a run trains, add this one to the queue")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton("Pause", setup_card)
+        self.pause_button.setToolTip("Pause the running run between batches, or resume it")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button = QPushButton("Stop", setup_card)
+        self.stop_button.setToolTip("Stop the running run; a checkpoint is saved so it can be resumed (Runs page)")
+        self.stop_button.clicked.connect(self.stop)
+        buttons.addWidget(self.start_button, 2)
+        buttons.addWidget(self.pause_button, 1)
+        buttons.addWidget(self.stop_button, 1)
+        setup_layout.addLayout(buttons)
+        self.message = QLabel(setup_card)
+        self.message.setObjectName("ErrorText")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        setup_layout.addWidget(self.message)
+        left.addWidget(setup_card, 1)
+
+        queue_card, queue_layout = card(self, "Queue")
+        self.queue = QListWidget(queue_card)
+        self.queue.setObjectName("RunQueue")
+        self.queue.setMaximumHeight(84)
+        self.queue.currentItemChanged.connect(self._update_buttons)
+        queue_layout.addWidget(self.queue)
+        self.remove_button = QPushButton("Remove from queue", queue_card)
+        self.remove_button.setToolTip("Drop the selected queued run (a running run is stopped with Stop)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        queue_layout.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignRight)
+        left.addWidget(queue_card)
+        left_widget = QWidget(self)
+        left_widget.setLayout(left)
+        left.setContentsMargins(0, 0, 0, 0)
+        left_widget.setFixedWidth(LEFT_WIDTH)
+        columns.addWidget(left_widget)
+
+        self.monitor = TrainMonitor(self)
+        columns.addWidget(self.monitor, 1)
+        self.body.addLayout(columns, 1)
+
+    def _data_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.dataset_combo = QComboBox(tab)
+        self.dataset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.dataset_combo.setMinimumContentsLength(12)
+        self.dataset_combo.setToolTip("A dataset in the store (import or generate one on the Datasets page)")
+        self.dataset_combo.currentIndexChanged.connect(self._dataset_chosen)
+        form.addRow("Dataset", self.dataset_combo)
+        self.preset_combo = QComboBox(tab)
+        for name in PRESETS:
+            self.preset_combo.addItem(name, name)
+        self.preset_combo.setToolTip("Preprocessing protocol; the fields below start from it and may be edited")
+        self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
+        form.addRow("Preset", self.preset_combo)
+        self.min_support = QSpinBox(tab)
+        self.min_support.setRange(1, 1_000_000)
+        self.min_support.setToolTip("Drop items with fewer micro-behaviors than this (paper: JD 50, Trivago 5)")
+        form.addRow("Min item support", self.min_support)
+        self.max_len = QSpinBox(tab)
+        self.max_len.setRange(1, 10_000)
+        self.max_len.setToolTip("L: micro-behaviors kept before the target (JD-Appl. 40, JD-Comp. 30, Trivago 50)")
+        form.addRow("Max length", self.max_len)
+        self.split_combo = QComboBox(tab)
+        for name, tip in SPLIT_TIPS.items():
+            self.split_combo.addItem(name, name)
+            self.split_combo.setItemData(self.split_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.split_combo.setToolTip("How sessions are split into train / valid / test")
+        form.addRow("Split", self.split_combo)
+        self.dataset_info = QLabel(tab)
+        self.dataset_info.setObjectName("Muted")
+        self.dataset_info.setWordWrap(True)
+        form.addRow(self.dataset_info)
+        self._preset_chosen()
+        return tab
+
+    def _model_tab(self) -> QWidget:
+        tab = QWidget()
+        self.model_layout = QVBoxLayout(tab)
+        self.model_combo = QComboBox(tab)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(12)
+        self.model_combo.setToolTip("EMBSR, its ablations and variants, and the baselines (model registry)")
+        self.model_combo.currentIndexChanged.connect(self._model_chosen)
+        self.model_layout.addWidget(self.model_combo)
+        self.model_description = QLabel(tab)
+        self.model_description.setObjectName("Muted")
+        self.model_description.setWordWrap(True)
+        self.model_layout.addWidget(self.model_description)
+        self.reset_button = QPushButton("Reset to paper defaults", tab)
+        self.reset_button.clicked.connect(self.reset_model_params)
+        self.model_layout.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.model_layout.addStretch(1)
+        return tab
+
+    def _training_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        prefs = self.context.preferences
+        self.train_form = ParamForm(TRAIN_PARAMS, tab, choices={"device": device_choices()},
+                                    initial={"device": prefs.default_device})
+        layout.addWidget(self.train_form)
+        reset = QPushButton("Reset to paper defaults", tab)
+        reset.clicked.connect(self.reset_train_params)
+        layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(1)
+        return tab
+
+    # choices ---------------------------------------------------------------------------------------
+    def _fill_models(self) -> None:
+        self.model_combo.blockSignals(True)
+        for spec in list_specs():
+            self.model_combo.addItem(f"{spec.name}  ·  {spec.family}", spec.name)
+        self.model_combo.blockSignals(False)
+        self._model_chosen()
+
+    @Slot()
+    def _model_chosen(self, *_args: object) -> None:
+        name = self.model_combo.currentData()
+        if not name:
+            return
+        spec = get_spec(name)
+        self.model_description.setText(spec.description)
+        if self.model_form is not None:
+            self.model_layout.removeWidget(self.model_form)
+            self.model_form.deleteLater()
+        self.model_form = ParamForm(spec.params, self.model_combo.parentWidget())
+        self.model_layout.insertWidget(2, self.model_form)
+        self.reset_button.setEnabled(bool(spec.params))
+
+    @Slot()
+    def reset_model_params(self) -> None:
+        if self.model_form is not None:
+            self.model_form.reset()
+
+    @Slot()
+    def reset_train_params(self) -> None:
+        self.train_form.reset()
+        self.train_form.set_values({"device": self.context.preferences.default_device})
+
+    def reload_datasets(self) -> None:
+        """Refill the dataset list from the store, keeping the chosen one."""
+        store = self.context.store
+        if store is None:
+            return
+        keep = self.dataset_combo.currentData()
+        self.dataset_combo.blockSignals(True)
+        self.dataset_combo.clear()
+        for ds in list_datasets(store):
+            self.dataset_combo.addItem(f"{ds.name}  ({ds.n_events:,} micro-behaviors)", ds.id)
+        index = self.dataset_combo.findData(keep)
+        self.dataset_combo.setCurrentIndex(index if index >= 0 else 0)
+        self.dataset_combo.blockSignals(False)
+        if self.dataset_combo.currentData() != keep:
+            self._dataset_chosen()
+        self._update_buttons()
+
+    @Slot()
+    def _dataset_chosen(self, *_args: object) -> None:
+        dataset_id = self.dataset_combo.currentData()
+        if dataset_id is None or self.context.store is None:
+            self.dataset_info.setText("No dataset in the store yet: import or generate one on the Datasets page.")
+            return
+        ds = get_dataset(self.context.store, int(dataset_id))
+        preset = default_preset(ds)
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData(preset))
+        self._preset_chosen()
+        self.dataset_info.setText(f"{ds.source_format} · {ds.n_sessions:,} sessions · {ds.n_items:,} items · "
+                                  f"{ds.n_operations} operations. Default preset: {preset}.")
+
+    @Slot()
+    def _preset_chosen(self, *_args: object) -> None:
+        config = PRESETS[self.preset_combo.currentData()]
+        self.min_support.setValue(config.min_item_support)
+        self.max_len.setValue(config.max_len)
+        self.split_combo.setCurrentIndex(self.split_combo.findData(config.split))
+
+    def select_dataset(self, dataset_id: int) -> None:
+        self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(dataset_id))
+
+    def select_model(self, name: str) -> None:
+        self.model_combo.setCurrentIndex(self.model_combo.findData(name))
+
+    # hooks -----------------------------------------------------------------------------------------
+    def on_shown(self) -> None:
+        self.reload_datasets()
+
+    def refresh(self) -> None:
+        self.reload_datasets()
+
+    # requests --------------------------------------------------------------------------------------
+    def build_request(self) -> TrainRequest:
+        """The run the forms describe; ``ValueError`` says what to fix (validated by the core schemas)."""
+        dataset_id = self.dataset_combo.currentData()
+        if dataset_id is None:
+            raise ValueError("choose a dataset (import or generate one on the Datasets page)")
+        preset = str(self.preset_combo.currentData())
+        base = PRESETS[preset]
+        chosen = {"min_item_support": self.min_support.value(), "max_len": self.max_len.value(),
+                  "split": str(self.split_combo.currentData())}
+        overrides = {k: v for k, v in chosen.items() if getattr(base, k) != v}
+        base.replace(**overrides)  # validates
+        model = str(self.model_combo.currentData())
+        assert self.model_form is not None
+        model_overrides = resolve_config(model, self.model_form.values())
+        train_config = TrainConfig.from_dict(self.train_form.values())
+        name = self.dataset_combo.currentText().rsplit("  (", 1)[0]
+        return TrainRequest(int(dataset_id), name, preset, overrides, model, model_overrides, train_config,
+                            self.run_name.text().strip() or None)
+
+    @Slot()
+    def start(self) -> Task | None:
+        """Queue a run with the current settings; it starts at once when nothing else runs."""
+        if self.context.store is None:
+            return None
+        try:
+            request = self.build_request()
+        except ValueError as exc:
+            self.message.setText(f"Cannot start: {exc}")
+            self.message.show()
+            return None
+        self.message.hide()
+        return self.submit(request)
+
+    def submit(self, request: TrainRequest) -> Task:
+        assert self.context.store is not None
+        task = self.context.runner.submit(train_job, self.context.store, request, name=f"Training {request.label()}")
+        item = QListWidgetItem(f"queued · {request.label()}")
+        self.queue.addItem(item)
+        run = QueuedRun(request, task, item)
+        self.runs.append(run)
+        task.started.connect(self._on_task_started)
+        task.progress.connect(self._on_task_event)
+        task.finished.connect(self._on_task_finished)
+        task.cancelled.connect(self._on_task_cancelled)
+        task.failed.connect(self._on_task_failed)
+        task.done.connect(self._on_task_done)
+        if task.state == "running":  # started synchronously: ``started`` was emitted before we connected
+            self._begin(run)
+        self._update_buttons()
+        return task
+
+    def _run_of(self, sender: object) -> QueuedRun | None:
+        return next((r for r in self.runs if r.task is sender), None)
+
+    def _begin(self, run: QueuedRun) -> None:
+        self.current = run
+        run.item.setText(f"running · {run.request.label()}")
+        self.monitor.start(f"{run.request.label()}" + (f" · {run.request.run_name}" if run.request.run_name else ""))
+        self._update_buttons()
+
+    # task signals (GUI thread) -------------------------------------------------------------------------
+    @Slot()
+    def _on_task_started(self) -> None:
+        run = self._run_of(self.sender())
+        if run is not None and run is not self.current:
+            self._begin(run)
+
+    @Slot(object)
+    def _on_task_event(self, event: object) -> None:
+        run = self._run_of(self.sender())
+        if run is None or run is not self.current:
+            return
+        if isinstance(event, RunStarted):
+            run.run_id = event.run_id
+            run.item.setText(f"running · run {event.run_id} · {run.request.label()}")
+            self.runStarted.emit(event.run_id)
+        elif isinstance(event, Failed):
+            run.failure = event
+        self.monitor.handle(event)
+
+    @Slot(object)
+    def _on_task_finished(self, result: object) -> None:
+        run = self._run_of(self.sender())
+        if run is None:
+            return
+        run.outcome = result if isinstance(result, RunOutcome) else None
+        if run.outcome is not None and run.outcome.status == "failed":
+            details = run.failure.traceback if run.failure is not None else None
+            error_box(self, "Training failed", f"Run {run.outcome.run_id} ({run.request.label()}) failed:\n"
+                      f"{run.outcome.error}", details)
+
+    @Slot(object)
+    def _on_task_cancelled(self, result: object) -> None:
+        run = self._run_of(self.sender())
+        if run is not None:
+            run.outcome = result if isinstance(result, RunOutcome) else None
+
+    @Slot(str)
+    def _on_task_failed(self, traceback_text: str) -> None:
+        run = self._run_of(self.sender())
+        if run is None:
+            return
+        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        if run is self.current:
+            self.monitor.set_status("failed")
+            self.monitor.append_log(traceback_text.rstrip())
+        error_box(self, "Training failed", f"{run.request.label()} could not run:\n{last}", traceback_text)
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        run = self._run_of(self.sender())
+        if run is None:
+            return
+        status = run.outcome.status if run.outcome is not None else run.task.state
+        row = self.queue.row(run.item)
+        if row >= 0:
+            self.queue.takeItem(row)
+        self.runs.remove(run)
+        if run is self.current:
+            self.monitor.stop_rendering()
+            if run.outcome is None and run.task.state == "cancelled":
+                self.monitor.set_status("cancelled")
+                self.monitor.append_log("cancelled before training began")
+            self.current = None
+        self._update_buttons()
+        self.runEnded.emit(run.outcome)
+        if self.window() is not None and run.outcome is not None:
+            bar = getattr(self.window(), "statusBar", None)
+            if callable(bar):
+                bar().showMessage(f"Run {run.outcome.run_id} {status}.", 8000)
+
+    # controls --------------------------------------------------------------------------------------
+    @Slot()
+    def toggle_pause(self) -> None:
+        run = self.current
+        if run is None or run.task.is_done():
+            return
+        if run.task.is_paused():
+            run.task.resume()
+            self.monitor.set_paused(False)
+        else:
+            run.task.pause()
+            self.monitor.set_paused(True)
+        self._update_buttons()
+
+    @Slot()
+    def stop(self) -> None:
+        """Stop the running run (checkpoint saved by the trainer); queued runs stay queued."""
+        run = self.current
+        if run is None or run.task.is_done():
+            return
+        run.task.cancel()
+        self.monitor.set_status("stopping")
+        self.monitor.append_log("stopping after the current batch (a checkpoint is saved)…")
+        self._update_buttons()
+
+    @Slot()
+    def remove_selected(self) -> None:
+        item = self.queue.currentItem()
+        run = next((r for r in self.runs if r.item is item), None)
+        if run is not None and run.task.state == "queued":
+            run.task.cancel()  # a queued task ends at once: done → removed from the list
+
+    @Slot()
+    def _update_buttons(self, *_args: object) -> None:
+        running = self.current is not None and not self.current.task.is_done()
+        ok = self.context.store is not None
+        self.start_button.setEnabled(ok and self.dataset_combo.count() > 0)
+        self.start_button.setText("Add to queue" if self.context.runner.is_busy() else "Start")
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        paused = running and self.current is not None and self.current.task.is_paused()
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.remove_button.setEnabled(any(r.task.state == "queued" for r in self.runs))

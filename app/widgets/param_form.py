@@ -98,6 +98,8 @@ class ParamForm(QWidget):
             return box
         if p.type == "choice":
             combo = QComboBox(self)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
             for c in p.choices:
                 combo.addItem(str(c), c)
             combo.currentIndexChanged.connect(self._on_edit)
@@ -112,6 +114,8 @@ class ParamForm(QWidget):
         if p.name in self._choices:
             combo = QComboBox(self)
             combo.setEditable(True)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
             for value, text in self._choices[p.name]:
                 combo.addItem(text, value)
             combo.currentTextChanged.connect(self._on_edit)

@@ -1,0 +1,178 @@
+"""Datasets page as a user drives it: the import wizard (real JD sample, a mapped generic table, a bad
+file), statistics and charts of the selected dataset, synthetic generation, delete, the demo offer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import _gui_helpers
+import pytest
+from _gui_helpers import JD_SAMPLE, message_boxes
+from PySide6.QtWidgets import QMessageBox
+
+from app.jobs import Problem
+from app.main_window import MainWindow
+from embsr_core.store import runs_repo
+from embsr_core.store.repository import get_dataset, list_datasets
+
+pytestmark = pytest.mark.gui
+context = _gui_helpers.context  # fixtures
+window = _gui_helpers.window
+IMPORT_TIMEOUT_MS = 60_000
+
+
+def _close_boxes(parent) -> list[str]:
+    texts = []
+    for box in message_boxes(parent):
+        texts.append(box.text())
+        box.done(QMessageBox.StandardButton.Ok)
+    return texts
+
+
+def _table_csv(path: Path, rows: int, bad_line: int | None = None) -> Path:
+    """A generic table whose column names the importer cannot guess (sid, sku, act, when)."""
+    lines = ["sid;sku;act;when"]
+    for k in range(rows):
+        when = f"2020-01-{1 + k % 28:02d}T10:{k % 60:02d}:00"
+        if bad_line is not None and k + 2 == bad_line:
+            when = "not-a-time"
+        lines.append(f"s{k // 4};p{k % 7};{'view' if k % 3 else 'cart'};{when}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_pages_open_and_wizard_imports_the_jd_sample(qtbot, window: MainWindow, context):
+    for page_id in window.page_ids():  # every page opens (renders offscreen) with an empty store
+        window.show_page(page_id)
+        assert not window.current_page().grab().isNull()
+    page = window.page("datasets")
+    window.show_page("datasets")
+    assert page.model.rowCount() == 0 and page.empty_label.isVisible() or page.empty_label.isVisibleTo(page)
+
+    wizard = page.open_import_wizard()
+    wizard.set_files([JD_SAMPLE])
+    files = wizard.files_page
+    assert files.detected == "jd" and "jd" in files.detected_label.text()
+    assert files.name_edit.text() == "JD_Appliances_sample" and files.isComplete()
+    assert files.preview_table.rowCount() > 0 and files.preview_table.columnCount() >= 4
+    assert files.nextId() == wizard.RUN  # no column mapping for a native format
+    with qtbot.waitSignal(wizard.imported, timeout=IMPORT_TIMEOUT_MS) as blocker:
+        wizard.next()
+    report = blocker.args[0]
+    ds = get_dataset(context.store, "JD_Appliances_sample")
+    assert (ds.n_sessions, ds.n_events, ds.source_format) == (1_000, 57_332, "jd")
+    assert report.n_sessions == 1_000 and report.rows_kept == 57_332
+    assert "57,332" in wizard.run_page.result_label.text() and wizard.run_page.bar.value() == 1000
+    assert "rows/s" in wizard.run_page.rate.text()
+    wizard.accept()
+
+    # the table shows it, selected, and its statistics arrive from the reader worker
+    assert page.model.rowCount() == 1 and page.selected_id() == ds.id
+    qtbot.waitUntil(lambda: page.overview() is not None, timeout=30_000)
+    overview = page.overview()
+    t2 = overview.stats["table2"]
+    assert overview.preset == "sample" and t2["train"] + t2["valid"] + t2["test"] > 0
+    assert "Train" in page.summary.text() and f"{t2['items']:,}" in page.summary.text()
+    assert sum(dict(page.op_chart.bars()).values()) == t2["micro_behaviors"]
+    assert len(page.timeline.operation_names()) > 1 and overview.preview["session"].nunique() == 5
+    assert page.model.data(page.model.index(0, 5)) == "57,332"
+
+
+def test_generic_table_needs_a_mapping_with_a_live_preview(qtbot, window: MainWindow, context, tmp_path):
+    page = window.page("datasets")
+    wizard = page.open_import_wizard()
+    wizard.set_files([_table_csv(tmp_path / "clicks.csv", 40)])
+    assert wizard.files_page.detected == "generic" and wizard.files_page.nextId() == wizard.MAPPING
+    wizard.next()
+    mapping = wizard.mapping_page
+    assert mapping.columns == ["sid", "sku", "act", "when"]
+    assert mapping.preview is not None and mapping.raw_table.rowCount() == 20
+    assert not mapping.isComplete() and "session" in mapping.status.text()  # sid / act / when not guessed
+    for fld, col in (("session", "sid"), ("item", "sku"), ("operation", "act"), ("timestamp", "when")):
+        mapping.combos[fld].setCurrentIndex(mapping.combos[fld].findData(col))
+    mapping.refresh_preview()  # the debounce timer would do it 150 ms later
+    assert mapping.isComplete() and "first 20 rows" in mapping.status.text()
+    assert mapping.mapped_table.rowCount() == 20
+    assert [mapping.mapped_table.horizontalHeaderItem(c).text() for c in range(4)] == [
+        "session", "item", "operation", "timestamp"]
+    with qtbot.waitSignal(wizard.imported, timeout=IMPORT_TIMEOUT_MS) as blocker:
+        wizard.next()
+    assert blocker.args[0].n_sessions == 10 and get_dataset(context.store, "clicks").n_events == 40
+    wizard.accept()
+
+
+def test_a_bad_file_shows_file_line_problem_and_stores_nothing(qtbot, window: MainWindow, context, tmp_path):
+    page = window.page("datasets")
+    bad = _table_csv(tmp_path / "broken.csv", 60, bad_line=45)  # past the 20 previewed rows
+    wizard = page.open_import_wizard()
+    wizard.set_files([bad])
+    wizard.next()
+    mapping = wizard.mapping_page
+    for fld, col in (("session", "sid"), ("item", "sku"), ("operation", "act"), ("timestamp", "when")):
+        mapping.combos[fld].setCurrentIndex(mapping.combos[fld].findData(col))
+    mapping.refresh_preview()
+    assert mapping.isComplete()
+    with qtbot.waitSignal(wizard.failed, timeout=IMPORT_TIMEOUT_MS) as blocker:
+        wizard.next()
+    problem = blocker.args[0]
+    assert isinstance(problem, Problem) and problem.line == 45 and problem.column == "when"
+    texts = _close_boxes(wizard)
+    assert any("File: " in t and str(bad) in t and "Line: 45" in t and "not-a-time" in t for t in texts), texts
+    assert "Nothing was stored" in wizard.run_page.result_label.text()
+    assert list_datasets(context.store) == [] and not wizard.run_page.isComplete()
+
+    # an error inside the previewed rows is shown on the mapping page, before any import
+    wizard.back()
+    wizard.set_files([_table_csv(tmp_path / "early.csv", 30, bad_line=5)])
+    wizard.next()
+    for fld, col in (("session", "sid"), ("item", "sku"), ("operation", "act"), ("timestamp", "when")):
+        mapping.combos[fld].setCurrentIndex(mapping.combos[fld].findData(col))
+    mapping.refresh_preview()
+    assert not mapping.isComplete() and "line 5" in mapping.status.text()
+    wizard.reject()
+
+
+def test_generate_then_delete_refused_while_a_run_uses_it(qtbot, window: MainWindow, context):
+    page = window.page("datasets")
+    params = {"name": "Tiny synthetic", "n_sessions": 300, "n_items": 80, "n_categories": 4, "signal": 0.8,
+              "seed": 3, "operations": None}
+    task = page.generate_synthetic(params)
+    with qtbot.waitSignal(task.done, timeout=IMPORT_TIMEOUT_MS):
+        pass
+    ds = get_dataset(context.store, "Tiny synthetic")
+    assert ds.source_format == "synthetic" and ds.n_sessions == 300
+    assert page.selected_id() == ds.id
+    qtbot.waitUntil(lambda: page.overview() is not None, timeout=30_000)
+    assert page.overview().preset == "synthetic"
+
+    run_id = runs_repo.create_run(context.store, dataset_id=ds.id, model_name="EMBSR", config={})  # queued
+    page.ask = lambda *_args: True
+    task = page.delete_selected()
+    with qtbot.waitSignal(task.done, timeout=10_000):
+        pass
+    assert isinstance(task.result, Problem) and "queued or running" in task.result.message
+    assert any("queued or running" in t for t in _close_boxes(page))
+    assert get_dataset(context.store, ds.id).name == "Tiny synthetic"
+
+    runs_repo.mark_ended(context.store, run_id, "stopped")
+    page.ask = lambda *_args: False  # "No" deletes nothing
+    assert page.delete_selected() is None
+    page.ask = lambda *_args: True
+    task = page.delete_selected()
+    with qtbot.waitSignal(task.done, timeout=10_000):
+        pass
+    assert task.result["runs"] == 1 and list_datasets(context.store) == [] and page.model.rowCount() == 0
+
+
+def test_first_launch_demo_dataset_end_to_end_refreshes_pages(qtbot, window: MainWindow, context):
+    task = window.generate_demo_dataset()  # the real core function, through the shared runner
+    assert task is not None
+    with qtbot.waitSignal(task.done, timeout=IMPORT_TIMEOUT_MS):
+        pass
+    assert task.state == "finished", task.error
+    ds = get_dataset(context.store, "Demo (synthetic)")
+    assert ds.n_sessions == 8_000
+    datasets, train = window.page("datasets"), window.page("train")
+    assert window.current_page() is datasets and datasets.model.dataset(0).name == "Demo (synthetic)"
+    assert train.dataset_combo.count() == 1 and train.dataset_combo.currentData() == ds.id
+    assert train.preset_combo.currentData() == "synthetic"
