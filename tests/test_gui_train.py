@@ -106,7 +106,7 @@ def test_short_run_finishes_with_metrics_in_store_gui_stays_responsive(qtbot, pa
     steps, losses = page.monitor.loss_plot.data("loss")
     assert len(steps) == 2 * 18 and steps[-1] == 36 and all(loss > 0 for loss in losses)
     assert list(page.monitor.metric_plot.data("hit@20")[0]) == [1.0, 2.0]
-    assert page.monitor.best_epoch == run.best_epoch and "Best epoch" in page.monitor.best_label.text()
+    assert page.monitor.best_epoch == run.best_epoch and "best epoch" in page.monitor.best_label.text()
     log = page.monitor.log.toPlainText()
     assert f"run {outcome.run_id} finished" in log and "test/oracle" in log
     assert page.monitor.status.text() == "finished" and page.queue.count() == 0

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -107,6 +108,9 @@ class TrainPage(Page):
         self.tabs.addTab(_scroll(self._data_tab()), "Data")
         self.tabs.addTab(_scroll(self._model_tab()), "Model")
         self.tabs.addTab(_scroll(self._training_tab()), "Training")
+        # the forms scroll inside their tabs: their full height must not make the whole page scroll
+        self.tabs.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
+        self.tabs.setMinimumHeight(220)
         setup_layout.addWidget(self.tabs, 1)
         name_row = QHBoxLayout()
         self.run_name = QLineEdit(setup_card)
@@ -139,7 +143,7 @@ class TrainPage(Page):
         queue_card, queue_layout = card(self, "Queue")
         self.queue = QListWidget(queue_card)
         self.queue.setObjectName("RunQueue")
-        self.queue.setMaximumHeight(84)
+        self.queue.setMaximumHeight(64)
         self.queue.currentItemChanged.connect(self._update_buttons)
         queue_layout.addWidget(self.queue)
         self.remove_button = QPushButton("Remove from queue", queue_card)

@@ -99,7 +99,7 @@ class TrainMonitor(QWidget):
         self.loss_plot = LivePlot(loss_card, title="Training loss", x_label="step", smoothing=0.6)
         self.loss_plot.add_series("loss", "loss (smoothed)")
         self.loss_plot.getPlotItem().legend.hide()
-        self.loss_plot.setMinimumHeight(180)
+        self.loss_plot.setMinimumHeight(150)
         loss_layout.addWidget(self.loss_plot, 1)
         smooth_row = QHBoxLayout()
         smooth_label = QLabel("Smoothing", loss_card)
@@ -121,8 +121,15 @@ class TrainMonitor(QWidget):
         self.metric_plot = LivePlot(metric_card, title="Validation (%)", x_label="epoch", smoothing=0.0)
         for key, label in CURVES:
             self.metric_plot.add_series(key, label)
-        self.metric_plot.setMinimumHeight(180)
+        # the curves rise towards the top right, where pyqtgraph puts its legend: name them below instead
+        self.metric_plot.getPlotItem().legend.hide()
+        self.metric_plot.getPlotItem().getViewBox().setDefaultPadding(0.08)  # room for the "best" label
+        self.metric_legend = QLabel(metric_card)
+        self.metric_legend.setTextFormat(Qt.TextFormat.RichText)
+        self.metric_legend.setObjectName("Muted")
+        self.metric_plot.setMinimumHeight(150)
         metric_layout.addWidget(self.metric_plot, 1)
+        metric_layout.addWidget(self.metric_legend)
         self.best_label = QLabel(" ", metric_card)
         self.best_label.setObjectName("Muted")
         metric_layout.addWidget(self.best_label)
@@ -135,7 +142,8 @@ class TrainMonitor(QWidget):
         self.log.setObjectName("RunLog")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
-        self.log.setMinimumHeight(80)
+        self.log.setMinimumHeight(64)
+        self.log.setMaximumHeight(150)
         self.log.setPlaceholderText("Run log")
         log_layout.addWidget(self.log)
         layout.addWidget(log_card, 1)
@@ -236,7 +244,7 @@ class TrainMonitor(QWidget):
                 self.metric_plot.set_marker(float(event.epoch), "best")
                 shown = "  ".join(f"{label} {100 * event.metrics[k]:.2f}" for k, label in CURVES[:2]
                                   if k in event.metrics)
-                self.best_label.setText(f"Best epoch {event.epoch}: {shown}")
+                self.best_label.setText(f"best epoch {event.epoch}: {shown}")
             self.metric_plot.flush()  # one point per epoch: draw it now
         else:
             self.append_log(f"test/{event.target_op} (best epoch {event.epoch}): {metrics_text(event.metrics)}")
@@ -286,3 +294,7 @@ class TrainMonitor(QWidget):
             item.setSymbolSize(7)
             item.setSymbolBrush(pg.mkBrush(color))
             item.setSymbolPen(pg.mkPen(color))
+        self.metric_legend.setText("&nbsp;&nbsp;".join(
+            f"<span style='color:{palette.series_color(k)}; font-size:14px'>●</span>&nbsp;{label}"
+            for k, (_key, label) in enumerate(CURVES)
+        ))

@@ -108,7 +108,7 @@ class OperationChart(ThemedChart):
         item.getAxis("left").setTicks([[(float(k), name) for k, (name, _) in enumerate(bars)]])
         item.getAxis("bottom").setStyle(showValues=False)  # the bars carry their share as text
         item.setLabel("bottom", "share")
-        item.setRange(xRange=(0, widths.max() * 1.45), yRange=(-0.6, len(bars) - 0.4), padding=0)
+        item.setRange(xRange=(0, widths.max() * 1.6), yRange=(-0.6, len(bars) - 0.4), padding=0)
 
 
 class LengthHistogram(ThemedChart):
