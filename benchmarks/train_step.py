@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (scoring stays fp32)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--same-process", action="store_true",
+                   help="run every model in this process (default: one fresh process per model, so each "
+                        "model's peak memory is its own)")
+    p.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -142,11 +147,23 @@ def main(argv: list[str] | None = None) -> None:
         get_spec(name)  # fail early on a typo
     split = synthetic_split(max(4 * args.batch, 2048), args.max_len, args.items, args.ops,
                             full=not args.uniform_lengths)
-    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} L={args.max_len} "
+    if not args.row_only:
+        print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} L={args.max_len} "
           f"|O|={args.ops} items={args.items} d={args.dim} amp={args.amp} "
-          f"lengths={'uniform 1..L' if args.uniform_lengths else 'all L'} steps={args.steps} (median)")
-    print(f"{'model':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8} "
-          f"{'(+steps)':>8}")
+              f"lengths={'uniform 1..L' if args.uniform_lengths else 'all L'} steps={args.steps} (median)")
+        print(f"{'model':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8} "
+              f"{'(+steps)':>8}", flush=True)
+    if len(args.models) > 1 and not args.same_process:
+        rest = [a for a in (argv if argv is not None else sys.argv[1:])]
+        if "--models" in rest:  # drop the model list; each child gets one name
+            i = rest.index("--models")
+            j = i + 1
+            while j < len(rest) and not rest[j].startswith("--"):
+                j += 1
+            rest = rest[:i] + rest[j:]
+        for name in args.models:
+            subprocess.run([sys.executable, __file__, *rest, "--models", name, "--row-only"], check=True)
+        return
     for name in args.models:
         r = bench(name, split, args, device)
         print(f"{r['name']:<16} {r['step']:7.3f} {r['min']:7.3f} {r['sps']:11.0f} {r['collate']:10.4f} "
