@@ -162,10 +162,8 @@ class TrainMonitor(QWidget):
     # feeding -----------------------------------------------------------------------------------------
     def start(self, title: str) -> None:
         """A new run takes over the view."""
-        # LivePlot.clear, named on the class: pyqtgraph's PlotWidget shadows ``clear`` on each instance
-        # with PlotItem.clear, which would remove the series' items altogether.
-        LivePlot.clear(self.loss_plot)
-        LivePlot.clear(self.metric_plot)
+        self.loss_plot.reset()
+        self.metric_plot.reset()
         self._last_batch, self._epoch = None, None
         self.run_id, self.best_epoch = None, None
         self.events_seen = 0

@@ -194,7 +194,9 @@ class LivePlot(pg.PlotWidget):
         """Debiased EMA of the values drawn so far (call ``flush`` first for the latest)."""
         return self._series[key].smoothed.y
 
-    def clear(self) -> None:
+    def reset(self) -> None:
+        """Empty every series but keep the curves. (Not ``clear``: pyqtgraph's PlotWidget forwards
+        ``clear`` to PlotItem.clear on each instance, which removes the curves altogether.)"""
         for series in self._series.values():
             series.data.clear()
             series.smoothed.clear()
