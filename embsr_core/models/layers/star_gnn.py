@@ -101,7 +101,9 @@ class StarGNN(nn.Module):
             s_node = star[node_session]  # Nn×d
             # eq. 9: star gate. A sigmoid keeps α in (0, 1) as in SGNN-HN's and the authors' code
             # (the printed equation omits it, which would let the mixture leave the convex hull).
-            alpha = torch.sigmoid((self.q1(h_hat) * self.k1(s_node)).sum(-1, keepdim=True) / math.sqrt(d))
+            # W_k1 is applied per session (B×d) and then gathered: same result, Nn/B times cheaper.
+            k_star = self.k1(star)[node_session]  # Nn×d
+            alpha = torch.sigmoid((self.q1(h_hat) * k_star).sum(-1, keepdim=True) / math.sqrt(d))
             h = (1 - alpha) * h_hat + alpha * s_node  # Nn×d
             # eq. 10: star update by attention over its satellites (only this session's nodes)
             logit = (self.k2(h) * self.q2(star)[node_session]).sum(-1) / math.sqrt(d)  # Nn
