@@ -70,6 +70,9 @@ class Predictor:
         run_id: int | None = None,
     ):
         self.model = model.eval()
+        for module in model.modules():  # weights are frozen here: let scorers keep their item table
+            if hasattr(module, "cache_item_table"):
+                module.cache_item_table = True
         self.vocab = vocab
         self.max_len = int(max_len)
         self.device = torch.device(device)

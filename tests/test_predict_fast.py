@@ -21,6 +21,7 @@ def test_cached_item_table_follows_the_weights() -> None:
     torch.manual_seed(0)
     table = torch.nn.Parameter(torch.randn(50, 8))
     scorer = CosineScorer(12.0)
+    scorer.cache_item_table = True  # as the Predictor does
     m = torch.randn(3, 8)
     with torch.no_grad():
         first = scorer.scores(m, table)
@@ -34,3 +35,14 @@ def test_cached_item_table_follows_the_weights() -> None:
     assert not torch.equal(first, after)
     torch.testing.assert_close(after[:, 1:], expected)
     assert torch.isinf(after[:, 0]).all()
+
+
+def test_the_cache_is_opt_in() -> None:
+    """Training and evaluation never cache: a collective (dist.broadcast) can write weights unseen."""
+    table = torch.nn.Parameter(torch.randn(20, 4))
+    scorer = CosineScorer()
+    with torch.no_grad():
+        before = scorer.scores(torch.ones(1, 4), table)
+        table.data[1:] = torch.randn(19, 4)  # a write that bumps no version counter
+        after = scorer.scores(torch.ones(1, 4), table)
+    assert not torch.equal(before, after)

@@ -63,21 +63,30 @@ def shard_rows(rows: np.ndarray, ctx: DistContext) -> np.ndarray:
     return rows[ctx.rank :: ctx.world_size]
 
 
-def eval_rows(n: int, ctx: DistContext) -> np.ndarray:
-    """This rank's share of ``n`` evaluation sessions (no padding: each session counted once)."""
-    return np.arange(ctx.rank, n, ctx.world_size)
+def eval_rows(n: int, ctx: DistContext, block: int) -> np.ndarray:
+    """This rank's share of ``n`` evaluation sessions: whole blocks of ``block`` rows, dealt round-robin.
+
+    Each block is exactly a batch that a single process evaluating with the same block size scores,
+    so the distributed ranks are bit-identical to a single-process evaluation (a batch of other rows
+    can change the last bits of a score and flip a near-tie).
+    """
+    starts = np.arange(0, n, max(1, block))[ctx.rank :: ctx.world_size]
+    if len(starts) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate([np.arange(lo, min(lo + block, n)) for lo in starts])
 
 
-def gather_ranks(local: np.ndarray, n: int, ctx: DistContext, device: torch.device) -> np.ndarray:
+def gather_ranks(local: np.ndarray, n: int, ctx: DistContext, device: torch.device, block: int) -> np.ndarray:
     """Reassemble per-session ranks computed on :func:`eval_rows` shards into one int32 N array."""
-    per_rank = -(-n // ctx.world_size)
+    shares = [eval_rows(n, DistContext(r, ctx.world_size, ctx.local_rank, ctx.backend), block)
+              for r in range(ctx.world_size)]
+    per_rank = max(len(rows) for rows in shares)
     padded = torch.full((per_rank,), -1, dtype=torch.int32, device=device)
     padded[: len(local)] = torch.from_numpy(np.asarray(local, dtype=np.int32)).to(device)
     gathered = [torch.empty_like(padded) for _ in range(ctx.world_size)]
     dist.all_gather(gathered, padded)
     out = np.empty(n, dtype=np.int32)
-    for rank, part in enumerate(gathered):
-        rows = np.arange(rank, n, ctx.world_size)
+    for rows, part in zip(shares, gathered, strict=True):
         out[rows] = part[: len(rows)].cpu().numpy()
     return out
 

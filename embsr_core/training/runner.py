@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,10 @@ def run_training(
         return trainer.run()
     finally:
         if created and dist.is_initialized():
+            # Leave together: a rank that tears gloo down while a peer is still in its last
+            # collective makes the peer abort ("terminate called without an active exception").
+            with contextlib.suppress(RuntimeError):
+                dist.barrier()
             dist.destroy_process_group()
 
 

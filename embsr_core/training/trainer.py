@@ -56,7 +56,13 @@ from embsr_core.training.events import (
     RunStarted,
     TrainEvent,
 )
-from embsr_core.training.metrics import EvalResult, compute_ranks, criterion_improved, metrics_from_ranks
+from embsr_core.training.metrics import (
+    EvalResult,
+    compute_ranks,
+    criterion_improved,
+    metrics_from_ranks,
+    rows_per_block,
+)
 
 LOSS_FLUSH_S = 5.0  # flush buffered loss points to the store at least this often
 
@@ -461,8 +467,10 @@ class Trainer:
         )
         if self.dist is None:
             return compute_ranks(self.model, split, mode, **kwargs)  # type: ignore[arg-type]
-        local = compute_ranks(self.model, split, mode, index=ddp.eval_rows(len(split), self.dist), **kwargs)  # type: ignore[arg-type]
-        return ddp.gather_ranks(local, len(split), self.dist, self.device)
+        block = rows_per_block(self.model.n_items, cfg.eval_batch_size, cfg.eval_memory_mb)
+        index = ddp.eval_rows(len(split), self.dist, block)
+        local = compute_ranks(self.model, split, mode, index=index, **kwargs)  # type: ignore[arg-type]
+        return ddp.gather_ranks(local, len(split), self.dist, self.device, block)
 
     def _evaluate(self, split_name: str, mode: str) -> EvalResult:
         ranks = self._ranks(self.prepared.split(split_name), mode)

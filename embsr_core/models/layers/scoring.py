@@ -43,20 +43,24 @@ class CosineScorer(nn.Module):
     def __init__(self, w_k: float = 12.0):
         super().__init__()
         self.w_k = float(w_k)
-        self._table: tuple[tuple[int, int, tuple[int, ...], torch.device], torch.Tensor] | None = None
+        # Opt-in (the Predictor sets it): keep v̂ between calls while the weights are frozen.
+        self.cache_item_table = False
+        self._table: tuple[tuple[int, int, int, tuple[int, ...]], torch.Tensor] | None = None
 
     def _normalised(self, m: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return F.normalize(m.float(), dim=-1), self._item_table(items)  # B×d, n×d
 
     def _item_table(self, items: torch.Tensor) -> torch.Tensor:
-        """v̂ = L2Norm(items[1:]): n×d. Outside autograd it is cached until the weights change.
+        """v̂ = L2Norm(items[1:]): n×d, cached only for inference with frozen weights.
 
-        Re-normalising a 100,000-row table is most of one Playground query; in-place optimiser
-        steps bump the tensor's version counter, so a stale table is never used.
+        Re-normalising a 100,000-row table is most of one Playground query. The cache is opt-in
+        because not every weight change is visible to a cheap check: a collective such as
+        ``dist.broadcast`` writes a parameter's storage without bumping its version counter.
+        The key still checks identity, storage and version, so an ordinary update is never missed.
         """
-        if torch.is_grad_enabled() and items.requires_grad:
+        if not self.cache_item_table or (torch.is_grad_enabled() and items.requires_grad):
             return F.normalize(items[1:].float(), dim=-1)
-        key = (items.data_ptr(), items._version, tuple(items.shape), items.device)
+        key = (id(items), items.data_ptr(), items._version, tuple(items.shape))
         if self._table is None or self._table[0] != key:
             self._table = (key, F.normalize(items[1:].detach().float(), dim=-1))
         return self._table[1]
