@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "heads": 1,
     "w_k": 12.0,
     "message_source": "paper",
+    "positions": "forward",
     "target_op_dropout": 0.5,
     "beta": 0.5,
     # switches
@@ -76,6 +77,9 @@ class EMBSR(SessionRecommender):
             raise ValueError(f"EMBSR: unknown config keys {sorted(unknown)}")
         if cfg["graph"] not in ("star_gnn", "none", "rnn"):
             raise ValueError(f"graph: expected 'star_gnn', 'none' or 'rnn', got {cfg['graph']!r}")
+        if cfg["positions"] not in ("forward", "reverse"):
+            raise ValueError(f"positions: expected 'forward' or 'reverse', got {cfg['positions']!r}")
+        self.reverse_positions = cfg["positions"] == "reverse"
         if cfg["op_gru"] and cfg["graph"] != "star_gnn":
             raise ValueError("op_gru needs graph='star_gnn' (the op-GRU feeds the GNN messages)")
         d = self.dim = int(cfg["embedding_dim"])
@@ -204,7 +208,11 @@ class EMBSR(SessionRecommender):
         if self.attn is not None:
             tokens = torch.cat([x, x_s[:, None]], 1)  # B×(L+1)×d, star at slot L
             key_mask = torch.cat([valid, valid.new_ones(B, 1)], 1)  # B×(L+1)
-            positions = torch.cat([torch.arange(L, device=dev).expand(B, L), lengths[:, None]], 1)
+            forward = torch.arange(L, device=dev).expand(B, L)  # B×L: 0 = the oldest micro-behavior
+            if self.reverse_positions:  # distance from the end: star 0, last micro-behavior 1, ...
+                positions = torch.cat([(lengths[:, None] - forward).clamp_min(0), lengths.new_zeros(B, 1)], 1)
+            else:
+                positions = torch.cat([forward, lengths[:, None]], 1)  # B×(L+1), star after the last
             token_ops = torch.cat([ops, tgt[:, None]], 1)  # B×(L+1)
             z_s, att = self.attn(tokens, key_mask, positions, token_ops, last_only=True,
                                  return_weights=explain)  # B×d
@@ -285,6 +293,10 @@ _MSG = (Param("message_source", "choice", "paper",
               choices=("paper", "code")),)
 _ATT = (
     Param("attn_layers", "int", 1, "self-attention blocks (paper: 1)", low=1, high=6),
+    Param("positions", "choice", "forward",
+          "positional embeddings (eq. 14) counted from the session's start ('forward', as printed) or "
+          "from its end ('reverse': the last micro-behavior always has the same position, as in SGNN-HN)",
+          choices=("forward", "reverse")),
     Param("heads", "int", 1, "attention heads (paper: 1); must divide embedding_dim", low=1, high=16),
 )
 _TOP = (Param("target_op_dropout", "float", 0.5,
