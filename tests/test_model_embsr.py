@@ -232,3 +232,17 @@ def test_deeper_multihead_config_under_bf16_autocast(split):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         s = model.eval().scores(batch)
     assert s.dtype == torch.float32 and torch.isfinite(s[:, 1:]).all()
+
+
+def test_reverse_positions_ignore_padding_and_count_from_the_end(split):
+    model = _model(positions="reverse")
+    batch = model.collate(split, np.arange(16))
+    padded = dict(batch)
+    for key in ("items", "ops"):
+        padded[key] = F.pad(batch[key], (0, 5))
+    if "g_micro_node" in batch:
+        padded["g_micro_node"] = F.pad(batch["g_micro_node"], (0, 5), value=len(batch["g_node_items"]))
+    torch.testing.assert_close(model.scores(padded), model.scores(batch), atol=1e-5, rtol=1e-5)
+    forward = _model()
+    forward.load_state_dict(model.state_dict())
+    assert not torch.allclose(forward.scores(batch), model.scores(batch))  # the switch changes the model
