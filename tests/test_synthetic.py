@@ -15,13 +15,13 @@ import pytest
 from embsr_core.data.events import JD_OPERATIONS, validate_events
 from embsr_core.data.prepared import PreparedDataset, SplitArrays
 from embsr_core.data.preprocess import dataset_stats, prepare, preset
-from embsr_core.data.synthetic import generate_synthetic
+from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic
 
 
 @pytest.fixture(scope="module")
 def data() -> dict[float, tuple[pd.DataFrame, PreparedDataset]]:
     out = {}
-    for signal in (0.0, 0.8):  # 0.8 is the default signal
+    for signal in (0.0, DEFAULT_SIGNAL):
         df = generate_synthetic(n_sessions=20_000, signal=signal, seed=1)
         out[signal] = (df, prepare(df, preset("synthetic"), "synthetic"))
     return out
@@ -42,7 +42,7 @@ def test_speed_100k_sessions():
 
 
 def test_looks_like_real_data(data):
-    df, _ = data[0.8]
+    df, _ = data[DEFAULT_SIGNAL]
     assert list(df.columns) == ["session", "item", "operation", "timestamp", "category", "dwell"]
     pd.testing.assert_frame_equal(validate_events(df), df)  # already canonical and ordered
     assert set(df["operation"]) == set(JD_OPERATIONS)
@@ -107,7 +107,7 @@ def test_operations_add_nothing_at_signal_zero(data):
 
 
 def test_operations_lift_next_item_prediction_at_default_signal(data):
-    _, p = data[0.8]
+    _, p = data[DEFAULT_SIGNAL]
     (h_items, m_items), (h_ops, m_ops) = _hit_mrr(p, False), _hit_mrr(p, True)
     assert h_ops >= 1.10 * h_items and m_ops >= 1.10 * m_items, (h_items, h_ops, m_items, m_ops)
 
@@ -127,7 +127,7 @@ def _next_same_category(df: pd.DataFrame) -> tuple[float, float]:
 
 def test_dyadic_pattern_pairs_of_operations(data):
     # Cart alone is ambiguous; the pair ⟨Detail_comments, Cart⟩ sends the user to another category.
-    with_comments, without = _next_same_category(data[0.8][0])
+    with_comments, without = _next_same_category(data[DEFAULT_SIGNAL][0])
     assert without - with_comments > 0.5
     with_comments, without = _next_same_category(data[0.0][0])
     assert abs(without - with_comments) < 0.05
@@ -158,7 +158,7 @@ def _revisit_guesses(p: PreparedDataset) -> tuple[float, float]:
 
 
 def test_sequential_pattern_items_with_deep_operations(data):
-    recent, studied = _revisit_guesses(data[0.8][1])
+    recent, studied = _revisit_guesses(data[DEFAULT_SIGNAL][1])
     assert studied >= 1.25 * recent, (recent, studied)
     recent, studied = _revisit_guesses(data[0.0][1])
     assert studied <= 1.05 * recent, (recent, studied)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from embsr_core.data.events import JD_OPERATIONS
+from embsr_core.data.synthetic import DEFAULT_SIGNAL
 
 TIPS = {
     "name": "Dataset name in the store; a suffix such as (2) is added when the name is taken",
@@ -53,7 +54,7 @@ class SyntheticDialog(QDialog):
         self.signal.setRange(0.0, 1.0)
         self.signal.setSingleStep(0.05)
         self.signal.setDecimals(2)
-        self.signal.setValue(0.8)
+        self.signal.setValue(DEFAULT_SIGNAL)
         self.seed = self._spin(0, 2**31 - 1, 0, 1)
         self.operations = QLineEdit(self)
         self.operations.setPlaceholderText(", ".join(JD_OPERATIONS[:3]) + ", …  (empty = JD operations)")

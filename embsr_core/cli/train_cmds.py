@@ -14,6 +14,7 @@ from embsr_core.cli.root import CliContext, main, pass_cli
 from embsr_core.data.demo import free_name, import_synthetic
 from embsr_core.data.from_store import prepare_dataset, prepared_for_run
 from embsr_core.data.preprocess import PRESETS
+from embsr_core.data.synthetic import DEFAULT_SIGNAL
 from embsr_core.models.registry import get_spec, list_specs, resolve_config
 from embsr_core.store import runs_repo
 from embsr_core.store.repository import get_dataset
@@ -168,7 +169,7 @@ def _exit_for(outcome: RunOutcome) -> None:
 @click.option("--sessions", default=20_000, show_default=True, type=click.IntRange(1))
 @click.option("--items", default=2_000, show_default=True, type=click.IntRange(2))
 @click.option("--categories", default=40, show_default=True, type=click.IntRange(1))
-@click.option("--signal", default=0.8, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--signal", default=DEFAULT_SIGNAL, show_default=True, type=click.FloatRange(0, 1),
               help="How strongly operations reveal the next item (0 = not at all)")
 @click.option("--seed", default=0, show_default=True, type=int)
 @pass_cli
@@ -178,7 +179,7 @@ def generate(cli: CliContext, name: str, sessions: int, items: int, categories: 
 
     \b
     Examples:
-      embsr generate --sessions 20000 --signal 0.8
+      embsr generate --sessions 20000 --signal 0.9
       embsr generate --name "No signal" --signal 0
     """
     store = cli.store

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from embsr_core.data.importers.base import ColumnMapping
 from embsr_core.data.store_io import CancelToken, ImportReport, ProgressCallback, import_into_store
-from embsr_core.data.synthetic import generate_synthetic
+from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic
 from embsr_core.store.engine import Store
 from embsr_core.store.models import Dataset
 from embsr_core.store.repository import dataset_exists
@@ -39,7 +39,7 @@ def import_synthetic(
     n_sessions: int = 20_000,
     n_items: int = 2_000,
     n_categories: int = 40,
-    signal: float = 0.8,
+    signal: float = DEFAULT_SIGNAL,
     seed: int = 0,
     operations: list[str] | None = None,
     progress: ProgressCallback | None = None,
