@@ -86,6 +86,16 @@ def _prep_overrides(min_support: int | None, max_len: int | None, split: str | N
     return out
 
 
+def _prepared_from_options(store: Any, dataset: str, preset: str | None, min_support: int | None,
+                           max_len: int | None, split: str | None) -> tuple[Any, Any]:
+    """The dataset row and its prepared split, from the shared preprocessing flags."""
+    try:
+        ds = get_dataset(store, dataset)
+    except KeyError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    return ds, prepare_dataset(store, ds, preset, overrides=_prep_overrides(min_support, max_len, split))
+
+
 def _model_overrides(model: str, params: tuple[str, ...]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for item in params:
@@ -245,11 +255,7 @@ def train(cli: CliContext, dataset: str, model: str, params: tuple[str, ...], ru
     overrides = _model_overrides(model, params)
     config = _train_config(train_values)
     store = cli.store
-    try:
-        ds = get_dataset(store, dataset)
-    except KeyError as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
-    prepared = prepare_dataset(store, ds, preset, overrides=_prep_overrides(min_support, max_len, split))
+    ds, prepared = _prepared_from_options(store, dataset, preset, min_support, max_len, split)
     control = ControlToken()
     rank0 = not distributed or _is_rank0()
     with cancel_on_sigint(control):
@@ -361,11 +367,7 @@ def search(cli: CliContext, dataset: str, model: str, grid_items: tuple[str, ...
       embsr search jd-sample -m NARM --grid lr=0.001,0.005 --grid dropout=0,0.2
     """
     store = cli.store
-    try:
-        ds = get_dataset(store, dataset)
-    except KeyError as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
-    prepared = prepare_dataset(store, ds, preset, overrides=_prep_overrides(min_support, max_len, split))
+    ds, prepared = _prepared_from_options(store, dataset, preset, min_support, max_len, split)
     control = ControlToken()
 
     def on_trial(trial: Any, index: int, total: int) -> None:

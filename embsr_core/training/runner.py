@@ -43,21 +43,11 @@ def run_training(
     Every rank returns the same :class:`RunOutcome`.
     """
     train_config = train_config or TrainConfig()
+    options: dict[str, Any] = dict(
+        run_name=run_name, search_group=search_group, checkpoint_root=checkpoint_root, dataset_id=dataset_id
+    )
     if not distributed:
-        trainer = Trainer(
-            store,
-            prepared,
-            model_name,
-            model_overrides,
-            train_config,
-            callback,
-            control,
-            run_name=run_name,
-            search_group=search_group,
-            checkpoint_root=checkpoint_root,
-            dataset_id=dataset_id,
-        )
-        return trainer.run()
+        return Trainer(store, prepared, model_name, model_overrides, train_config, callback, control, **options).run()
     created = not dist.is_initialized()
     ctx, device = ddp.init_distributed(train_config.device)
     try:
@@ -69,12 +59,9 @@ def run_training(
             train_config,
             callback,
             control,
-            run_name=run_name,
-            search_group=search_group,
-            checkpoint_root=checkpoint_root,
-            dataset_id=dataset_id,
             dist_ctx=ctx,
             device=device,
+            **options,
         )
         return trainer.run()
     finally:
