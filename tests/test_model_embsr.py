@@ -82,7 +82,7 @@ def _param_names(model):
 ABLATIONS = {
     "EMBSR-NS": ({"attn."}, set()),
     "EMBSR-NG": ({"gnn.", "op_gru."}, set()),
-    "EMBSR-NF": ({"fusion.w_m."}, {"fusion.mlp."}),
+    "EMBSR-NF": ({"fusion.w_m."}, {"fusion.linear."}),
     "EMBSR-FixedBeta": ({"fusion.w_m."}, set()),
     "SGNN-Self": ({"op_emb.", "op_gru.", "gnn.seq_in.", "gnn.seq_out.", "attn.layers.0.relation."}, set()),
     "SGNN-Seq-Self": ({"attn.layers.0.relation."}, set()),
@@ -246,3 +246,11 @@ def test_reverse_positions_ignore_padding_and_count_from_the_end(split):
     forward = _model()
     forward.load_state_dict(model.state_dict())
     assert not torch.allclose(forward.scores(batch), model.scores(batch))  # the switch changes the model
+
+
+def test_nf_fusion_starts_at_the_mean_of_its_inputs():
+    layer = _model("EMBSR-NF").fusion  # EMBSR's uniform init must not overwrite the layer's own
+    z, x = torch.randn(3, SMALL["embedding_dim"]), torch.randn(3, SMALL["embedding_dim"])
+    m, beta = layer(z, x)
+    torch.testing.assert_close(m, (z + x) / 2)
+    assert beta is None

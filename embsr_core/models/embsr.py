@@ -113,6 +113,8 @@ class EMBSR(SessionRecommender):
         for p in self.parameters():
             if id(p) not in norms:
                 nn.init.uniform_(p, -stdv, stdv)
+        if hasattr(self.fusion, "reset_parameters"):  # EMBSR-NF's layer has an initialisation of its own
+            self.fusion.reset_parameters()
         with torch.no_grad():  # padding rows stay exactly 0 (padding_idx: they never get a gradient)
             for emb in (self.item_emb, self.op_emb):
                 if emb is not None:
