@@ -16,7 +16,6 @@ work shares the machine are noisy in time, not in value (training is seeded).
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 import tempfile
 from pathlib import Path
@@ -29,11 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from table3 import EpochTimer, add_dataset_row  # noqa: E402
 
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
-from embsr_core.data.synthetic import generate_synthetic  # noqa: E402
+from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
 from embsr_core.store import open_store  # noqa: E402
 from embsr_core.training import TrainConfig, run_training  # noqa: E402
 
-DEFAULT_SIGNAL = inspect.signature(generate_synthetic).parameters["signal"].default
 METRICS = (("H@20", "hit@20"), ("M@20", "mrr@20"))
 
 
