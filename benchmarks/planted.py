@@ -25,12 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table3 import EpochTimer, add_dataset_row  # noqa: E402
+from table3 import add_dataset_row, run_model  # noqa: E402
 
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
 from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
 from embsr_core.store import open_store  # noqa: E402
-from embsr_core.training import TrainConfig, run_training  # noqa: E402
 
 METRICS = (("H@20", "hit@20"), ("M@20", "mrr@20"))
 
@@ -50,19 +49,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.overrides = dict(kv.split("=", 1) for kv in args.overrides)
     return args
-
-
-def run_model(store, dataset_id: int, prepared, model: str, seed: int, args: argparse.Namespace,
-              ckpt: Path, overrides: dict | None) -> tuple[dict[str, dict[str, float]], float]:
-    """Test metrics per target-op mode and mean training seconds per epoch of one seeded run."""
-    timer = EpochTimer()
-    cfg = TrainConfig(max_epochs=args.epochs, patience=args.patience, seed=seed, device=args.device,
-                      batch_size=args.batch_size)
-    outcome = run_training(store, prepared, model, overrides, cfg, callback=timer, dataset_id=dataset_id,
-                           checkpoint_root=ckpt, run_name=f"planted {prepared.dataset_name} {model} seed={seed}")
-    if outcome.status != "finished":
-        raise RuntimeError(f"{model} (seed {seed}): {outcome.status}: {outcome.error}")
-    return outcome.test_metrics, float(np.mean(timer.seconds)) if timer.seconds else float("nan")
 
 
 def _within_noise(a: np.ndarray, b: np.ndarray) -> bool:
@@ -86,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             for model in (micro, macro):
                 for seed in range(args.seeds):
                     metrics, sec = run_model(store, dataset_id, prepared, model, seed, args, Path(tmp) / "ckpt",
-                                             args.overrides if model == micro else None)
+                                             args.overrides if model == micro else None, label="planted")
                     for mode, values in metrics.items():
                         for _, key in METRICS:
                             res.setdefault(f"{model}|{mode}", {}).setdefault(key, []).append(values[key])

@@ -92,12 +92,15 @@ class EpochTimer:
 
 
 def run_model(store: Store, dataset_id: int, prepared: PreparedDataset, model: str, seed: int,
-              args: argparse.Namespace, ckpt: Path) -> tuple[dict[str, dict[str, float]], float]:
+              args: argparse.Namespace, ckpt: Path, overrides: dict | None = None,
+              label: str = "table3") -> tuple[dict[str, dict[str, float]], float]:
+    """Test metrics per target-op mode and mean training seconds per epoch of one seeded run
+    (shared with planted.py)."""
     timer = EpochTimer()
     cfg = TrainConfig(max_epochs=args.epochs, patience=args.patience, seed=seed, device=args.device,
                       batch_size=args.batch_size)
-    outcome = run_training(store, prepared, model, None, cfg, callback=timer, dataset_id=dataset_id,
-                           checkpoint_root=ckpt, run_name=f"table3 {prepared.dataset_name} {model} seed={seed}")
+    outcome = run_training(store, prepared, model, overrides, cfg, callback=timer, dataset_id=dataset_id,
+                           checkpoint_root=ckpt, run_name=f"{label} {prepared.dataset_name} {model} seed={seed}")
     if outcome.status != "finished":
         raise RuntimeError(f"{model} on {prepared.dataset_name} (seed {seed}): {outcome.status}: {outcome.error}")
     return outcome.test_metrics, float(np.mean(timer.seconds)) if timer.seconds else float("nan")
