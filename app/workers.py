@@ -35,6 +35,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
+from embsr_core.training.events import ControlToken
+
 __all__ = ["CancelToken", "Task", "TaskCancelled", "TaskRunner", "Worker", "progress_fraction"]
 
 
@@ -42,55 +44,21 @@ class TaskCancelled(Exception):
     """Raised inside a task by ``CancelToken.check()`` once cancel was requested."""
 
 
-class CancelToken:
-    """Thread-safe cancel + pause flags for a running task.
-
-    One token fits every core convention: ``threading.Event`` (``is_set()``/``set()``, as the data
-    importers use), and ``embsr_core.training.ControlToken`` (``cancelled``/``paused`` properties,
-    ``wait_if_paused()`` returning False once cancelled), so a core function never needs to know Qt.
-    Pausing blocks in ``wait_if_paused()`` or ``check()``; cancelling also releases a paused task.
+class CancelToken(ControlToken):
+    """The core's :class:`~embsr_core.training.ControlToken` (cancel + pause, a cancel wakes a paused
+    task) plus the ``threading.Event`` spelling the data importers use (``is_set()``/``set()``) and
+    :meth:`check`, so one token fits every core function and a core function never needs Qt.
     """
 
-    def __init__(self) -> None:
-        self._cancel = threading.Event()
-        self._running = threading.Event()  # set = not paused
-        self._running.set()
-
-    # cancellation -------------------------------------------------------------------------------
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._running.set()  # wake a paused task so it sees the cancel
-
-    set = cancel  # threading.Event compatibility
+    set = ControlToken.cancel  # threading.Event compatibility
 
     def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self.cancelled
 
     is_set = is_cancelled
 
-    @property
-    def cancelled(self) -> bool:  # ControlToken compatibility
-        return self._cancel.is_set()
-
-    # pausing ------------------------------------------------------------------------------------
-    def pause(self) -> None:
-        if not self._cancel.is_set():
-            self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
     def is_paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def paused(self) -> bool:  # ControlToken compatibility
-        return not self._running.is_set()
-
-    def wait_if_paused(self, timeout: float | None = None) -> bool:
-        """Block while paused (at most ``timeout`` s); True when the caller should go on, False once cancelled."""
-        self._running.wait(timeout)
-        return not self._cancel.is_set()
+        return self.paused
 
     def check(self) -> None:
         """The call to place between batches: waits while paused, raises TaskCancelled if cancelled."""
