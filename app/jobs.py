@@ -27,7 +27,7 @@ from embsr_core.data.preview import session_preview
 from embsr_core.data.store_io import ImportReport, import_into_store
 from embsr_core.store import Store, StoreError
 from embsr_core.store.repository import delete_dataset, get_dataset
-from embsr_core.training import ControlToken, RunOutcome, TrainConfig, run_training
+from embsr_core.training import RunOutcome, TrainConfig, run_training
 
 Progress = Callable[[object], None]
 PREVIEW_SESSIONS = 5  # sessions drawn as timelines on the Datasets page
@@ -143,36 +143,6 @@ def overview_job(store: Store, dataset_id: int, *, progress: Progress, cancel: C
 
 
 # -- training --------------------------------------------------------------------------------------
-class TaskControl(ControlToken):
-    """The trainer's :class:`ControlToken` driven by the worker's :class:`CancelToken`, so Task.pause /
-    resume / cancel and ``TaskRunner.shutdown`` reach the trainer between batches."""
-
-    def __init__(self, token: CancelToken) -> None:
-        super().__init__()
-        self._token = token
-
-    def cancel(self) -> None:
-        self._token.cancel()
-
-    def pause(self) -> None:
-        self._token.pause()
-
-    def resume(self) -> None:
-        self._token.resume()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._token.is_cancelled()
-
-    @property
-    def paused(self) -> bool:
-        return self._token.is_paused()
-
-    def wait_if_paused(self, timeout: float | None = None) -> bool:
-        self._token.wait_if_paused(timeout)
-        return not self._token.is_cancelled()
-
-
 @dataclass(frozen=True)
 class TrainRequest:
     """One run as the Train page describes it (what ``embsr train`` takes as arguments and flags)."""
@@ -200,7 +170,7 @@ class Preparing:
 
 def train_job(store: Store, request: TrainRequest, *, progress: Progress, cancel: CancelToken) -> RunOutcome | None:
     """``prepare_dataset`` then ``run_training``: exactly what ``embsr train`` does; events go to ``progress``."""
-    control = TaskControl(cancel)
+    control = cancel  # the worker's CancelToken is a ControlToken: pause/stop reach the trainer
     progress(Preparing(request.dataset_name, request.preset))
     prepared = prepare_dataset(store, request.dataset_id, request.preset, overrides=request.prep_overrides)
     if control.cancelled:
