@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from native_fixtures import write_jd, write_trivago_parquet
 
 from embsr_core.data.events import JD_OPERATIONS, EventsError, events_fingerprint, validate_events
 from embsr_core.data.prepared import PreparedDataset
@@ -258,8 +259,15 @@ def _import(fmt: str, path: Path) -> pd.DataFrame:
     return pd.concat([c.frame for c in chunks], ignore_index=True)
 
 
+def _sample(relative: str) -> Path:
+    path = DATA / relative
+    if not path.exists():
+        pytest.skip(f"real sample not found at {path} (the fixture-based tests below cover the same path)")
+    return path
+
+
 def test_jd_appliances_sample():
-    df = _import("jd", DATA / "jd" / "JD_Appliances_sample.txt")
+    df = _import("jd", _sample("jd/JD_Appliances_sample.txt"))
     raw = dataset_stats(df)["table2"]
     assert raw == {"sessions": 1000, "items": 9134, "micro_behaviors": 57332}
     p = prepare(df, preset("sample"), "jd-sample")
@@ -270,9 +278,37 @@ def test_jd_appliances_sample():
 
 
 def test_trivago_sample_time_split():
-    ev = _import("trivago", DATA / "trivago" / "trivago_val_100k.parquet")
+    ev = _import("trivago", _sample("trivago/trivago_val_100k.parquet"))
     p = prepare(ev, preset("trivago"), "trivago")
     assert p.n_ops == 6 and p.train.max_len == 50
     assert p.stats["table2"]["train"] == round(0.7 * sum(p.stats["table2"][k] for k in ("train", "valid", "test")))
     assert p.train.end_times.max() <= p.test.end_times.min()
     assert p.stats["protocol"]["unseen_test_targets"] > 0
+
+
+# ---------------------------------------------------------------- generated native files (always run)
+
+
+def test_jd_fixture_through_importer_and_sample_preset(tmp_path):
+    written = write_jd(tmp_path / "jd.txt", n_sessions=300, seed=4)
+    df = _import("jd", written.path)
+    assert dataset_stats(df)["table2"] == {"sessions": 300, "items": written.items, "micro_behaviors": written.rows}
+    p = prepare(df, preset("sample"), "jd-fixture")
+    t2 = p.stats["table2"]
+    kept = t2["train"] + t2["valid"] + t2["test"]
+    assert kept == 300 - p.stats["protocol"]["sessions_dropped_short"]
+    assert (t2["train"], t2["valid"], t2["test"]) == (round(0.7 * kept), round(0.1 * kept),
+                                                      kept - round(0.7 * kept) - round(0.1 * kept))
+    assert p.n_ops == 10 and p.vocab.op_names[1:] == list(JD_OPERATIONS)
+    assert p.train.dwell is not None
+
+
+def test_trivago_fixture_time_split(tmp_path):
+    written = write_trivago_parquet(tmp_path / "val.parquet", n_sessions=200, seed=5)
+    ev = _import("trivago", written.path)
+    assert len(ev) == written.kept
+    p = prepare(ev, preset("trivago"), "trivago-fixture")
+    assert p.n_ops == 6 and p.train.max_len <= 50
+    t2 = p.stats["table2"]
+    assert t2["train"] == round(0.7 * (t2["train"] + t2["valid"] + t2["test"]))
+    assert p.train.end_times.max() <= p.test.end_times.min()
