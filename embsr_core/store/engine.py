@@ -17,13 +17,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from embsr_core.store.errors import StoreError
+from embsr_core.store.migrate import upgrade_to_head
+
+__all__ = ["Store", "StoreError", "data_dir", "default_url", "make_engine", "open_store"]
+
 APP_NAME = "embsr-workbench"
 ENV_URL = "EMBSR_DB_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used as asked (the message says why and what to do)."""
 
 
 def data_dir() -> Path:
@@ -101,8 +102,6 @@ class Store:
 
 def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     """Open (and by default migrate) the store at ``url`` (default: :func:`default_url`)."""
-    from embsr_core.store.migrate import upgrade_to_head
-
     url = url or default_url()
     engine = make_engine(url)
     if migrate:

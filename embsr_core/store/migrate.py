@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from embsr_core.store.engine import StoreError
+from embsr_core.store.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
