@@ -131,6 +131,7 @@ class Run(Base):
     is_best_trial: Mapped[bool] = mapped_column(Boolean, default=False)
     pid: Mapped[int | None] = mapped_column(Integer)  # process that owns a running run
     host: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)  # the analyst's free text (migration 0002)
 
     dataset: Mapped[Dataset] = relationship(back_populates="runs")
 
@@ -173,3 +174,24 @@ class RunRanks(Base):
     prep_hash: Mapped[str | None] = mapped_column(String(64))
     n: Mapped[int] = mapped_column(Integer)
     ranks: Mapped[bytes] = mapped_column(LargeBinary)  # little-endian int32, 1-based rank per session
+
+
+class RunTag(Base):
+    """A label the analyst puts on a run (filter the Runs page by it); migration 0002."""
+
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
+
+
+class RunLogLine(Base):
+    """One line of a run's training log, kept so the log survives a restart; migration 0002."""
+
+    __tablename__ = "run_logs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1, 2, … within the run
+    time: Mapped[datetime] = mapped_column(DateTime)
+    level: Mapped[str] = mapped_column(String(10))  # info / warning / error
+    message: Mapped[str] = mapped_column(Text)

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 
 from embsr_core.store.engine import Store, StoreError
 from embsr_core.store.migrate import current_revision
+from embsr_core.store.run_details import delete_run_details
 from embsr_core.store.models import (
     Dataset,
     EpochMetric,
@@ -111,6 +112,7 @@ def delete_dataset(store: Store, name_or_id: str | int) -> dict[str, Any]:
         session.execute(delete(EpochMetric).where(EpochMetric.run_id.in_(run_ids)))
         session.execute(delete(LossPoint).where(LossPoint.run_id.in_(run_ids)))
         session.execute(delete(RunRanks).where(RunRanks.run_id.in_(run_ids)))
+        delete_run_details(session, run_ids)
         session.execute(delete(Run).where(Run.dataset_id == dataset.id))
         session.execute(delete(Operation).where(Operation.dataset_id == dataset.id))
         session.execute(delete(Dataset).where(Dataset.id == dataset.id))

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 
 from embsr_core.store.engine import Store, StoreError
 from embsr_core.store.models import EpochMetric, LossPoint, Run, RunRanks
+from embsr_core.store.run_details import delete_run_details
 
 RUN_STATUSES = ("queued", "running", "finished", "stopped", "failed", "interrupted")
 LIVE_STATUSES = ("queued", "running")
@@ -188,6 +189,7 @@ def delete_run(store: Store, run_id: int, *, delete_files: bool = True) -> None:
         session.execute(delete(EpochMetric).where(EpochMetric.run_id == run_id))
         session.execute(delete(LossPoint).where(LossPoint.run_id == run_id))
         session.execute(delete(RunRanks).where(RunRanks.run_id == run_id))
+        delete_run_details(session, [run_id])
         session.execute(delete(Run).where(Run.id == run_id))
     if delete_files:
         remove_checkpoint_files(run)
