@@ -285,8 +285,9 @@ def _build(fixed: dict[str, Any], n_items: int, n_ops: int, config: dict[str, An
 _COMMON = (
     Param("embedding_dim", "int", 100, "embedding size d (paper: 100)", low=8, high=1024),
     Param("dropout", "float", 0.1, "dropout on item embeddings, attention weights and sublayers",
-          low=0.0, high=0.9),
-    Param("w_k", "float", 12.0, "scale w_k of the cosine scores (eq. 19; paper: 12)", low=0.1, high=100.0),
+          low=0.0, high=0.9, search=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5)),
+    Param("w_k", "float", 12.0, "scale w_k of the cosine scores (eq. 19; paper: 12)", low=0.1, high=100.0,
+          search=(4.0, 6.0, 8.0, 10.0, 12.0, 16.0)),
 )
 _GNN = (Param("gnn_layers", "int", 1, "star-GNN propagation steps (paper: 1)", low=1, high=8),)
 _MSG = (Param("message_source", "choice", "paper",

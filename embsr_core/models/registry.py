@@ -25,6 +25,9 @@ class Param:
     low: float | None = None  # inclusive bounds for int/float
     high: float | None = None
     choices: tuple[Any, ...] = ()  # for type == "choice"
+    # Values the tuner tries (``embsr tune``); empty = not tuned. Declared here, beside the knob, so a
+    # model's sensitive settings (w_k, mask probability, ...) are searched without a table in the tuner.
+    search: tuple[Any, ...] = ()
 
     def validate(self, value: Any) -> Any:
         """Coerce ``value`` to this parameter's type or raise ``ValueError`` naming the parameter."""

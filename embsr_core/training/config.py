@@ -63,7 +63,8 @@ class TrainConfig:
 
 
 TRAIN_PARAMS: tuple[Param, ...] = (
-    Param("lr", "float", 0.001, "Adam learning rate", low=1e-7, high=10.0),
+    Param("lr", "float", 0.001, "Adam learning rate", low=1e-7, high=10.0,
+          search=(0.001, 0.003, 0.005, 0.008, 0.01)),  # the paper's grid (§V-A-4)
     Param("weight_decay", "float", 0.0, "L2 weight decay (Adam)", low=0.0, high=1.0),
     Param("amsgrad", "bool", False, "Use the AMSGrad variant of Adam"),
     Param("batch_size", "int", 512, "Training sessions per batch", low=1, high=1_000_000),

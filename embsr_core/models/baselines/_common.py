@@ -22,7 +22,8 @@ from embsr_core.models.layers.session_graph import normalised_edges
 from embsr_core.models.registry import ModelSpec, Param, register
 
 EMBEDDING_DIM = Param("embedding_dim", "int", 100, "Size d of item (and operation) embeddings.", low=4, high=1024)
-DROPOUT = Param("dropout", "float", 0.1, "Dropout rate (the paper searches 0-0.5).", low=0.0, high=0.9)
+DROPOUT = Param("dropout", "float", 0.1, "Dropout rate (the paper searches 0-0.5).", low=0.0, high=0.9,
+                search=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
 MAX_LEN = Param("max_len", "int", 50, "Positions covered by positional embeddings; older macro-items are dropped.",
                 low=2, high=1000)
 GNN_STEPS = Param("gnn_steps", "int", 1, "Propagation steps of the gated graph neural network.", low=1, high=5)

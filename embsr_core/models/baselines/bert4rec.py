@@ -78,5 +78,6 @@ register_baseline("BERT4Rec", BERT4Rec, (
     *NEURAL_PARAMS, MAX_LEN,
     Param("layers", "int", 2, "Transformer layers.", low=1, high=12),
     Param("heads", "choice", 2, "Attention heads (must divide embedding_dim).", choices=(1, 2, 4, 5, 10)),
-    Param("mask_prob", "float", 0.2, "Probability that a position is masked in training.", low=0.0, high=1.0),
+    Param("mask_prob", "float", 0.2, "Probability that a position is masked in training.", low=0.0, high=1.0,
+          search=(0.1, 0.2, 0.3, 0.4, 0.5)),
 ))

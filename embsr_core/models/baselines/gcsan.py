@@ -56,5 +56,5 @@ register_baseline("GC-SAN", GCSAN, (
     Param("blocks", "int", 1, "Number of self-attention blocks k.", low=1, high=8),
     Param("heads", "choice", 1, "Attention heads (must divide embedding_dim).", choices=(1, 2, 4, 5)),
     Param("omega", "float", 0.6, "Weight ω of the self-attention output against the last GNN state.",
-          low=0.0, high=1.0),
+          low=0.0, high=1.0, search=(0.2, 0.4, 0.6, 0.8)),
 ))

@@ -57,5 +57,6 @@ class SGNNHN(GraphBaseline):
 
 register_baseline("SGNN-HN", SGNNHN, (
     *NEURAL_PARAMS, GNN_STEPS, MAX_LEN,
-    Param("w_k", "float", 12.0, "Scale w_k of the cosine scores (the paper uses 12).", low=0.1, high=100.0),
+    Param("w_k", "float", 12.0, "Scale w_k of the cosine scores (the paper uses 12).", low=0.1, high=100.0,
+          search=(4.0, 6.0, 8.0, 10.0, 12.0, 16.0)),
 ))

@@ -107,7 +107,8 @@ class SKNN(FittedBaseline):
 
 
 register_baseline("SKNN", SKNN, (
-    Param("k", "int", 100, "Number of nearest neighbour sessions that vote.", low=1, high=10000),
+    Param("k", "int", 100, "Number of nearest neighbour sessions that vote.", low=1, high=10000,
+          search=(50, 100, 200, 500)),
     Param("sample_size", "int", 500, "Most recent overlapping training sessions considered as neighbours.",
           low=1, high=1000000),
 ))
