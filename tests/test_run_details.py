@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import torch
 from _store_helpers import open_test_store, unique_name
 from alembic import command
 from sqlalchemy import func, inspect, select, text
@@ -121,3 +122,31 @@ def test_deleting_a_run_or_its_dataset_removes_its_logs_and_tags(store: Store) -
     assert _count(store, RunLogLine, second) == 0 and _count(store, RunTag, second) == 0
     with store.session() as session:
         assert session.get(Run, second) is None
+
+
+def test_a_trained_run_leaves_its_log_in_the_store_and_a_reopened_store_reads_it(tmp_path: Path) -> None:
+    from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
+
+    from embsr_core.training import TrainConfig, Trainer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        store = tiny_store(tmp_path)
+        config = TrainConfig.from_dict({"batch_size": 32, "max_epochs": 2, "seed": 1, "device": "cpu"})
+        trainer = Trainer(store, tiny_prepared(), ensure_tiny_model(), {"dim": 8}, config,
+                          checkpoint_root=tmp_path / "ckpt")
+        assert trainer.run().status == "finished"
+    finally:
+        torch.set_num_threads(threads)
+    url = store.url
+    store.dispose()
+    reopened = open_store(url)
+    lines = rd.run_log(reopened, trainer.run_id)
+    messages = [x.message for x in lines]
+    assert messages[0].startswith(f"run {trainer.run_id} started at epoch 1")
+    assert any(m.startswith("epoch 2, validation (oracle operation)") and "H@20" in m and "%" in m for m in messages)
+    assert any(m.startswith("best epoch") and "test" in m for m in messages)
+    assert messages[-1].startswith("finished after 2 epochs")
+    assert [x.seq for x in lines] == list(range(1, len(lines) + 1))
+    reopened.dispose()

@@ -27,7 +27,7 @@ import torch
 from embsr_core.data.prepared import PreparedDataset, SplitArrays
 from embsr_core.models.base import SessionRecommender, batch_to
 from embsr_core.models.registry import build_model, get_spec, resolve_config
-from embsr_core.store import runs_repo
+from embsr_core.store import run_details, runs_repo
 from embsr_core.store.engine import Store
 from embsr_core.training import distributed as ddp
 from embsr_core.training.checkpoints import (
@@ -63,6 +63,7 @@ from embsr_core.training.metrics import (
     metrics_from_ranks,
     rows_per_block,
 )
+from embsr_core.training.run_log import event_log_lines
 
 LOSS_FLUSH_S = 5.0  # flush buffered loss points to the store at least this often
 
@@ -597,6 +598,8 @@ class Trainer:
             self._last_flush = time.monotonic()
 
     def _emit(self, event: TrainEvent) -> None:
+        if self.store is not None and self.is_main:
+            run_details.append_run_log(self.store, self.run_id, event_log_lines(event))  # the stored log
         if self.callback is not None and self.is_main:
             self.callback(event)
 
