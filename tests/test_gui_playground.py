@@ -119,3 +119,14 @@ def test_compare_runs_test_sample_and_random(page, real_runs, qtbot):
     assert _table(page, 0) == _expected(a, page.session, k)
     qtbot.mouseClick(page.clear_button, Qt.MouseButton.LeftButton)
     assert page.session == [] and page.pred_tables[0].rowCount() == 0
+
+
+def test_sample_from_test_set_button_loads_a_held_out_session(page, real_runs, qtbot):
+    """The real button: ``clicked(bool)`` must not reach the slot as a row number."""
+    page._prepared = None  # the split is loaded by the click, as on a fresh page
+    qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.true_next is not None, timeout=WAIT_MS)
+    _idle(page, qtbot)
+    assert page.session and "True next item" in page.true_label.text()
+    assert "Loading the test split" not in page.status.text()
+    assert page.pred_tables[0].rowCount() == page.k_spin.value()

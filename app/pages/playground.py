@@ -288,7 +288,7 @@ class PlaygroundPage(Page):
         self.remove_button.clicked.connect(self._remove_step)
         self.clear_button.clicked.connect(self.clear_session)
         self.random_button.clicked.connect(self.random_session)
-        self.test_button.clicked.connect(self.sample_test)
+        self.test_button.clicked.connect(self._on_test_clicked)
         self._set_builder_enabled(False)
         self._show_tables()
 
@@ -506,9 +506,14 @@ class PlaygroundPage(Page):
         self._session_changed()
 
     @Slot()
+    def _on_test_clicked(self) -> None:
+        """The button's slot: ``clicked(bool)`` carries ``checked``, never a row (a random row is drawn)."""
+        self.sample_test()
+
     def sample_test(self, row: int | None = None) -> None:
         """Replace the session by a held-out test session (its split is loaded once per run)."""
-        self._test_row = row if isinstance(row, int) else None
+        # bool is an int subclass: a stray ``checked`` flag must not become row 0/1
+        self._test_row = row if isinstance(row, int) and not isinstance(row, bool) else None
         run_id = self.run_combo.currentData()
         if self._prepared is not None and self._prepared[0] == run_id:
             self._apply_test_sample()
