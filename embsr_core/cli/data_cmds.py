@@ -21,7 +21,13 @@ from embsr_core.data.importers import DEFAULT_CHUNK_ROWS, FORMATS, ColumnMapping
 from embsr_core.data.store_io import ImportReport, import_into_store
 from embsr_core.store import StoreError
 from embsr_core.store.models import Dataset, Event
-from embsr_core.store.repository import delete_dataset, get_dataset, list_datasets, operation_names
+from embsr_core.store.repository import (
+    delete_dataset,
+    get_dataset,
+    list_datasets,
+    operation_names,
+    printable,
+)
 
 EXIT_CANCELLED = 130
 
@@ -152,10 +158,14 @@ def _print_report(report: ImportReport) -> None:
 def datasets() -> None:
     """List, inspect and delete imported datasets.
 
+    A dataset is named by its name; write #ID (e.g. #2) for its id. A bare 2 is always the dataset
+    named "2", never id 2.
+
     \b
     Examples:
       embsr datasets list
       embsr datasets show jd-appliances
+      embsr datasets show '#2'
       embsr datasets delete jd-appliances --yes
     """
 
@@ -170,8 +180,8 @@ def datasets_list(cli: CliContext) -> None:
       embsr datasets list
     """
     rows = [
-        [str(d.id), d.name, d.source_format, f"{d.n_sessions:,}", f"{d.n_items:,}", str(d.n_operations),
-         f"{d.n_events:,}", d.imported_at.strftime("%Y-%m-%d %H:%M")]
+        [f"#{d.id}", printable(d.name), d.source_format, f"{d.n_sessions:,}", f"{d.n_items:,}",
+         str(d.n_operations), f"{d.n_events:,}", d.imported_at.strftime("%Y-%m-%d %H:%M")]
         for d in list_datasets(cli.store)
     ]
     if not rows:
@@ -180,11 +190,11 @@ def datasets_list(cli: CliContext) -> None:
     click.echo(_table(["id", "name", "format", "sessions", "items", "ops", "events", "imported"], rows))
 
 
-def _dataset(cli: CliContext, name: str) -> Dataset:
+def _dataset(cli: CliContext, ref: str) -> Dataset:
     try:
-        return get_dataset(cli.store, name)
-    except KeyError:
-        raise click.ClickException(f"no dataset named {name!r}; see `embsr datasets list`") from None
+        return get_dataset(cli.store, ref)
+    except KeyError as exc:
+        raise click.ClickException(f"{exc.args[0]}; see `embsr datasets list`") from None
 
 
 def _operation_counts(cli: CliContext, ds: Dataset) -> dict[str, int]:
@@ -201,18 +211,19 @@ def _operation_counts(cli: CliContext, ds: Dataset) -> dict[str, int]:
 
 
 @datasets.command("show")
-@click.argument("name")
+@click.argument("name", metavar="NAME|#ID")
 @pass_cli
 def datasets_show(cli: CliContext, name: str) -> None:
-    """Counts, import report and operation distribution of one dataset (by name or id).
+    """Counts, import report and operation distribution of one dataset (by name, or #ID for its id).
 
     \b
-    Example:
+    Examples:
       embsr datasets show jd-appliances
+      embsr datasets show '#3'
     """
     ds = _dataset(cli, name)
     report = ds.import_report or {}
-    click.echo(f"Dataset {ds.name!r} (id {ds.id})")
+    click.echo(f"Dataset {ds.name!r} (id #{ds.id})")
     click.echo(f"  format:     {ds.source_format}")
     click.echo(f"  source:     {ds.source_path}")
     click.echo(f"  imported:   {ds.imported_at:%Y-%m-%d %H:%M:%S}")
@@ -233,16 +244,18 @@ def datasets_show(cli: CliContext, name: str) -> None:
 
 
 @datasets.command("delete")
-@click.argument("name")
+@click.argument("name", metavar="NAME|#ID")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_cli
 def datasets_delete(cli: CliContext, name: str, yes: bool) -> None:
     """Delete a dataset with its events, items, sessions and runs (refused while a run of it is active).
 
+    NAME is the dataset's name; write #ID for its id (a bare 3 is the dataset named "3").
+
     \b
     Examples:
       embsr datasets delete jd-appliances
-      embsr datasets delete 3 --yes
+      embsr datasets delete '#3' --yes
     """
     ds = _dataset(cli, name)
     if not yes:

@@ -244,7 +244,7 @@ def models_show(name: str) -> None:
 def train(cli: CliContext, dataset: str, model: str, params: tuple[str, ...], run_name: str | None,
           distributed: bool, preset: str | None, min_support: int | None, max_len: int | None,
           split: str | None, **train_values: Any) -> None:
-    """Train MODEL on DATASET (a name or id in the store); Ctrl-C stops cleanly with a checkpoint.
+    """Train MODEL on DATASET (its name, or #ID for its id); Ctrl-C stops cleanly with a checkpoint.
 
     \b
     Examples:

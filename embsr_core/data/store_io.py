@@ -30,6 +30,7 @@ from embsr_core.data.errors import DataFormatError, DatasetExistsError, ImportCa
 from embsr_core.data.importers import DEFAULT_CHUNK_ROWS, ColumnMapping, Source, get_importer, iter_source_chunks
 from embsr_core.store.engine import Store
 from embsr_core.store.models import Dataset
+from embsr_core.store.repository import check_dataset_name, get_dataset
 
 ROWS_PER_STATEMENT = 500
 SQLITE_IMPORT_CACHE_KIB = 256 * 1024  # page cache while importing: fewer spills of the unique indexes
@@ -394,9 +395,10 @@ def import_into_store(
     """
     started = time.perf_counter()
     srcs = _sources(sources)
-    name = (dataset_name or srcs[0].path.stem).strip()
-    if not name:
-        raise DataFormatError("the dataset name is empty; expected a name (--name)")
+    try:  # an empty --name is refused, not replaced by the file's name
+        name = check_dataset_name(srcs[0].path.stem if dataset_name is None else dataset_name)
+    except ValueError as exc:
+        raise DataFormatError(str(exc)) from None
     _refuse_taken_name(store, name)
     resolved_format, chunks = iter_source_chunks(srcs, format, mapping, chunk_rows=chunk_rows)
 
@@ -486,8 +488,6 @@ def _refuse_taken_name(store: Store, name: str) -> None:
 
 # -- reading back ---------------------------------------------------------------------------------
 def _resolve_dataset(store: Store, dataset: str | int | Dataset) -> Dataset:
-    from embsr_core.store.repository import get_dataset
-
     if isinstance(dataset, Dataset):
         return dataset
     return get_dataset(store, dataset)

@@ -9,7 +9,6 @@ from sqlalchemy import delete, func, select
 
 from embsr_core.store.engine import Store, StoreError
 from embsr_core.store.migrate import current_revision
-from embsr_core.store.run_details import delete_run_details
 from embsr_core.store.models import (
     Dataset,
     EpochMetric,
@@ -21,6 +20,7 @@ from embsr_core.store.models import (
     RunRanks,
     SessionRow,
 )
+from embsr_core.store.run_details import delete_run_details
 
 ACTIVE_RUN_STATUSES = ("queued", "running")
 
@@ -55,20 +55,76 @@ def list_datasets(store: Store) -> list[Dataset]:
         return list(session.scalars(select(Dataset).order_by(Dataset.imported_at.desc(), Dataset.id.desc())))
 
 
-def get_dataset(store: Store, name_or_id: str | int) -> Dataset:
-    """The dataset by name (or numeric id), with its operations loaded; ``KeyError`` if absent."""
+ID_PREFIX = "#"  # `#2` is the dataset with id 2; a bare `2` is always the dataset *named* "2"
+MAX_NAME_CHARS = 200  # the column's width
+
+
+def parse_dataset_ref(ref: str | int) -> tuple[str, int | str]:
+    """``("id", 2)`` for ``2`` or ``"#2"``; ``("name", "2")`` for ``"2"``; never guesses between them."""
+    if isinstance(ref, int):
+        return "id", int(ref)
+    text = str(ref)
+    if text.startswith(ID_PREFIX):
+        digits = text[len(ID_PREFIX):].strip()
+        if not digits.isdigit():
+            raise KeyError(f"{text!r} is not a dataset id; expected #N with N a whole number, e.g. #2")
+        return "id", int(digits)
+    return "name", text
+
+
+def describe_ref(ref: str | int) -> str:
+    kind, value = parse_dataset_ref(ref)
+    return f"with id {ID_PREFIX}{value}" if kind == "id" else f"named {printable(str(value))!r}"
+
+
+def get_dataset(store: Store, ref: str | int) -> Dataset:
+    """The dataset by name, or by id when given an int or ``"#N"``; its operations loaded. ``KeyError`` if absent.
+
+    A string of digits is a *name*: taking it for an id once deleted the wrong dataset.
+    """
+    kind, value = parse_dataset_ref(ref)
     with store.session() as session:
-        query = select(Dataset)
-        if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):
-            by_id = session.get(Dataset, int(name_or_id))
-            if by_id is not None:
-                _ = by_id.operations
-                return by_id
-        found = session.scalars(query.where(Dataset.name == str(name_or_id))).first()
+        if kind == "id":
+            found = session.get(Dataset, value)
+        else:
+            found = session.scalars(select(Dataset).where(Dataset.name == value)).first()
         if found is None:
-            raise KeyError(f"no dataset named {name_or_id!r} in the store")
+            hint = f"; for the dataset with id {value} write {ID_PREFIX}{value}" if kind == "name" and str(
+                value).isdigit() else ""
+            raise KeyError(f"no dataset {describe_ref(ref)} in the store{hint}")
         _ = found.operations
         return found
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (ANSI escapes, newlines) shown as escapes, for terminals and logs."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def check_dataset_name(name: str) -> str:
+    """The name a new dataset may have (stripped), or ``ValueError`` saying what is expected.
+
+    Refused: empty, longer than the column, control characters (ANSI escapes, newlines would rewrite
+    the terminal when listed), and a leading ``#`` (that means an id on the command line).
+    """
+    stripped = name.strip()
+    if not stripped:
+        raise ValueError("the dataset name is empty; expected a name of printable characters (--name)")
+    if not stripped.isprintable():
+        raise ValueError(
+            f"the dataset name {printable(stripped)!r} holds control characters (escape codes, tabs or line "
+            "breaks); expected printable characters only"
+        )
+    if stripped.startswith(ID_PREFIX):
+        raise ValueError(
+            f"the dataset name {stripped!r} starts with {ID_PREFIX!r}, which marks a dataset id on the command "
+            "line (#2 = id 2); expected a name that does not start with it"
+        )
+    if len(stripped) > MAX_NAME_CHARS:
+        raise ValueError(f"the dataset name has {len(stripped)} characters; expected at most {MAX_NAME_CHARS}")
+    return stripped
 
 
 def dataset_exists(store: Store, name: str) -> bool:
@@ -86,13 +142,13 @@ def operation_names(store: Store, dataset_id: int) -> list[str]:
         )
 
 
-def delete_dataset(store: Store, name_or_id: str | int) -> dict[str, Any]:
+def delete_dataset(store: Store, ref: str | int) -> dict[str, Any]:
     """Delete a dataset and everything of it (events, items, sessions, runs) in one transaction,
     then the checkpoint files of its runs.
 
     Refused while a run of it is queued or running. Returns what was deleted.
     """
-    dataset = get_dataset(store, name_or_id)
+    dataset = get_dataset(store, ref)
     with store.session() as session, session.begin():
         active = session.scalar(
             select(func.count())
