@@ -10,6 +10,11 @@ Conventions
   epoch, which is how the paper reports), ``last``, ``max`` or ``min``.
 - CSV files are UTF-8 (no BOM), comma-separated, one header row, no index column; floats are
   written with Python's shortest round-trip repr, so reading a file back gives every value exactly.
+- Units: metric values are fractions in [0, 1] in the store and in both CSV files (0.4123 means
+  41.23 %); the GUI shows them in percent, labelled "%". The ``Imp. %`` row is in percent, wall
+  times are seconds since the run started, p-values are probabilities.
+- Runs of different datasets or splits are never compared head to head (no Imp., no Wilcoxon); the
+  table carries the reason in ``mismatch`` and the comparison CSV in its ``comparison_note`` column.
 """
 
 from __future__ import annotations
@@ -351,6 +356,11 @@ class ComparisonTable:
     improvement: np.ndarray | None = None  # C float64: % gain of the chosen run over the best other
     p_values: dict[int, float | None] = field(default_factory=dict)  # run id → Wilcoxon p vs chosen
     significance_metric: tuple[str, int] | None = None
+    mismatch: str | None = None  # why the runs are not comparable (then no Imp. and no p-values)
+
+    @property
+    def comparable(self) -> bool:
+        return self.mismatch is None
 
     @property
     def labels(self) -> list[str]:
@@ -373,6 +383,8 @@ class ComparisonTable:
             row.update({label: float(self.values[i, j]) for j, label in enumerate(self.labels)})
             if self.p_values:
                 row["wilcoxon_p_vs_chosen"] = self.p_values.get(info.id)
+            if self.mismatch:
+                row["comparison_note"] = self.mismatch
             rows.append(row)
         if self.improvement is not None and self.chosen_run_id is not None:
             imp: dict[str, Any] = {c: None for c in COMPARISON_ID_COLUMNS}
@@ -382,7 +394,8 @@ class ComparisonTable:
             imp["target_op"] = self.target_op
             imp.update({label: float(self.improvement[j]) for j, label in enumerate(self.labels)})
             rows.append(imp)
-        columns = list(COMPARISON_ID_COLUMNS) + self.labels + (["wilcoxon_p_vs_chosen"] if self.p_values else [])
+        columns = (list(COMPARISON_ID_COLUMNS) + self.labels + (["wilcoxon_p_vs_chosen"] if self.p_values else [])
+                   + (["comparison_note"] if self.mismatch else []))
         frame = pd.DataFrame(rows, columns=columns)
         frame["run_id"] = frame["run_id"].astype("Int64")
         return frame
@@ -444,6 +457,33 @@ def summary_values(
     return values, split
 
 
+def comparison_mismatch(infos: Sequence[RunInfo]) -> str | None:
+    """Why ``infos`` cannot be compared head to head, or None when they can.
+
+    Runs trained on different datasets, or on different preprocessing of one dataset (another
+    split, filter or session length: a different prepared-data fingerprint), were scored on
+    different test sessions: their numbers sit side by side, but a relative improvement or a paired
+    test between them would be meaningless, so the comparison refuses both and says why.
+    """
+    if len(infos) < 2:
+        return None
+    datasets = {info.dataset_id for info in infos}
+    if len(datasets) > 1:
+        names = ", ".join(sorted({f"{info.dataset!r} (run {info.id})" for info in infos}))
+        return (f"these runs were trained on different datasets ({names}); their scores come from different "
+                "test sessions, so no improvement or significance is computed")
+    hashes = {info.prep_hash for info in infos if info.prep_hash}
+    if len(hashes) > 1:
+        groups: dict[str, list[int]] = {}
+        for info in infos:
+            if info.prep_hash:
+                groups.setdefault(info.prep_hash, []).append(info.id)
+        parts = "; ".join("runs " + ", ".join(map(str, ids)) for ids in groups.values())
+        return (f"these runs used different preprocessing or splits of {infos[0].dataset!r} ({parts}); their "
+                "scores come from different test sessions, so no improvement or significance is computed")
+    return None
+
+
 def _strongest(run_ids: Sequence[int], best: np.ndarray) -> int:
     wins = best.sum(axis=1)
     return int(run_ids[int(np.argmax(wins))]) if wins.size else int(run_ids[0])
@@ -467,7 +507,8 @@ def comparison_table(
     ``split`` defaults to ``test`` when every run has test metrics, else ``valid``. ``chosen_run_id``
     (default: the run best in most columns, first on ties: the paper shows its proposed model's gain)
     gets the Imp. row; with ``significance`` each other run gets the
-    Wilcoxon signed-rank p-value of its per-session ranks against the chosen run's.
+    Wilcoxon signed-rank p-value of its per-session ranks against the chosen run's. Runs of different
+    datasets or splits get neither: ``mismatch`` says why (see :func:`comparison_mismatch`).
     """
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
@@ -481,7 +522,10 @@ def comparison_table(
     chosen = chosen_run_id if chosen_run_id is not None else _strongest(run_ids, best)
     if chosen not in run_ids:
         raise ValueError(f"the chosen run {chosen} is not among the compared runs")
-    improvement = relative_improvement(values, run_ids.index(chosen)) if len(run_ids) > 1 else None
+    mismatch = comparison_mismatch(infos)
+    improvement = (
+        relative_improvement(values, run_ids.index(chosen)) if len(run_ids) > 1 and mismatch is None else None
+    )
     table = ComparisonTable(
         runs=infos,
         columns=columns,
@@ -493,8 +537,9 @@ def comparison_table(
         target_op=target_op,
         chosen_run_id=chosen,
         improvement=improvement,
+        mismatch=mismatch,
     )
-    if significance and len(run_ids) > 1:
+    if significance and len(run_ids) > 1 and mismatch is None:
         table.significance_metric = significance_metric
         for info in infos:
             if info.id == chosen:

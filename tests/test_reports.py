@@ -195,3 +195,50 @@ def test_cli_list_show_compare_export(store, tmp_path):
     out = runner.invoke(main, [*db, "runs", "delete", "3", "--yes"])
     assert out.exit_code == 0 and "Deleted run 3" in out.output
     assert [i.id for i in reports.run_infos(store)] == [2, 1]
+
+
+def _second_dataset_run(store, *, same_dataset: bool) -> int:
+    """A copy of run 2 on another dataset (or on the same dataset with another preprocessing)."""
+    with store.session() as session, session.begin():
+        source = session.get(Run, 2)
+        dataset_id = source.dataset_id
+        if not same_dataset:
+            other = Dataset(name="other-ds", source_format="synthetic", imported_at=source.created_at)
+            session.add(other)
+            session.flush()
+            dataset_id = other.id
+        run = Run(name="elsewhere", dataset_id=dataset_id, model_name="NARM", status="finished", config={},
+                  created_at=source.created_at, epochs_done=3, best_epoch=3, prep_hash="other-hash")
+        session.add(run)
+        session.flush()
+        for metric in session.query(EpochMetric).filter_by(run_id=2).all():
+            session.add(EpochMetric(run_id=run.id, epoch=metric.epoch, split=metric.split, target_op="oracle",
+                                    metric=metric.metric, k=metric.k, value=metric.value / 4))
+        ranks = session.get(RunRanks, (2, "test", "oracle"))
+        session.add(RunRanks(run_id=run.id, split="test", target_op="oracle", prep_hash="other-hash", n=ranks.n,
+                             ranks=ranks.ranks))
+        return int(run.id)
+
+
+@pytest.mark.parametrize("same_dataset", [False, True])
+def test_runs_of_different_datasets_or_splits_get_no_improvement_or_wilcoxon(store, tmp_path, same_dataset):
+    other = _second_dataset_run(store, same_dataset=same_dataset)
+    table = reports.comparison_table(store, [1, other], split="test", aggregation="max", significance=True)
+    assert not table.comparable and table.improvement is None and table.p_values == {}
+    reason = "different preprocessing or splits" if same_dataset else "different datasets"
+    assert reason in table.mismatch
+    assert ("other-ds" in table.mismatch) is not same_dataset
+    assert np.isfinite(table.values).all()  # each run's own numbers are still shown
+    frame = table.to_frame()
+    assert reports.IMPROVEMENT_ROW not in " ".join(map(str, frame["run_name"]))
+    assert set(frame["comparison_note"]) == {table.mismatch}
+    # runs of one dataset and split still compare
+    assert reports.comparison_table(store, [1, 2], split="test").comparable
+
+    from click.testing import CliRunner
+
+    from embsr_core.cli import main
+
+    out = CliRunner().invoke(main, ["--db", store.url, "runs", "compare", "1", str(other), "--significance"])
+    assert out.exit_code == 0, out.output
+    assert "Not comparable" in out.output and "Imp. %" not in out.output and reason in out.output

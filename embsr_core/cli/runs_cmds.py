@@ -207,6 +207,8 @@ def runs_compare(
         rows.append(imp + ([""] if significance else []))
     click.echo(f"{agg} values on {table.split} ({target_op} target operation); * best, + second best")
     click.echo(_table(headers, rows, styles))
+    if table.mismatch:
+        click.echo(f"Not comparable: {table.mismatch}.", err=True)
 
 
 @runs.command("delete")
