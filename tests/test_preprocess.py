@@ -36,7 +36,8 @@ def frame(sessions: dict[str, list[tuple[str, str]]], t0: dict[str, float] | Non
 
 
 def loose(**kw) -> PreprocessConfig:
-    return PreprocessConfig(**{"min_item_support": 1, "split": "order", **kw})
+    """The paper's one-target protocol (prefix training has its own tests) with no support filter."""
+    return PreprocessConfig(**{"min_item_support": 1, "split": "order", "augment": False, **kw})
 
 
 def decode(p: PreparedDataset, split: str, row: int) -> tuple[list[str], list[str], str, str]:
@@ -116,7 +117,7 @@ def _ten_sessions() -> pd.DataFrame:
 
 
 def test_time_split_by_session_end_time():
-    p = prepare(_ten_sessions(), PreprocessConfig(min_item_support=1, split="time"))
+    p = prepare(_ten_sessions(), PreprocessConfig(min_item_support=1, split="time", augment=False))
     assert (len(p.train), len(p.valid), len(p.test)) == (7, 1, 2)
     assert p.train.session_ids.tolist() == [f"s{k}" for k in range(9, 2, -1)]  # earliest end first
     assert p.valid.session_ids.tolist() == ["s2"] and p.test.session_ids.tolist() == ["s1", "s0"]
@@ -124,7 +125,7 @@ def test_time_split_by_session_end_time():
 
 
 def test_random_split_is_seeded_and_ignores_time():
-    cfg = PreprocessConfig(min_item_support=1, split="random", seed=3)
+    cfg = PreprocessConfig(min_item_support=1, split="random", seed=3, augment=False)
     a, b = prepare(_ten_sessions(), cfg), prepare(_ten_sessions(), cfg)
     assert a.test.session_ids.tolist() == b.test.session_ids.tolist()
     assert (len(a.train), len(a.valid), len(a.test)) == (7, 1, 2)
@@ -200,7 +201,7 @@ def test_cache_round_trip(tmp_path):
     other = load_or_prepare(df, cfg.replace(max_len=5), "toy/ds", tmp_path)
     assert other.train.max_len == 5 and len(list(tmp_path.glob("*.npz"))) == 2
     path.write_bytes(b"garbage")  # a corrupt entry is rebuilt, not fatal
-    assert len(load_or_prepare(df, cfg, "toy/ds", tmp_path).train) == 7
+    assert len(load_or_prepare(df, cfg, "toy/ds", tmp_path).train.one_per_session()) == 7
 
 
 def test_dataset_stats_on_events_and_prepared():
@@ -245,7 +246,8 @@ def test_prepare_one_million_rows_is_fast():
     p = prepare(df, PreprocessConfig(min_item_support=5))
     elapsed = time.perf_counter() - t
     assert elapsed < 5.0, f"prepare took {elapsed:.2f} s for {n} rows"
-    assert len(p.train) + len(p.valid) + len(p.test) == 40_000 - p.stats["protocol"]["sessions_dropped_short"]
+    t2 = p.stats["table2"]
+    assert t2["train"] + t2["valid"] + t2["test"] == 40_000 - p.stats["protocol"]["sessions_dropped_short"]
 
 
 # ---------------------------------------------------------------- real samples

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -42,7 +43,7 @@ from embsr_core.models.registry import get_spec, list_specs, resolve_config
 from embsr_core.store.repository import get_dataset, list_datasets
 from embsr_core.training import TRAIN_PARAMS, Failed, RunOutcome, RunStarted, TrainConfig
 
-PREP_FIELDS = ("min_item_support", "max_len", "split")
+PREP_FIELDS = ("min_item_support", "max_len", "split", "augment")
 SPLIT_TIPS = {
     "time": "70/10/20 by session end time (the authors' protocol)",
     "random": "70/10/20 at random (seeded); JD has no absolute time",
@@ -191,6 +192,13 @@ class TrainPage(Page):
             self.split_combo.setItemData(self.split_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.split_combo.setToolTip("How sessions are split into train / valid / test")
         form.addRow("Split", self.split_combo)
+        self.augment_box = QCheckBox("Learn from every step of a session", tab)
+        self.augment_box.setToolTip(
+            "On (recommended): each training session teaches the model once per item visited — predict the "
+            "2nd item from the 1st, the 3rd from the first two, and so on.\nOff: only the session's last "
+            "item is learnt, as in the paper's experiments (fewer examples; models tend to memorise).\n"
+            "Validation and test always score the last item of each session.")
+        form.addRow("Training examples", self.augment_box)
         self.dataset_info = QLabel(tab)
         self.dataset_info.setObjectName("Muted")
         self.dataset_info.setWordWrap(True)
@@ -298,6 +306,7 @@ class TrainPage(Page):
         self.min_support.setValue(config.min_item_support)
         self.max_len.setValue(config.max_len)
         self.split_combo.setCurrentIndex(self.split_combo.findData(config.split))
+        self.augment_box.setChecked(config.augment)
 
     def select_dataset(self, dataset_id: int) -> None:
         self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(dataset_id))
@@ -321,7 +330,7 @@ class TrainPage(Page):
         preset = str(self.preset_combo.currentData())
         base = PRESETS[preset]
         chosen = {"min_item_support": self.min_support.value(), "max_len": self.max_len.value(),
-                  "split": str(self.split_combo.currentData())}
+                  "split": str(self.split_combo.currentData()), "augment": self.augment_box.isChecked()}
         overrides = {k: v for k, v in chosen.items() if getattr(base, k) != v}
         base.replace(**overrides)  # validates
         model = str(self.model_combo.currentData())

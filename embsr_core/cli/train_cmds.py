@@ -65,7 +65,18 @@ def train_options(func: Any) -> Any:
     return func
 
 
+def _remember_augment(ctx: click.Context, _param: click.Parameter, value: bool | None) -> bool | None:
+    ctx.meta["embsr.augment"] = value
+    return value
+
+
 def prep_options(func: Any) -> Any:
+    """The preprocessing flags. ``--augment/--no-augment`` reaches :func:`_prepared_from_options`
+    through the click context (not the command's arguments), so every command that takes these
+    flags gets it without listing it."""
+    func = click.option("--augment/--no-augment", default=None, expose_value=False, callback=_remember_augment,
+                        help="Train on every prefix of each training session (default) or, with "
+                             "--no-augment, on one target per session as in the paper")(func)
     func = click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
                         help="Preprocessing preset (default: chosen from the dataset's source and size)")(func)
     func = click.option("--min-support", type=int, default=None, help="Drop items seen fewer times than this")(func)
@@ -75,8 +86,11 @@ def prep_options(func: Any) -> Any:
     return func
 
 
-def _prep_overrides(min_support: int | None, max_len: int | None, split: str | None) -> dict[str, Any]:
+def _prep_overrides(min_support: int | None, max_len: int | None, split: str | None,
+                    augment: bool | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if augment is not None:
+        out["augment"] = augment
     if min_support is not None:
         out["min_item_support"] = min_support
     if max_len is not None:
@@ -93,7 +107,10 @@ def _prepared_from_options(store: Any, dataset: str, preset: str | None, min_sup
         ds = get_dataset(store, dataset)
     except KeyError as exc:
         raise click.ClickException(str(exc).strip("'\"")) from None
-    return ds, prepare_dataset(store, ds, preset, overrides=_prep_overrides(min_support, max_len, split))
+    ctx = click.get_current_context(silent=True)
+    augment = ctx.find_root().meta.get("embsr.augment") if ctx is not None else None
+    overrides = _prep_overrides(min_support, max_len, split, augment)
+    return ds, prepare_dataset(store, ds, preset, overrides=overrides)
 
 
 def _model_overrides(model: str, params: tuple[str, ...]) -> dict[str, Any]:
@@ -411,7 +428,7 @@ def demo(cli: CliContext, epochs: int, sessions: int, model: str, out_dir: Path 
     click.echo(f"1/4 generated {report.dataset_name!r}: {report.n_sessions:,} sessions, "
                f"{report.rows_kept:,} micro-behaviors")
     prepared = prepare_dataset(store, report.dataset_id)
-    config = TrainConfig(max_epochs=epochs, batch_size=256, device=device, patience=epochs)
+    config = TrainConfig(max_epochs=epochs, device=device, patience=epochs)  # batch size: the data-size rule
     control = ControlToken()
     with cancel_on_sigint(control):
         outcome = run_training(store, prepared, model, None, config, callback=ProgressPrinter(), control=control,

@@ -15,8 +15,11 @@ Steps, all vectorised over rows (no Python loop per session):
    in source order; item ids remapped to 1..N (0 = padding) over all kept items, most frequent first,
    so valid/test targets unseen in training still have an id — they are counted in
    ``stats['protocol']`` (``unseen_valid_targets`` / ``unseen_test_targets``), never silently dropped;
-5. optionally (``augment``) every prefix of a training session becomes a sample
-   (target = its k-th macro-item, k ≥ 2), as SR-GNN does; off by default, as in the paper.
+5. prefix training (``augment``, on by default): every macro-item position k ≥ 2 of a *training*
+   session is a sample (input = the micro-behaviors before its k-th macro-item, target = that
+   macro-item and its first operation), as SR-GNN does; validation and test keep one target per
+   session. ``augment=False`` is the paper's one-target protocol. Samples are index views into the
+   sessions (:class:`~embsr_core.data.prepared.SampleView`), never padded copies.
 """
 
 from __future__ import annotations
@@ -35,12 +38,13 @@ import numpy as np
 import pandas as pd
 
 from embsr_core.data.events import JD_OPERATIONS, events_fingerprint, validate_events
-from embsr_core.data.prepared import PreparedDataset, SplitArrays, Vocab
+from embsr_core.data.prepared import PreparedDataset, SampleView, SplitArrays, Vocab
 
-PREPROCESS_VERSION = 1  # bump when the protocol's output changes: it invalidates every cache entry
+# Bump when the protocol's output changes: it invalidates every cache entry.
+# 2: samples are index views and prefix training is on by default.
+PREPROCESS_VERSION = 2
 
 SplitMode = Literal["time", "random", "order"]
-_CHUNK = 200_000  # samples materialised at once (bounds the N×L index temporaries)
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class PreprocessConfig:
     split: SplitMode = "time"  # by session end time (the authors' code), "random" (seeded), "order"
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     seed: int = 0  # for split="random"
-    augment: bool = False  # prefix augmentation of training sessions
+    augment: bool = True  # prefix training: one training sample per macro-item position (False = paper)
 
     def __post_init__(self) -> None:
         if self.min_item_support < 1:
@@ -74,8 +78,10 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
+        """From a plain dict; a stored config without ``augment`` predates prefix training: one target."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if k == "split_fractions" else v) for k, v in data.items() if k in known})
+        values = {"augment": False, **data}
+        return cls(**{k: (tuple(v) if k == "split_fractions" else v) for k, v in values.items() if k in known})
 
     def replace(self, **changes: Any) -> PreprocessConfig:
         return dataclasses.replace(self, **changes)
@@ -178,7 +184,7 @@ def prepare(
     for k, name in enumerate(("train", "valid", "test")):
         pick = np.flatnonzero(split_of[sample_sess] == k)
         pick = pick[np.lexsort((sample_tgt[pick], rank[sample_sess[pick]]))]
-        splits[name] = _materialise(
+        splits[name] = _sample_views(
             sample_sess[pick], sample_tgt[pick], starts, cols, cfg.max_len, sess_ids, end_times
         )
 
@@ -195,8 +201,9 @@ def prepare(
         **splits,
     )
     stats = _stats_from_codes(s, cols["it"], cols["op"], op_vocab.tolist())
-    stats["table2"] = {
-        "train": len(splits["train"]),
+    report["train_samples"] = len(splits["train"])
+    stats["table2"] = {  # sessions, as in the paper's Table II (train_samples in the protocol report)
+        "train": int((split_of == 0).sum()),
         "valid": len(splits["valid"]),
         "test": len(splits["test"]),
         "items": len(item_vocab) - 1,
@@ -331,7 +338,7 @@ def _item_categories(
     return out
 
 
-def _materialise(
+def _sample_views(
     sess: np.ndarray,
     tgt: np.ndarray,
     starts: np.ndarray,
@@ -340,32 +347,37 @@ def _materialise(
     sess_ids: np.ndarray,
     end_times: np.ndarray,
 ) -> SplitArrays:
-    """Padded arrays for samples (session, target start row): the last ≤ L rows before the target."""
+    """Samples (session, target start row), ordered session by session, as views into the sessions.
+
+    Each session's rows from its earliest sample window to its last target are stored once (flat,
+    sessions in sample order); a sample is the last ≤ L rows before its target, i.e. an
+    ``(end, length)`` window of that storage (:class:`SampleView`), never a padded copy.
+    """
     n = len(sess)
-    items = np.zeros((n, max_len), np.int32)  # N×L
-    ops = np.zeros((n, max_len), np.int32)  # N×L
-    dwell = np.zeros((n, max_len), np.float32) if cols["dwell"] is not None else None  # N×L
     lengths = np.minimum(tgt - starts[sess], max_len).astype(np.int32)  # N, ≥ 1
     first = tgt - lengths
-    steps = np.arange(max_len)
-    for lo in range(0, n, _CHUNK):
-        hi = min(lo + _CHUNK, n)
-        mask = steps[None, :] < lengths[lo:hi, None]
-        idx = np.where(mask, first[lo:hi, None] + steps[None, :], 0)
-        items[lo:hi] = np.where(mask, cols["it"][idx], 0)
-        ops[lo:hi] = np.where(mask, cols["op"][idx], 0)
-        if dwell is not None:
-            d = np.nan_to_num(cols["dwell"][idx], nan=0.0)
-            dwell[lo:hi] = np.where(mask, d, 0.0)
+    new_group = np.r_[True, sess[1:] != sess[:-1]] if n else np.zeros(0, bool)
+    g_start = np.flatnonzero(new_group)  # first sample of each session
+    group = np.cumsum(new_group) - 1  # N: session number within the split
+    lo = np.minimum.reduceat(first, g_start) if n else first  # S: first stored row of each session
+    hi = np.maximum.reduceat(tgt, g_start) if n else tgt  # S: its last target (exclusive)
+    size = hi - lo
+    offset = np.r_[0, np.cumsum(size)]  # S+1: where each session starts in the flat storage
+    rows = np.repeat(lo - offset[:-1], size) + np.arange(int(offset[-1]))  # T: source rows, in order
+    ends = (offset[:-1][group] + (tgt - lo[group])).astype(np.int64)  # N
+    dwell = None
+    if cols["dwell"] is not None:
+        dwell = SampleView(np.nan_to_num(cols["dwell"][rows], nan=0.0).astype(np.float32), ends, lengths, max_len)
     return SplitArrays(
-        items=items,
-        ops=ops,
+        items=SampleView(cols["it"][rows].astype(np.int32), ends, lengths, max_len),
+        ops=SampleView(cols["op"][rows].astype(np.int32), ends, lengths, max_len),
         lengths=lengths,
         targets=cols["it"][tgt].astype(np.int64),
         target_ops=cols["op"][tgt].astype(np.int32),
         session_ids=sess_ids[sess],
         end_times=end_times[sess].astype(np.float64),
         dwell=dwell,
+        session_rows=group.astype(np.int32),
     )
 
 

@@ -148,7 +148,7 @@ class Trainer:
         self.model_name = model_name
         self.spec = get_spec(model_name)
         self.model_config = resolve_config(model_name, model_overrides)
-        self.config = train_config or TrainConfig()
+        self.config = (train_config or TrainConfig()).resolved_for(len(prepared.train))  # batch size rule
         self.callback = callback
         self.control = control or ControlToken()
         self.dist = dist_ctx

@@ -60,6 +60,7 @@ class SKNN(FittedBaseline):
         self._matrix: sp.csr_matrix | None = None
 
     def fit(self, train: SplitArrays) -> None:
+        train = train.one_per_session()  # each session once, however many prefixes it gave
         seq, _ = macro_sequences(train.items, train.lengths)
         full = np.concatenate([seq, np.asarray(train.targets, dtype=np.int64)[:, None]], axis=1)
         m = binary_rows(full, self.n_items + 1)

@@ -31,6 +31,7 @@ class SPop(FittedBaseline):
         self.register_buffer("is_fitted", torch.zeros((), dtype=torch.bool))
 
     def fit(self, train: SplitArrays) -> None:
+        train = train.one_per_session()  # each session once, however many prefixes it gave
         seq, _ = macro_sequences(train.items, train.lengths)
         counts = np.bincount(seq.ravel(), minlength=self.n_items + 1).astype(np.float64)
         counts += np.bincount(np.asarray(train.targets, dtype=np.int64), minlength=self.n_items + 1)
