@@ -1,0 +1,211 @@
+"""Compare all models on one dataset: each is tuned with the same budget and seed, the best run of
+each fills one row of the paper's Table III, with Wilcoxon p-values against the strongest row.
+
+Every cell is a stored run (the best trial of that model's study), so the Runs page, CSV export and
+the Playground work on it. Resumable: each model's study is named from the board's settings, so a
+rerun with the same settings skips the models marked done and continues the one that was running
+(:func:`~embsr_core.training.tuning.tune` with ``resume``; its budget counts the time already spent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embsr_core.data.prepared import PreparedDataset
+from embsr_core.models.registry import get_spec, list_specs
+from embsr_core.reports import ComparisonTable, comparison_table
+from embsr_core.store.engine import Store
+from embsr_core.training.checkpoints import prepared_hash
+from embsr_core.training.config import TrainConfig
+from embsr_core.training.events import Callback, ControlToken
+from embsr_core.training.tuning import (
+    MAX_NAME,
+    TuneProgress,
+    TuneResult,
+    load_study_state,
+    mark_study,
+    tune,
+)
+
+TABLE3_FAMILIES = ("baseline-macro", "baseline-micro", "embsr")  # the paper's Table III: baselines, then EMBSR
+
+
+def table3_models() -> list[str]:
+    """The models of the paper's Table III (baselines, then EMBSR), in registry order within each group."""
+    specs = list_specs()
+    return [s.name for family in TABLE3_FAMILIES for s in specs if s.family == family and not s.name.startswith("_")]
+
+
+@dataclass(frozen=True)
+class BoardProgress:
+    """One update of the board: a model starts, a trial of it ends, or the model is done."""
+
+    board: str
+    model_name: str
+    index: int  # 0-based position of the model
+    n_models: int
+    status: str  # running / done / skipped (done in an earlier session) / failed / cancelled
+    tune: TuneProgress | None
+    best_run_id: int | None
+    eta_s: float | None  # seconds left for the whole board (an upper bound with a time budget)
+
+
+@dataclass
+class BoardResult:
+    name: str
+    models: list[str]
+    cells: dict[str, int | None]  # model → its best run (None: no trial finished)
+    statuses: dict[str, str]
+    table: ComparisonTable | None  # None when fewer than one model has a run
+    cancelled: bool
+    tune_results: dict[str, TuneResult] = field(default_factory=dict)  # the models tuned in this session
+
+    @property
+    def run_ids(self) -> list[int]:
+        return [r for r in self.cells.values() if r is not None]
+
+
+BoardCallback = Callable[[BoardProgress], None]
+
+
+def board_name(prepared: PreparedDataset, per_model_s: float | None, n_trials: int | None,
+               train_config: TrainConfig) -> str:
+    """A name fixed by what makes two boards comparable: same data, budget and training settings."""
+    key = json.dumps(
+        {"prep": prepared_hash(prepared), "budget": per_model_s, "trials": n_trials, "train": train_config.to_dict()},
+        sort_keys=True, default=str,
+    )
+    return f"board {hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def study_name_for(board: str, model_name: str) -> str:
+    return f"{board} {model_name}"[:MAX_NAME]
+
+
+def leaderboard(
+    store: Store,
+    prepared: PreparedDataset,
+    models: Sequence[str] | None = None,
+    *,
+    budget_s: float | None = None,
+    n_trials: int | None = None,
+    train_config: TrainConfig | None = None,
+    name: str | None = None,
+    pruner: str = "median",
+    dataset_id: int | None = None,
+    checkpoint_root: Path | None = None,
+    callback: Callback | None = None,
+    on_progress: BoardCallback | None = None,
+    control: ControlToken | None = None,
+    significance_metric: tuple[str, int] = ("mrr", 20),
+) -> BoardResult:
+    """Tune every model in ``models`` (default: :func:`table3_models`) with ``budget_s / len(models)``
+    seconds and/or ``n_trials`` trials each, then build Table III over the models' best runs.
+
+    A cancel on ``control`` stops the running trial and the board; a rerun continues it.
+    """
+    models = list(models) if models else table3_models()
+    if not models:
+        raise ValueError("no models to compare")
+    for model in models:
+        get_spec(model)
+    if len(set(models)) != len(models):
+        raise ValueError("each model may appear once on a board")
+    if budget_s is None and n_trials is None:
+        raise ValueError("give a time budget or a number of trials per model")
+    base = train_config or TrainConfig()
+    control = control or ControlToken()
+    per_model = None if budget_s is None else budget_s / len(models)
+    board = name or board_name(prepared, per_model, n_trials, base)
+    cells: dict[str, int | None] = {}
+    statuses: dict[str, str] = {}
+    results: dict[str, TuneResult] = {}
+    durations: list[float] = []  # seconds of each model finished in this session
+    cancelled = False
+
+    def eta(index: int, current_elapsed: float) -> float | None:
+        left = len(models) - index - 1
+        if per_model is not None:
+            return max(0.0, per_model - current_elapsed) + left * per_model
+        if durations:
+            mean = sum(durations) / len(durations)
+            return max(0.0, mean - current_elapsed) + left * mean
+        return None
+
+    def emit(model: str, index: int, status: str, tune_progress: TuneProgress | None, elapsed: float) -> None:
+        if on_progress is not None:
+            on_progress(BoardProgress(board, model, index, len(models), status, tune_progress, cells.get(model),
+                                      eta(index, elapsed)))
+
+    for index, model in enumerate(models):
+        study = study_name_for(board, model)
+        state = load_study_state(store, study)
+        if state is not None and state.user_attrs.get("done"):
+            cells[model] = state.user_attrs.get("best_run_id")
+            statuses[model] = "skipped"
+            emit(model, index, "skipped", None, per_model or 0.0)
+            continue
+        if control.cancelled:
+            cancelled = True
+            break
+        started = time.monotonic()
+        emit(model, index, "running", None, state.elapsed_s if state else 0.0)
+
+        def forward(progress: TuneProgress, model: str = model, index: int = index) -> None:
+            emit(model, index, "running", progress, progress.elapsed_s)
+
+        result = tune(
+            store, prepared, model, budget_s=per_model, n_trials=n_trials, pruner=pruner, train_config=base,
+            study_name=study, resume=state is not None, dataset_id=dataset_id, checkpoint_root=checkpoint_root,
+            callback=callback, on_progress=forward, control=control,
+        )
+        results[model] = result
+        cells[model] = result.best_run_id
+        if result.cancelled:
+            statuses[model] = "cancelled"
+            emit(model, index, "cancelled", None, result.elapsed_s)
+            cancelled = True
+            break
+        statuses[model] = "done" if result.best_run_id is not None else "failed"
+        mark_study(store, study, done=True, best_run_id=result.best_run_id)
+        durations.append(time.monotonic() - started)
+        emit(model, index, statuses[model], None, result.elapsed_s)
+
+    run_ids = [r for r in cells.values() if r is not None]
+    table = None
+    if run_ids:
+        table = comparison_table(store, run_ids, split="test", significance=len(run_ids) > 1,
+                                 significance_metric=significance_metric)
+    return BoardResult(board, models, cells, statuses, table, cancelled, results)
+
+
+def board_progress_line(p: BoardProgress) -> str:
+    """One human line for a terminal or a log view."""
+    head = f"[{p.index + 1}/{p.n_models}] {p.model_name}"
+    eta = "" if p.eta_s is None else f"  board ETA ≤ {p.eta_s / 60:.1f} min"
+    if p.tune is None:
+        what = {"running": "started", "skipped": "already done (kept)", "done": "done", "failed": "no trial finished",
+                "cancelled": "cancelled"}[p.status]
+        run = f" → run {p.best_run_id}" if p.best_run_id is not None and p.status != "running" else ""
+        return f"{head} {what}{run}{eta}"
+    return f"{head} {trial_line(p.tune)}{eta}"
+
+
+def trial_line(p: TuneProgress) -> str:
+    """``trial 3 lr=0.005 dropout=0.3: H@20 41.20 M@20 15.30 (best: trial 1, 0.5650)``."""
+    t = p.trial
+    if t.state == "running":
+        return f"trial {t.number} {t.label}: training" + (" (the defaults)" if t.note == "defaults" else "")
+    scores = ""
+    if t.valid:
+        scores = f" H@20 {100 * t.valid.get('hit@20', 0):.2f} M@20 {100 * t.valid.get('mrr@20', 0):.2f}"
+    note = f" ({t.note})" if t.note and t.note != "defaults" else ""
+    best = f"  best so far: trial {p.best.number} ({p.best.label})" if p.best else ""
+    return f"trial {t.number} {t.label}: {t.state}{scores}{note}{best}"
+
+
