@@ -242,7 +242,7 @@ def test_truncated_generic_csv_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "views.csv"
     path.write_text("session_id;item_id;timeframe\n1;10;5\n1;11;6\n2;")
     msg = _error(Source(path, "view"), "generic", DIGI_MAPPING)
-    assert str(path) in msg and "line 4" in msg and "missing value" in msg
+    assert str(path) in msg and "line 4" in msg and "cut short" in msg
 
 
 def test_other_format_than_chosen() -> None:

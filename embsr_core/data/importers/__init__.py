@@ -15,7 +15,16 @@ from types import ModuleType
 import pandas as pd
 
 from embsr_core.data.errors import DataFormatError
-from embsr_core.data.importers.base import DEFAULT_CHUNK_ROWS, Chunk, ColumnMapping, Probe, Source, probe
+from embsr_core.data.importers import generic
+from embsr_core.data.importers.base import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_SESSION_GAP,
+    Chunk,
+    ColumnMapping,
+    Probe,
+    Source,
+    probe,
+)
 
 # Most specific first: detect_format returns the first whose sniff accepts the file.
 FORMATS: tuple[str, ...] = ("trivago", "jd", "generic")
@@ -38,12 +47,41 @@ def detect_format(path: str | Path) -> str:
         if get_importer(name).sniff(p):
             return name
     first = p.lines[0][:80] if p.lines else ""
+    if p.encoding == "latin-1":  # not UTF-8: say where, the likeliest reason nothing matched
+        line, byte = _first_non_utf8(p)
+        raise DataFormatError(f"undecodable byte at byte {byte} of the line; expected UTF-8 text (JD lines, a "
+                              "trivago train file, or a delimited table with a header)", path=path, line=line)
     raise DataFormatError(
         f"unrecognised content (first line {first!r}); expected JD micro-behavior lines, a trivago train "
         "file, or a delimited table / Parquet file with a header",
         path=path,
         line=1,
     )
+
+
+def _first_non_utf8(p: Probe) -> tuple[int, int]:
+    """(line, byte in the line) of the first byte of the probed head that is not UTF-8."""
+    with p.path.open("rb") as raw:
+        head = raw.read(len((p.text or "").encode("latin-1")) or 1)
+    if p.gzip:
+        import gzip
+
+        with gzip.open(p.path, "rb") as z:
+            head = z.read(len(head))
+    try:
+        head.decode("utf-8")
+        return 1, 1
+    except UnicodeDecodeError as exc:
+        line_start = head.rfind(b"\n", 0, exc.start) + 1
+        return head.count(b"\n", 0, exc.start) + 1, exc.start - line_start + 1
+
+
+def ignored_mapping(format: str, mapping: ColumnMapping | None) -> str | None:  # noqa: A002
+    """A warning when column choices were given for a format that fixes its own columns."""
+    if format == "generic" or mapping is None or not mapping.has_columns():
+        return None
+    return (f"the column, delimiter, header and session options apply to generic tables only; this is a {format} "
+            "file, so they are ignored")
 
 
 def iter_source_chunks(
@@ -70,6 +108,15 @@ def iter_source_chunks(
     for s in sources:  # fail before any transaction on missing, empty or binary files
         probe(s.path)
 
+    if format == "generic" and generic.uses_users(mapping):
+        assert mapping is not None
+        return format, generic.cut_sessions(_read(importer, sources, format, mapping, chunk_rows), mapping.gap,
+                                            chunk_rows, sources)
+    return format, _read(importer, sources, format, mapping, chunk_rows)
+
+
+def _read(importer: ModuleType, sources: Sequence[Source], format: str,  # noqa: A002
+          mapping: ColumnMapping | None, chunk_rows: int) -> Iterator[tuple[int, Chunk]]:
     def chunks() -> Iterator[tuple[int, Chunk]]:
         for index, source in enumerate(sources):
             prefix = f"{index + 1}:" if len(sources) > 1 else ""
@@ -79,7 +126,7 @@ def iter_source_chunks(
             except DataFormatError as exc:
                 raise _with_format_hint(exc, source.path, format) from None
 
-    return format, chunks()
+    return chunks()
 
 
 def _with_format_hint(exc: DataFormatError, path: Path, chosen: str) -> DataFormatError:
@@ -114,6 +161,7 @@ def read_events(
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
+    "DEFAULT_SESSION_GAP",
     "FORMATS",
     "Chunk",
     "ColumnMapping",
@@ -121,6 +169,7 @@ __all__ = [
     "Source",
     "detect_format",
     "get_importer",
+    "ignored_mapping",
     "iter_source_chunks",
     "read_events",
     "probe",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import gzip
-import io
 import re
 import zlib
 from collections.abc import Iterator
@@ -26,8 +26,12 @@ from embsr_core.data.errors import DataFormatError
 HEAD_BYTES = 64 * 1024
 DEFAULT_CHUNK_ROWS = 250_000
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 PARQUET_MAGIC = b"PAR1"
 DELIMITERS = (",", ";", "\t", "|")
+
+
+DEFAULT_SESSION_GAP = 30 * 60.0  # seconds of inactivity that end a session cut from a user log
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class ColumnMapping:
 
     Names match exactly first, then ignoring case and ``_``/``-``/spaces, so one mapping fits files
     that spell a column differently (Diginetica: ``session_id`` in views, ``sessionId`` in purchases).
+    With ``header=False`` the file's first line is data and columns are named by position ``"1"``,
+    ``"2"``, ... A ``user`` column without a session column cuts each user's events into sessions
+    at gaps longer than ``session_gap`` seconds (default 30 minutes).
     """
 
     session: str | None = None
@@ -45,9 +52,22 @@ class ColumnMapping:
     category: str | None = None
     dwell: str | None = None
     delimiter: str | None = None  # None: sniffed from the content
+    user: str | None = None
+    session_gap: float | None = None  # None: DEFAULT_SESSION_GAP when sessions are cut from users
+    header: bool = True
 
     def as_dict(self) -> dict[str, str | None]:
-        return {k: getattr(self, k) for k in ("session", "item", "operation", "timestamp", "category", "dwell")}
+        return {k: getattr(self, k) for k in ("session", "item", "operation", "timestamp", "category", "dwell",
+                                              "user")}
+
+    @property
+    def gap(self) -> float:
+        return DEFAULT_SESSION_GAP if self.session_gap is None else float(self.session_gap)
+
+    def has_columns(self) -> bool:
+        """Whether any column, delimiter or layout choice was made (they only apply to generic tables)."""
+        return any(v is not None for v in self.as_dict().values()) or self.delimiter is not None \
+            or self.session_gap is not None or not self.header
 
 
 @dataclass(frozen=True)
@@ -92,15 +112,26 @@ class Probe:
 def probe(path: str | Path) -> Probe:
     """Read and classify the head of ``path``; raises :class:`DataFormatError` for missing/empty/binary files."""
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError("file not found", path=path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise DataFormatError("a symbolic link to a missing file; expected a data file", path=path) from None
+        raise DataFormatError("file not found", path=path) from None
+    except OSError as exc:  # ELOOP, EACCES on a parent, name too long...
+        reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        raise DataFormatError(f"cannot open the file ({reason}); expected a readable data file", path=path) from None
     if path.is_dir():
         raise DataFormatError("is a folder; expected a data file", path=path)
     size = path.stat().st_size
     if size == 0:
         raise DataFormatError("the file is empty; expected a header or data lines", path=path)
-    with path.open("rb") as raw:
-        head = raw.read(HEAD_BYTES)
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(HEAD_BYTES)
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the file ({exc.strerror or exc}); expected a readable data file",
+                              path=path) from None
     if head.startswith(PARQUET_MAGIC):
         return Probe(path, size, False, True, None, "utf-8", _parquet_columns(path))
     is_gzip = head.startswith(GZIP_MAGIC)
@@ -130,6 +161,9 @@ def _gunzip_head(path: Path) -> bytes:
 
 
 def _decode_text(head: bytes, path: Path, *, complete: bool) -> tuple[str, str]:
+    if head.startswith(UTF8_BOM):  # a byte-order mark (Excel, Notepad): not part of the first field
+        text, _ = _decode_text(head[len(UTF8_BOM):], path, complete=complete)
+        return text, "utf-8-sig"
     if b"\x00" in head:
         raise DataFormatError("binary content (NUL bytes); expected a text table, JD lines or Parquet", path=path)
     try:
@@ -221,86 +255,42 @@ def read_header(p: Probe, delimiter: str) -> list[str]:
     return [c.strip() for c in first]
 
 
-def iter_csv(
-    p: Probe,
-    *,
-    delimiter: str,
-    usecols: list[str],
-    dtype: dict[str, Any] | None,
-    chunk_rows: int,
-) -> Iterator[tuple[pd.DataFrame, int, int]]:
-    """Chunks of a text table as ``(frame, first_line_number, bytes_read)``; parser errors name the line."""
-    with CountingReader(p.path, p.gzip) as reader:
-        try:
-            chunks = pd.read_csv(
-                reader.stream,
-                sep=delimiter,
-                usecols=usecols,
-                dtype=dtype,
-                chunksize=chunk_rows,
-                encoding=p.encoding,
-                keep_default_na=True,
-                na_values=["", "NA", "NaN", "null", "NULL"],
-                engine="c",
-                low_memory=False,
-            )
-            line = 2  # line 1 is the header
-            for frame in chunks:
-                yield frame, line, reader.bytes_read
-                line += len(frame)
-        except DataFormatError:
-            raise
-        except pd.errors.EmptyDataError:
-            raise DataFormatError("no header and no data; expected a delimited table", path=p.path) from None
-        except pd.errors.ParserError as exc:
-            raise _parser_error(p.path, exc, delimiter) from None
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise DataFormatError(
-                f"the compressed file ends early or is damaged ({exc}); expected a complete gzip stream",
-                path=p.path,
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise DataFormatError(
-                f"undecodable bytes ({exc.reason}); expected {p.encoding} text", path=p.path
-            ) from None
-        except ValueError as exc:  # pandas: a numeric dtype met text
-            raise _value_error(p.path, exc) from None
-
-
-def _parser_error(path: Path, exc: Exception, delimiter: str) -> DataFormatError:
-    text = str(exc)
-    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
-    if m:
-        return DataFormatError(
-            f"{m.group(3)} fields, expected {m.group(1)} {delimiter!r}-separated fields like the header",
-            path=path,
-            line=int(m.group(2)),
-        )
-    return DataFormatError(f"cannot parse the table ({text.strip()})", path=path)
-
-
-def _value_error(path: Path, exc: Exception) -> DataFormatError:
-    text = str(exc)
-    m = re.search(r"at position (\d+)", text)
-    line = int(m.group(1)) + 2 if m else None
-    return DataFormatError(f"unexpected value ({text}); expected numbers in the id columns", path=path, line=line)
-
-
 def text_lines(p: Probe) -> Iterator[tuple[int, str, int]]:
-    """Lines of a text file as ``(line_number, text, bytes_read)``, streaming; decoding errors name the line."""
+    """Lines of a text file as ``(line_number, text, bytes_read)``, streaming.
+
+    Each line is read as bytes and decoded on its own, so an undecodable byte or a NUL byte is
+    reported at its exact line; a line over ``MAX_LINE_BYTES`` is refused before it is held whole.
+    """
+    from embsr_core.data.importers.table import BOM, MAX_LINE_BYTES
+
+    encoding = "utf-8" if p.encoding == "utf-8-sig" else p.encoding
     with CountingReader(p.path, p.gzip) as reader:
-        wrapper = io.TextIOWrapper(reader.stream, encoding=p.encoding, newline=None)
         number = 0
-        try:
-            for number, text in enumerate(wrapper, start=1):  # noqa: B007  (number used after the loop)
-                yield number, text, reader.bytes_read
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise DataFormatError(
-                f"the compressed file ends early or is damaged ({exc}); expected a complete gzip stream",
-                path=p.path,
-                line=number + 1,
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise DataFormatError(
-                f"undecodable bytes ({exc.reason}); expected {p.encoding} text", path=p.path, line=number + 1
-            ) from None
+        while True:
+            try:
+                raw = reader.stream.readline(MAX_LINE_BYTES + 1)
+            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+                raise DataFormatError(
+                    f"the compressed file ends early or is damaged ({exc}); expected a complete gzip stream",
+                    path=p.path,
+                    line=number + 1,
+                ) from None
+            if not raw:
+                return
+            number += 1
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataFormatError(f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB; expected lines "
+                                      "below that limit", path=p.path, line=number)
+            if b"\x00" in raw:
+                raise DataFormatError(f"a NUL byte at byte {raw.index(0) + 1}; expected text", path=p.path,
+                                      line=number)
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(
+                    f"undecodable byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line ({exc.reason}); "
+                    f"expected {encoding} text (save the file as UTF-8)", path=p.path, line=number,
+                ) from None
+            yield number, text, reader.bytes_read

@@ -2,13 +2,19 @@
 
 Unmapped fields fall back to common column names (``session_id``, ``item_id``, ``timestamp``...).
 A source may carry a fixed operation name for all of its rows (Diginetica: views + purchases).
-Timestamps may be numbers (kept as given) or ISO dates (converted to unix seconds). Missing values
-in the session, item, operation or timestamp column are an error naming the line.
+Timestamps may be numbers (kept as given) or ISO dates (converted to unix seconds). Ids are opaque
+text: ``007`` and ``7`` are two items, whatever the chunking. Missing values in the session, item,
+operation or timestamp column are an error naming the line.
+
+A user log without a session id (Taobao UserBehavior) maps a ``user`` column instead: each user's
+events are ordered by time (then file order) and cut into sessions at gaps longer than the mapping's
+``session_gap``. Those sessions need all of a user's rows, so that mode holds the mapped columns of
+all files in memory before the first chunk is written (about 40 bytes per row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,21 +25,23 @@ from embsr_core.data.importers.base import (
     ColumnMapping,
     Probe,
     Source,
-    iter_csv,
     normalise_name,
     probe,
-    read_header,
     resolve_column,
     sniff_delimiter,
 )
+from embsr_core.data.importers.parquet import parquet_chunks
+from embsr_core.data.importers.table import Layout, Rows, iter_table, layout_of
+from embsr_core.data.importers.values import ids, seconds
 
 NAME = "generic"
-DESCRIPTION = "Any CSV / TSV / Parquet table with session, item, operation and time columns (mapped)"
+DESCRIPTION = "Any CSV / TSV / Parquet table with session (or user), item, operation and time columns (mapped)"
 OPERATIONS: tuple[str, ...] = ()
 REQUIRED = ("session", "item", "operation", "timestamp")
 OPTIONAL = ("category", "dwell")
 FLAGS = {"session": "--session-col", "item": "--item-col", "operation": "--operation-col",
-         "timestamp": "--timestamp-col", "category": "--category-col", "dwell": "--dwell-col"}
+         "timestamp": "--timestamp-col", "category": "--category-col", "dwell": "--dwell-col",
+         "user": "--user-col"}
 DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
     "session": ("session", "session_id", "sessionid"),
     "item": ("item", "item_id", "itemid", "sku", "product_id"),
@@ -41,7 +49,9 @@ DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "time", "ts", "datetime", "event_time", "timeframe", "eventdate", "date"),
     "category": ("category", "category_id", "categoryid"),
     "dwell": ("dwell", "dwell_time", "duration"),
+    "user": ("user", "user_id", "userid", "visitor_id", "visitorid", "customer_id"),
 }
+USER_FIELD = "user"
 
 
 def sniff(p: Probe) -> bool:
@@ -49,37 +59,58 @@ def sniff(p: Probe) -> bool:
     return p.parquet or sniff_delimiter(p) is not None
 
 
+def uses_users(mapping: ColumnMapping | None) -> bool:
+    """Whether sessions are cut from a user column (a user is mapped and a session is not)."""
+    return mapping is not None and bool(mapping.user) and not mapping.session
+
+
 def resolve_mapping(p: Probe, columns: list[str], mapping: ColumnMapping, fixed_op: str | None) -> dict[str, str]:
     """Canonical field -> source column for this file; raises naming the missing column and the header."""
     resolved: dict[str, str] = {}
-    for fld in (*REQUIRED, *OPTIONAL):
+    by_user = uses_users(mapping)
+    fields = [f for f in (*REQUIRED, *OPTIONAL) if not (f == "session" and by_user)]
+    if by_user:
+        fields.insert(0, USER_FIELD)
+    for fld in fields:
         if fld == "operation" and fixed_op:
             continue
         wanted = getattr(mapping, fld)
         if wanted:
-            col = resolve_column(wanted, columns)
+            col = resolve_column(str(wanted), columns)
             if col is None:
                 raise DataFormatError(
-                    f"no column {wanted!r} (mapped to {fld}); the header has: {_show(columns)}"
+                    f"no column {wanted!r} (mapped to {fld}); {_columns_phrase(p, columns, mapping)}"
                     f"{_delimiter_hint(p, columns)}",
                     path=p.path,
-                    column=wanted,
+                    column=str(wanted),
                 )
             resolved[fld] = col
             continue
-        keys = {normalise_name(c): c for c in columns}
+        keys = {normalise_name(c): c for c in columns} if mapping.header else {}
         found = next((keys[normalise_name(n)] for n in DEFAULT_NAMES[fld] if normalise_name(n) in keys), None)
         if found is not None:
             resolved[fld] = found
         elif fld in REQUIRED:
             extra = " or give a fixed operation for the file (--operation NAME)" if fld == "operation" else ""
+            if fld == "session":
+                extra = " (or a user column, --user-col, to cut sessions by inactivity)"
             raise DataFormatError(
-                f"no column for the {fld}; map one with {FLAGS[fld]}{extra} (the header has: {_show(columns)})"
-                f"{_delimiter_hint(p, columns)}",
+                f"no column for the {fld}; map one with {FLAGS[fld]}{extra} ({_columns_phrase(p, columns, mapping)})"
+                f"{_delimiter_hint(p, columns)}{_headerless_hint(columns, mapping)}",
                 path=p.path,
                 column=fld,
             )
+    for fld, col in resolved.items():
+        if f"{col} (2)" in columns:
+            raise DataFormatError(f"the header names column {col!r} more than once (mapped to {fld}); expected one "
+                                  "column of that name", path=p.path, column=col)
     return resolved
+
+
+def _columns_phrase(p: Probe, columns: list[str], mapping: ColumnMapping) -> str:
+    if not mapping.header:
+        return f"the file has no header: give columns by position, 1 to {len(columns)}"
+    return f"the header has: {_show(columns)}"
 
 
 def _show(columns: list[str]) -> str:
@@ -96,6 +127,21 @@ def _delimiter_hint(p: Probe, columns: list[str]) -> str:
     return ". The header is a single column: wrong delimiter?"
 
 
+def _headerless_hint(columns: list[str], mapping: ColumnMapping) -> str:
+    if not mapping.header or not columns:
+        return ""
+    numeric = sum(pd.to_numeric(pd.Series(columns), errors="coerce").notna())
+    if numeric >= max(1, len(columns) // 2):
+        return (". The first line looks like data, not a header: if the file has none, say so (--no-header) and "
+                "map the columns by position (1, 2, ...)")
+    return ""
+
+
+def layout(p: Probe, mapping: ColumnMapping) -> Layout:
+    delimiter = mapping.delimiter or sniff_delimiter(p) or ("\t" if ".tsv" in p.path.suffixes else ",")
+    return layout_of(p, delimiter, header=mapping.header)
+
+
 def iter_chunks(
     source: Source,
     mapping: ColumnMapping | None = None,
@@ -103,114 +149,98 @@ def iter_chunks(
     chunk_rows: int,
     session_prefix: str = "",
 ) -> Iterator[Chunk]:
+    """Canonical chunks; in user-log mode (see :func:`uses_users`) the chunks carry a ``user`` column
+    instead of ``session`` and :func:`cut_sessions` turns them into sessions."""
     del session_prefix  # several files of one table share their session ids (views + purchases)
     mapping = mapping or ColumnMapping()
     p = probe(source.path)
     if p.parquet:
-        yield from _parquet_chunks(p, mapping, source.operation, chunk_rows)
+        if not mapping.header:
+            raise DataFormatError("a Parquet file always names its columns; map them by name (not by position)",
+                                  path=p.path)
+        resolved = resolve_mapping(p, list(p.parquet_columns), mapping, source.operation)
+        for frame, rows, bytes_read in parquet_chunks(p, list(resolved.values()), chunk_rows):
+            yield _canonical(frame, rows, resolved, source.operation, bytes_read)
         return
-    delimiter = mapping.delimiter or sniff_delimiter(p) or ("\t" if ".tsv" in p.path.suffixes else ",")
-    columns = read_header(p, delimiter)
-    resolved = resolve_mapping(p, columns, mapping, source.operation)
-    # Categoricals: a few distinct names over millions of rows factorize for free.
-    dtype = {resolved[f]: "category" for f in ("operation", "category") if f in resolved}
-    for frame, line, bytes_read in iter_csv(p, delimiter=delimiter, usecols=list(set(resolved.values())),
-                                            dtype=dtype, chunk_rows=chunk_rows):
-        yield _canonical(p, frame, resolved, source.operation, line, bytes_read, "line")
-
-
-def _parquet_chunks(p: Probe, mapping: ColumnMapping, fixed_op: str | None, chunk_rows: int) -> Iterator[Chunk]:
-    import pyarrow.parquet as pq
-
-    resolved = resolve_mapping(p, list(p.parquet_columns), mapping, fixed_op)
-    try:
-        file = pq.ParquetFile(p.path)
-        total = max(file.metadata.num_rows, 1)
-        done = 0
-        for batch in file.iter_batches(batch_size=chunk_rows, columns=list(set(resolved.values()))):
-            frame = batch.to_pandas()
-            first = done + 1
-            done += len(frame)
-            yield _canonical(p, frame, resolved, fixed_op, first, int(p.size * done / total), "row")
-    except DataFormatError:
-        raise
-    except Exception as exc:  # pyarrow: ArrowInvalid / OSError on damaged files
-        raise DataFormatError(f"cannot read the Parquet data, truncated or damaged? ({exc})", path=p.path) from None
-
-
-def _error(p: Probe, message: str, where: int, row_word: str, column: str) -> DataFormatError:
-    if row_word == "line":
-        return DataFormatError(message, path=p.path, line=where, column=column)
-    return DataFormatError(f"row {where}: {message}", path=p.path, column=column)
+    lay = layout(p, mapping)
+    resolved = resolve_mapping(p, list(lay.names), mapping, source.operation)
+    # Categoricals: ids and names stay text (opaque: "007" is not "7") and factorize for free.
+    dtype: dict[str, object] = {resolved[f]: "category" for f in ("session", USER_FIELD, "item", "operation",
+                                                                  "category") if f in resolved}
+    usecols = list(dict.fromkeys(resolved.values()))
+    for frame, rows, bytes_read in iter_table(p, lay, usecols=usecols, dtype=dtype, chunk_rows=chunk_rows):
+        yield _canonical(frame, rows, resolved, source.operation, bytes_read)
 
 
 def _canonical(
-    p: Probe,
     frame: pd.DataFrame,
+    rows: Rows,
     resolved: dict[str, str],
     fixed_op: str | None,
-    first: int,
     bytes_read: int,
-    row_word: str,
 ) -> Chunk:
     out: dict[str, object] = {}
-    for fld in ("session", "item", "operation"):
+    key = USER_FIELD if USER_FIELD in resolved else "session"
+    for fld in (key, "item", "operation"):
         if fld == "operation" and fixed_op:
             out[fld] = np.full(len(frame), fixed_op, dtype=object)
             continue
         col = frame[resolved[fld]]
-        missing = col.isna().to_numpy()
-        if missing.any():
-            row = int(np.flatnonzero(missing)[0])
-            raise _error(p, f"missing value; expected the {fld} (file truncated?)", first + row, row_word,
-                         resolved[fld])
-        out[fld] = col if isinstance(col.dtype, pd.CategoricalDtype) else _ids(col)
-    out["timestamp"] = _seconds(p, frame[resolved["timestamp"]], resolved["timestamp"], first, row_word)
+        out[fld] = ids(col, rows, resolved[fld], f"the {fld}")
+    out["timestamp"] = seconds(frame[resolved["timestamp"]], rows, resolved["timestamp"])
     if "category" in resolved:
         out["category"] = frame[resolved["category"]]
     if "dwell" in resolved:
         col = frame[resolved["dwell"]]
-        dwell = pd.to_numeric(col, errors="coerce")
-        bad = (dwell.isna() & col.notna()).to_numpy()
+        dwell = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = (np.isnan(dwell) & col.notna().to_numpy()) | np.isinf(dwell) | (dwell < 0)
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise _error(p, f"{col.iloc[row]!r}; expected seconds (a number)", first + row, row_word, resolved["dwell"])
-        out["dwell"] = dwell.to_numpy(dtype=np.float64)
-    result = pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+            r = int(np.flatnonzero(bad)[0])
+            raise rows.error(f"{col.iloc[r]!r}; expected seconds (a number ≥ 0, or empty)", r, resolved["dwell"])
+        out["dwell"] = dwell
+    result = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v) for k, v in out.items()})
     return Chunk(result, rows_read=len(frame), bytes_read=bytes_read)
 
 
-def _ids(col: pd.Series) -> np.ndarray:
-    """Integer ids stay int64 (cheap to factorize); anything else becomes str."""
-    if pd.api.types.is_integer_dtype(col.dtype):
-        return col.to_numpy(dtype=np.int64)
-    if pd.api.types.is_float_dtype(col.dtype):
-        values = col.to_numpy()
-        if np.all(values == np.round(values)):
-            return values.astype(np.int64)
-    return col.astype(str).to_numpy(dtype=object)
+def cut_sessions(chunks: Iterator[tuple[int, Chunk]], gap: float, chunk_rows: int,
+                 sources: Sequence[Source]) -> Iterator[tuple[int, Chunk]]:
+    """Sessions from user-log chunks: per user, by time then file order, a new session after more
+    than ``gap`` seconds without an event. Session ids are ``user/k`` (k = 1, 2, ... in time order).
 
-
-def _seconds(p: Probe, col: pd.Series, name: str, first: int, row_word: str) -> np.ndarray:
-    """Numbers as given; ISO dates / datetimes as unix seconds. Errors name the first bad line."""
-    missing = col.isna().to_numpy()
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise _error(p, "missing value; expected a time (seconds or an ISO date)", first + row, row_word, name)
-    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
-        return col.to_numpy(dtype=np.float64)
-    if not pd.api.types.is_datetime64_any_dtype(col.dtype):
-        numeric = pd.to_numeric(col, errors="coerce")
-        if numeric.notna().all():
-            return numeric.to_numpy(dtype=np.float64)
-        dates = pd.to_datetime(col, errors="coerce", utc=True, format="ISO8601")
-        bad = dates.isna().to_numpy()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise _error(p, f"{col.iloc[row]!r} is not a time; expected seconds or an ISO date "
-                         "(e.g. 2016-05-09 or 2016-05-09T13:45:00)", first + row, row_word, name)
-        col = dates
-    if col.dt.tz is None:
-        col = col.dt.tz_localize("UTC")
-    return ((col - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
-
+    Yields empty chunks while reading (progress and cancelling keep working), then the sessions.
+    """
+    if not gap > 0 or not np.isfinite(gap):
+        raise DataFormatError(f"session gap {gap!r} s; expected a positive number of seconds")
+    frames: list[pd.DataFrame] = []
+    last = 0
+    for index, chunk in chunks:
+        frames.append(chunk.frame)
+        last = index
+        yield index, Chunk(chunk.frame.iloc[:0].rename(columns={USER_FIELD: "session"}), chunk.rows_read,
+                           chunk.bytes_read, chunk.skipped)
+    if not frames:
+        return
+    frame = pd.concat(frames, ignore_index=True)  # categoricals of different chunks become text here
+    del frames
+    users, _ = pd.factorize(frame[USER_FIELD].astype(str), sort=False)  # first appearance order
+    ts = frame["timestamp"].to_numpy()
+    order = np.lexsort((np.arange(len(frame)), ts, users))  # user, then time, then file order
+    users, ts = users[order], ts[order]
+    starts = np.r_[True, (users[1:] != users[:-1]) | (np.diff(ts) > gap)] if len(order) else np.zeros(0, bool)
+    session_no = np.cumsum(starts)  # global 1-based session number
+    user_first = np.r_[True, users[1:] != users[:-1]] if len(order) else np.zeros(0, bool)
+    first_session_of_user = session_no[user_first]
+    k = session_no - np.repeat(first_session_of_user, np.diff(np.r_[np.flatnonzero(user_first), len(order)])) + 1
+    user_text = frame[USER_FIELD].astype(str).to_numpy(dtype=object)[order]
+    sorted_frame = frame.iloc[order].drop(columns=[USER_FIELD]).reset_index(drop=True)
+    heads = np.flatnonzero(starts)
+    names = np.char.add(np.char.add(user_text[heads].astype(str), "/"), k[heads].astype(str)).astype(object)
+    sorted_frame.insert(0, "session", names[session_no - 1])
+    bounds = np.r_[heads, len(order)]
+    begin = 0
+    while begin < len(heads):  # chunks of whole sessions, about chunk_rows rows each
+        stop = int(np.searchsorted(bounds, bounds[begin] + chunk_rows, side="left"))
+        stop = min(max(stop, begin + 1), len(heads))
+        part = sorted_frame.iloc[int(bounds[begin]) : int(bounds[stop])].reset_index(drop=True)
+        yield last, Chunk(part, rows_read=0, bytes_read=sources[last].path.stat().st_size)
+        begin = stop

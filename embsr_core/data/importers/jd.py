@@ -17,11 +17,13 @@ import pandas as pd
 from embsr_core.data.errors import DataFormatError
 from embsr_core.data.events import JD_OPERATIONS
 from embsr_core.data.importers.base import Chunk, ColumnMapping, Probe, Source, probe, text_lines
+from embsr_core.data.importers.values import MAX_ABS_SECONDS, MAX_COUNTER
 
 NAME = "jd"
 DESCRIPTION = "JD micro-behavior sessions (one per line: sku+behavior_type+category+time_interval+dwell_time)"
 OPERATIONS = JD_OPERATIONS
 FIELDS = ("sku", "behavior_type", "category", "time_interval", "dwell_time")
+MAX_ID = MAX_COUNTER
 _TOKEN = re.compile(r"\d+\+\d+\+\d+\+\d+(?:\.\d+)?\+\d+(?:\.\d+)?")
 
 
@@ -87,6 +89,16 @@ def _parse(
         ok = False
     if not ok:
         raise _first_bad_token(p, split, numbers)
+    values = table.to_numpy(dtype=np.float64)  # (tokens, 5)
+    bad = (values < 0) | ~np.isfinite(values)
+    if bad.any():
+        row, col = (int(x[0]) for x in np.nonzero(bad))
+        line_no, tok_no = _locate(counts, numbers, row)
+        raise DataFormatError(
+            f"micro-behavior {tok_no}: {FIELDS[col]} {split_token(split, counts, row)[col]!r}; expected a finite "
+            "number ≥ 0 (sku+behavior_type+category+time_interval+dwell_time)",
+            path=p.path, line=line_no,
+        )
     behavior = table["behavior_type"].to_numpy()
     bad = (behavior < 1) | (behavior > len(OPERATIONS))
     if bad.any():
@@ -104,6 +116,14 @@ def _parse(
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     before_start = cum[starts] - interval[starts] if len(starts) else cum[:0]
     timestamp = cum - interval - np.repeat(before_start, counts)  # seconds since the session's start
+    huge = ~np.isfinite(timestamp) | (timestamp > MAX_ABS_SECONDS)
+    if huge.any():
+        row = int(np.flatnonzero(huge)[0])
+        line_no, tok_no = _locate(counts, numbers, row)
+        raise DataFormatError(
+            f"micro-behavior {tok_no}: the time_interval values before it add up to more than 2^53 seconds; "
+            "expected seconds between micro-behaviors", path=p.path, line=line_no,
+        )
     names = np.asarray(OPERATIONS, dtype=object)
     operation = np.full(len(table), fixed_op, dtype=object) if fixed_op else names[behavior - 1]
     session = session_lines if not prefix else np.char.add(prefix, session_lines.astype(str)).astype(object)
@@ -119,6 +139,14 @@ def _parse(
     )
     skipped = {"blank line": blank} if blank else {}
     return Chunk(frame, rows_read=len(frame), bytes_read=bytes_read, skipped=skipped)
+
+
+def split_token(split: list[list[str]], counts: np.ndarray, row: int) -> list[str]:
+    """The five fields of flat token ``row``."""
+    ends = np.cumsum(counts)
+    k = int(np.searchsorted(ends, row, side="right"))
+    start = int(ends[k - 1]) if k else 0
+    return split[k][row - start].split("+")
 
 
 def _locate(counts: np.ndarray, numbers: list[int], row: int) -> tuple[int, int]:
@@ -140,5 +168,12 @@ def _first_bad_token(p: Probe, split: list[list[str]], numbers: list[int]) -> Da
                     path=p.path,
                     line=number,
                 )
+            fields = tok.split("+")
+            big = next((f for f, v in zip(FIELDS, fields[:3], strict=False) if len(v) > 18 and int(v) > MAX_ID), None)
+            if big is not None:
+                shown = fields[FIELDS.index(big)]
+                shown = shown if len(shown) <= 30 else shown[:27] + "..."
+                return DataFormatError(f"micro-behavior {k}: {big} {shown} is above 2^63-1; expected a smaller "
+                                       "whole number", path=p.path, line=number)
     return DataFormatError("cannot parse the micro-behaviors of this chunk; expected JD lines", path=p.path,
                            line=numbers[0] if numbers else None)

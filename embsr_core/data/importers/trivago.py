@@ -2,7 +2,8 @@
 
 Keeps the six item-level action types under their own names (their ``reference`` is a hotel id);
 rows of the other action types, and item-level rows whose ``reference`` is not a number, are skipped
-and counted. ``step`` travels with the rows so sessions are ordered by (timestamp, step).
+and counted. ``step`` travels with the rows so sessions are ordered by (timestamp, step); a file
+without ``step`` is still a trivago file and its rows are ordered by timestamp, then file order.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from embsr_core.data.importers.base import (
     ColumnMapping,
     Probe,
     Source,
-    iter_csv,
     probe,
     read_header,
     sniff_delimiter,
 )
+from embsr_core.data.importers.parquet import parquet_chunks
+from embsr_core.data.importers.table import Rows, iter_table, layout_of, repeated
+from embsr_core.data.importers.values import counter, require_present, seconds
 
 NAME = "trivago"
 DESCRIPTION = "Trivago RecSys'19 train.csv / .parquet (item-level actions of hotel search sessions)"
@@ -35,7 +38,8 @@ OPERATIONS: tuple[str, ...] = (
     "search for item",
 )
 COLUMNS = ("session_id", "timestamp", "step", "action_type", "reference")
-SIGNATURE = {"user_id", "session_id", "step", "action_type", "reference"}
+REQUIRED = ("session_id", "timestamp", "action_type", "reference")
+SIGNATURE = {"session_id", "action_type", "reference"}
 SKIP_ACTION = "action type without an item"
 SKIP_REFERENCE = "reference is not an item id"
 
@@ -57,37 +61,20 @@ def iter_chunks(
     del mapping, session_prefix  # the format fixes its columns; session ids are global
     p = probe(source.path)
     if p.parquet:
-        yield from _parquet_chunks(p, chunk_rows)
+        columns = _check_columns(p, list(p.parquet_columns))
+        for frame, rows, bytes_read in parquet_chunks(p, columns, chunk_rows):
+            yield _keep_items(frame, rows, bytes_read)
         return
-    delim = sniff_delimiter(p) or ","
-    _check_columns(p, read_header(p, delim))
-    dtype = {"session_id": str, "action_type": str, "reference": str}
-    for frame, line, bytes_read in iter_csv(p, delimiter=delim, usecols=list(COLUMNS), dtype=dtype,
-                                            chunk_rows=chunk_rows):
-        yield _keep_items(p, frame, line, bytes_read)
+    layout = layout_of(p, sniff_delimiter(p) or ",")
+    columns = _check_columns(p, list(layout.names))
+    dtype = {"session_id": str, "action_type": "category", "reference": str}
+    for frame, rows, bytes_read in iter_table(p, layout, usecols=columns, dtype=dtype, chunk_rows=chunk_rows):
+        yield _keep_items(frame, rows, bytes_read)
 
 
-def _parquet_chunks(p: Probe, chunk_rows: int) -> Iterator[Chunk]:
-    import pyarrow.parquet as pq
-
-    _check_columns(p, list(p.parquet_columns))
-    try:
-        file = pq.ParquetFile(p.path)
-        total = max(file.metadata.num_rows, 1)
-        done = 0
-        for batch in file.iter_batches(batch_size=chunk_rows, columns=list(COLUMNS)):
-            frame = batch.to_pandas()
-            line = done + 1
-            done += len(frame)
-            yield _keep_items(p, frame, line, int(p.size * done / total), row_word="row")
-    except DataFormatError:
-        raise
-    except Exception as exc:  # pyarrow: ArrowInvalid / OSError on damaged files
-        raise DataFormatError(f"cannot read the Parquet data, truncated or damaged? ({exc})", path=p.path) from None
-
-
-def _check_columns(p: Probe, columns: list[str]) -> None:
-    missing = [c for c in COLUMNS if c not in columns]
+def _check_columns(p: Probe, columns: list[str]) -> list[str]:
+    """The columns to read (``step`` when present); refuses missing or repeated ones."""
+    missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise DataFormatError(
             f"missing column(s) {', '.join(missing)}; a trivago train file has "
@@ -95,52 +82,54 @@ def _check_columns(p: Probe, columns: list[str]) -> None:
             path=p.path,
             column=missing[0],
         )
+    twice = sorted(repeated(columns) & set(COLUMNS))
+    if twice:
+        raise DataFormatError(f"the column {twice[0]!r} occurs twice in the header; expected it once",
+                              path=p.path, column=twice[0])
+    return [c for c in COLUMNS if c in columns]
 
 
-def _error(p: Probe, message: str, where: int, row_word: str, column: str) -> DataFormatError:
-    """Text files name the line; Parquet files have no lines, so the row number goes into the message."""
-    if row_word == "line":
-        return DataFormatError(message, path=p.path, line=where, column=column)
-    return DataFormatError(f"row {where}: {message}", path=p.path, column=column)
+def _references(col: pd.Series) -> np.ndarray:
+    """References as text; whole floats (a pandas Parquet column with gaps: 123.0) as whole numbers."""
+    if pd.api.types.is_float_dtype(col.dtype):
+        values = col.to_numpy(dtype=np.float64)
+        whole = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < 2.0**53)
+        out = np.full(len(values), "", dtype=object)
+        out[whole] = values[whole].astype(np.int64).astype(str)
+        return out
+    if pd.api.types.is_integer_dtype(col.dtype):
+        return col.astype(str).to_numpy(dtype=object)
+    return col.astype(str).to_numpy(dtype=object)
 
 
-def _numeric(p: Probe, frame: pd.DataFrame, name: str, first_line: int, row_word: str) -> np.ndarray:
-    values = pd.to_numeric(frame[name], errors="coerce")
-    bad = values.isna().to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        got = frame[name].iloc[row]
-        what = "missing value" if pd.isna(got) else repr(got)
-        raise _error(p, f"{what}; expected a number", first_line + row, row_word, name)
-    return values.to_numpy(dtype=np.float64)
-
-
-def _keep_items(p: Probe, frame: pd.DataFrame, first_line: int, bytes_read: int, row_word: str = "line") -> Chunk:
+def _keep_items(frame: pd.DataFrame, rows: Rows, bytes_read: int) -> Chunk:
     n = len(frame)
-    timestamp = _numeric(p, frame, "timestamp", first_line, row_word)
-    step = _numeric(p, frame, "step", first_line, row_word)
-    session = frame["session_id"]
-    if session.isna().any():
-        row = int(np.flatnonzero(session.isna().to_numpy())[0])
-        raise _error(p, "missing value; expected a session id", first_line + row, row_word, "session_id")
-    action = frame["action_type"].astype(str)
-    item_level = action.isin(OPERATIONS).to_numpy()
-    reference = frame["reference"].astype(str)
-    is_item = reference.str.fullmatch(r"\d+").to_numpy()
+    timestamp = seconds(frame["timestamp"], rows, "timestamp")
+    step = counter(frame["step"], rows, "step") if "step" in frame.columns else None
+    require_present(frame["session_id"], rows, "session_id", "a session id")
+    require_present(frame["action_type"], rows, "action_type", "an action type")
+    action = frame["action_type"]
+    item_level = action.isin(OPERATIONS).to_numpy(dtype=bool)
+    reference = _references(frame["reference"])
+    is_item = pd.Series(reference).str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
     keep = item_level & is_item
-    out = pd.DataFrame(
-        {
-            "session": session.astype(str).to_numpy()[keep],
-            "item": reference.to_numpy()[keep],
-            "operation": action.to_numpy()[keep],
-            "timestamp": timestamp[keep],
-            "step": step[keep].astype(np.int64),
-        }
-    )
+    session = frame["session_id"].astype(str).to_numpy(dtype=object)
+    nul = pd.Series(session[keep]).str.contains("\x00", regex=False).to_numpy(dtype=bool)
+    if nul.any():
+        raise rows.error("a NUL byte in the id; expected printable text", int(np.flatnonzero(keep)[nul][0]),
+                         "session_id")
+    out = {
+        "session": session[keep],
+        "item": reference[keep],
+        "operation": action[keep].reset_index(drop=True),
+        "timestamp": timestamp[keep],
+    }
+    if step is not None:
+        out["step"] = step[keep]
     skipped = {}
     if (n_action := int((~item_level).sum())):
         skipped[SKIP_ACTION] = n_action
     if (n_ref := int((item_level & ~is_item).sum())):
         skipped[SKIP_REFERENCE] = n_ref
-    return Chunk(out, rows_read=n, bytes_read=bytes_read, skipped=skipped)
-
+    out["session"] = pd.Series(out["session"])
+    return Chunk(pd.DataFrame(out), rows_read=n, bytes_read=bytes_read, skipped=skipped)
