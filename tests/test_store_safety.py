@@ -3,7 +3,14 @@ others, ids never taken for names, dead owners of running runs; and no import cy
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grimp
@@ -11,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from embsr_core.cli import main
-from embsr_core.store import Store, open_store
-from embsr_core.store.models import Dataset
-from embsr_core.store.repository import get_dataset, list_datasets
+from embsr_core.store import Store, StoreError, engine, open_store, runs_repo
+from embsr_core.store.models import Dataset, Run
+from embsr_core.store.repository import get_dataset, list_datasets, store_info
 
 
 def test_engine_and_migrate_do_not_import_each_other() -> None:
@@ -102,3 +109,141 @@ def _add_dataset(store: Store, name: str) -> int:
         session.add(ds)
         session.flush()
         return ds.id
+
+
+# --- defect 9 and issue 14 item 17: URLs that lose data, folders, read-only places, absolute paths -----
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_in_memory_urls_are_refused(url: str) -> None:
+    with pytest.raises(StoreError, match="in-memory SQLite database.*lost when the program exits"):
+        open_store(url)
+    result = CliRunner().invoke(main, ["--db", url, "db", "info"])
+    assert result.exit_code == 1 and "in-memory" in result.output and "Traceback" not in result.output
+
+
+def test_only_the_files_own_folder_is_created(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"the folder .*nowhere.* does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'nowhere' / 'a' / 'b.db'}")
+    assert not (tmp_path / "nowhere").exists()
+    store = open_store(f"sqlite:///{tmp_path / 'new' / 'b.db'}")
+    store.dispose()
+    assert (tmp_path / "new" / "b.db").is_file()
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """chmod a-w; as root (who ignores modes) the immutable attribute instead, or skip saying why."""
+    mode = path.stat().st_mode
+    path.chmod(mode & ~0o222)
+    immutable = False
+    if os.access(path, os.W_OK):  # root
+        immutable = subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+        if not immutable:
+            path.chmod(mode)
+            pytest.skip("running as root where neither file modes nor chattr +i make a path read-only")
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(mode)
+
+
+def test_a_read_only_folder_is_a_clear_message(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with read_only(folder):
+        with pytest.raises(StoreError, match=r"read-only folder .*ro"):
+            open_store(f"sqlite:///{folder / 'x.db'}")
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{folder / 'x.db'}", "datasets", "list"])
+        assert result.exit_code == 1 and "read-only folder" in result.output
+
+
+def test_a_read_only_store_file_is_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    open_store(f"sqlite:///{path}").dispose()
+    with read_only(path):
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "generate", "--sessions", "30"])
+        assert result.exit_code == 1 and f"the store file {path} is read-only" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_relative_sqlite_url_is_shown_as_its_absolute_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///tmp/x.db")  # three slashes: relative to the current folder
+    try:
+        monkeypatch.chdir("/")
+        assert store.location == store_info(store).location == str(tmp_path / "tmp" / "x.db")
+    finally:
+        store.dispose()
+    assert (tmp_path / "tmp" / "x.db").is_file()
+    monkeypatch.chdir(tmp_path)
+    info = CliRunner().invoke(main, ["--db", "sqlite:///tmp/x.db", "db", "info"])
+    assert info.exit_code == 0 and f"File:           {tmp_path / 'tmp' / 'x.db'}" in info.output
+
+
+# --- defect 6: a write lock held by someone else ends in a message naming the holder ---------------
+
+
+def test_a_write_lock_held_too_long_names_who_holds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "locked.db"
+    open_store(f"sqlite:///{path}").dispose()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(60)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 300)  # the real wait is 30 s
+        started = time.monotonic()
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "generate", "--sessions", "30",
+                                           "--items", "20", "--categories", "4"])
+        assert time.monotonic() - started >= 0.3
+        assert result.exit_code == 1, result.output
+        assert "stayed locked for writing for 0.3 s (retried with backoff)" in result.output
+        assert f"process {holder.pid} (python" in result.output
+        assert "Traceback" not in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _names(f"sqlite:///{path}") == []  # nothing was half-written
+
+
+# --- defect 3: a run whose process is gone becomes `interrupted` when anything opens the store --------
+
+
+def test_runs_whose_owner_is_gone_are_marked_interrupted_on_open(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    store = open_store(db)
+    ds_id = _add_dataset(store, "d")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        now = datetime.now()
+        hour_ago = now - timedelta(hours=1)
+        owners = {  # name: (pid, host, started_at)
+            "dead": (gone.pid, socket.gethostname(), hour_ago),
+            "reused pid": (alive.pid, socket.gethostname(), hour_ago),  # alive started after the run did
+            "live": (alive.pid, socket.gethostname(), now + timedelta(minutes=1)),
+            "other host": (gone.pid, "some-other-host", hour_ago),
+        }
+        with store.session() as session, session.begin():
+            for name, (pid, host, started) in owners.items():
+                session.add(Run(name=name, dataset_id=ds_id, model_name="EMBSR", config={}, status="running",
+                                created_at=started, started_at=started, epochs_done=0, pid=pid, host=host))
+        store.dispose()
+        opened = CliRunner().invoke(main, ["--db", db, "db", "info"])  # any command opens the store
+        assert opened.exit_code == 0, opened.output
+        store = open_store(db)
+        status = {r.name: r.status for r in runs_repo.list_runs(store)}
+        assert status == {"dead": "interrupted", "reused pid": "interrupted", "live": "running",
+                          "other host": "running"}
+        dead = next(r for r in runs_repo.list_runs(store) if r.name == "dead")
+        assert "ended unexpectedly" in dead.error_text
+    finally:
+        alive.kill()
+        alive.wait()
+        store.dispose()

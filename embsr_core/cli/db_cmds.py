@@ -17,7 +17,7 @@ def db() -> None:
 @db.command("info")
 @pass_cli
 def db_info(cli: CliContext) -> None:
-    """Show the store URL, its schema version and row counts.
+    """Show the store URL, its database file (absolute path), its schema version and row counts.
 
     \b
     Example:
@@ -25,6 +25,8 @@ def db_info(cli: CliContext) -> None:
     """
     info = store_info(cli.store)
     click.echo(f"URL:            {info.url}")
+    if info.dialect == "sqlite":
+        click.echo(f"File:           {info.location}")
     click.echo(f"Dialect:        {info.dialect}")
     click.echo(f"Schema version: {info.schema_revision} (this program: {head_revision()})")
     for name, count in info.counts.items():

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from embsr_core import __version__
 from embsr_core.store import Store, StoreError, open_store
+from embsr_core.store.diagnose import explain_database_error, is_database_error
 
 
 class CliContext:
@@ -28,7 +31,23 @@ class CliContext:
 pass_cli = click.make_pass_decorator(CliContext)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class StoreGroup(click.Group):
+    """Every command's database failure (locked, read-only, a value the database refuses) becomes a
+    one-line message instead of a driver traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            cli = ctx.find_object(CliContext)
+            raise click.ClickException(explain_database_error(cli._store if cli else None, exc)) from None
+
+
+@click.group(cls=StoreGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="embsr")
 @click.option(
     "--db",

@@ -28,7 +28,9 @@ from sqlalchemy.exc import IntegrityError
 
 from embsr_core.data.errors import DataFormatError, DatasetExistsError, ImportCancelled
 from embsr_core.data.importers import DEFAULT_CHUNK_ROWS, ColumnMapping, Source, get_importer, iter_source_chunks
+from embsr_core.store.diagnose import explain_database_error, is_database_error
 from embsr_core.store.engine import Store
+from embsr_core.store.errors import StoreError
 from embsr_core.store.models import Dataset
 from embsr_core.store.repository import check_dataset_name, get_dataset
 
@@ -403,6 +405,33 @@ def import_into_store(
     resolved_format, chunks = iter_source_chunks(srcs, format, mapping, chunk_rows=chunk_rows)
 
     report = ImportReport(0, name, resolved_format, [str(s.path) for s in srcs])
+    try:
+        _write_dataset(store, name, resolved_format, chunks, srcs, report, progress, cancel, started)
+    except (DataFormatError, ImportCancelled):
+        raise
+    except Exception as exc:  # locked, read-only, a value the database refuses: a message, not a traceback
+        if not is_database_error(exc):
+            raise
+        explained = explain_database_error(store, exc)
+        if "NUL character" in explained:
+            raise DataFormatError(explained, path=srcs[0].path) from None
+        raise StoreError(explained) from None
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write_dataset(
+    store: Store,
+    name: str,
+    resolved_format: str,
+    chunks: Iterable[tuple[int, Any]],
+    srcs: list[Source],
+    report: ImportReport,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    started: float,
+) -> None:
+    """The one transaction of an import: the dataset row, every chunk, the counts; rolled back on any error."""
     with store.engine.begin() as conn:
         try:
             dataset_id = conn.execute(
@@ -426,8 +455,6 @@ def import_into_store(
                 n_events=report.rows_kept, import_report=report.as_dict(),
             )
         )
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _fill(

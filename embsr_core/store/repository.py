@@ -31,6 +31,7 @@ class StoreInfo:
     dialect: str
     schema_revision: str | None
     counts: dict[str, int]
+    location: str = ""  # the absolute database file (SQLite) or the URL without password
 
 
 def store_info(store: Store) -> StoreInfo:
@@ -47,7 +48,8 @@ def store_info(store: Store) -> StoreInfo:
             ("loss_points", LossPoint),
         ):
             counts[label] = int(session.scalar(select(func.count()).select_from(model)) or 0)
-    return StoreInfo(store.display_url, store.engine.dialect.name, current_revision(store.engine), counts)
+    return StoreInfo(store.display_url, store.engine.dialect.name, current_revision(store.engine), counts,
+                     store.location)
 
 
 def list_datasets(store: Store) -> list[Dataset]:

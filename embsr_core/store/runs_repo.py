@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select, update
 
-from embsr_core.store.engine import Store, StoreError
+from embsr_core.store.engine import Store
+from embsr_core.store.errors import StoreError
 from embsr_core.store.models import EpochMetric, LossPoint, Run, RunRanks
 from embsr_core.store.run_details import delete_run_details
 
@@ -143,29 +144,74 @@ def _pid_alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    return True
+    return _linux_proc_state(pid) != "Z"  # a killed child nobody reaped yet is gone too
+
+
+def _linux_proc_stat(pid: int) -> list[str] | None:
+    """Fields 3… of ``/proc/<pid>/stat`` (state first), or None off Linux / when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[-1].split()
+
+
+def _linux_proc_state(pid: int) -> str | None:
+    fields = _linux_proc_stat(pid)
+    return fields[0] if fields else None
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None where that is unknown (not Linux).
+
+    With the run's own start time it tells a live owner from an unrelated process that got the same
+    pid after the owner died (the pid, host and start time together are the owner's token).
+    """
+    fields = _linux_proc_stat(pid)
+    if not fields or len(fields) < 20:
+        return None
+    try:
+        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime "))
+        return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+PID_REUSE_SLACK_S = 5.0  # clock granularity (btime is whole seconds, ticks are 1/100 s)
+
+
+def owner_alive(run: Run) -> bool | None:
+    """Whether the process that owns a queued/running run still runs; None when it cannot be told
+    from here (another host, no pid recorded)."""
+    if run.pid is None or run.host != socket.gethostname():
+        return None
+    if run.pid == os.getpid():
+        return True
+    if not _pid_alive(run.pid):
+        return False
+    claimed = run.started_at if run.status == "running" and run.started_at else run.created_at
+    started = process_start_time(run.pid)
+    # False when the pid now belongs to a process that started after the run did
+    return started is None or claimed is None or started <= claimed.timestamp() + PID_REUSE_SLACK_S
+
+
+INTERRUPTED_TEXT = "the process running it ended unexpectedly (killed or crashed); resume it to continue"
 
 
 def mark_interrupted_runs(store: Store) -> list[int]:
     """Mark ``running``/``queued`` runs of this host whose process is gone as ``interrupted``.
 
     Runs owned by another host are left alone (their process cannot be checked from here). Returns
-    the ids marked. Call once at start-up (GUI and CLI).
+    the ids marked. :func:`embsr_core.store.open_store` calls it, so every CLI command and the app do.
     """
-    host = socket.gethostname()
-    marked = []
-    for run in list_runs(store, status=LIVE_STATUSES):
-        if run.host != host or run.pid is None:
-            continue
-        if run.pid == os.getpid() or _pid_alive(run.pid):
-            continue
-        marked.append(run.id)
+    marked = [run.id for run in list_runs(store, status=LIVE_STATUSES) if owner_alive(run) is False]
     if marked:
         with store.session() as session, session.begin():
             session.execute(
                 update(Run)
                 .where(Run.id.in_(marked), Run.status.in_(LIVE_STATUSES))
-                .values(status="interrupted", error_text="the process running it ended unexpectedly")
+                .values(status="interrupted", error_text=INTERRUPTED_TEXT, finished_at=_now())
             )
     return marked
 
@@ -183,7 +229,7 @@ def delete_run(store: Store, run_id: int, *, delete_files: bool = True) -> None:
     Refused while the run is queued or running in a live process.
     """
     run = get_run(store, run_id)
-    if run.status in LIVE_STATUSES and run.pid is not None and run.host == socket.gethostname() and _pid_alive(run.pid):
+    if run.status in LIVE_STATUSES and owner_alive(run):
         raise StoreError(f"run {run_id} is {run.status}; stop it before deleting it")
     with store.session() as session, session.begin():
         session.execute(delete(EpochMetric).where(EpochMetric.run_id == run_id))
