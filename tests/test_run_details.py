@@ -127,15 +127,15 @@ def test_deleting_a_run_or_its_dataset_removes_its_logs_and_tags(store: Store) -
 def test_a_trained_run_leaves_its_log_in_the_store_and_a_reopened_store_reads_it(tmp_path: Path) -> None:
     from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
 
-    from embsr_core.training import TrainConfig, Trainer
+    from embsr_core.training import TrainConfig, make_trainer
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         store = tiny_store(tmp_path)
         config = TrainConfig.from_dict({"batch_size": 32, "max_epochs": 2, "seed": 1, "device": "cpu"})
-        trainer = Trainer(store, tiny_prepared(), ensure_tiny_model(), {"dim": 8}, config,
-                          checkpoint_root=tmp_path / "ckpt")
+        trainer = make_trainer(store, tiny_prepared(), ensure_tiny_model(), {"dim": 8}, config,
+                               checkpoint_root=tmp_path / "ckpt")
         assert trainer.run().status == "finished"
     finally:
         torch.set_num_threads(threads)

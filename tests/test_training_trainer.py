@@ -26,8 +26,8 @@ from embsr_core.training import (
     Finished,
     RunStarted,
     TrainConfig,
-    Trainer,
     evaluate_checkpoint,
+    make_trainer,
     mark_interrupted_runs,
     resume_run,
 )
@@ -46,8 +46,8 @@ def test_events_in_order_and_store_records(tmp_path: Path) -> None:
     data = tiny_prepared()
     store = tiny_store(tmp_path)
     events: list[object] = []
-    trainer = Trainer(store, data, "EMBSR", EMBSR_SMALL, _config(max_epochs=2), events.append,
-                      checkpoint_root=tmp_path / "ckpt")
+    trainer = make_trainer(store, data, "EMBSR", EMBSR_SMALL, _config(max_epochs=2), events.append,
+                           checkpoint_root=tmp_path / "ckpt")
     assert runs_repo.get_run(store, trainer.run_id).status == "queued"
     outcome = trainer.run()
     assert outcome.status == "finished", outcome.error
@@ -110,8 +110,8 @@ def test_cancel_and_pause(tmp_path: Path) -> None:
             control.pause()
             paused.set()
 
-    trainer = Trainer(store, data, ensure_tiny_model(), None, _config(), callback, control,
-                      checkpoint_root=tmp_path)
+    trainer = make_trainer(store, data, ensure_tiny_model(), None, _config(), callback, control,
+                           checkpoint_root=tmp_path)
     worker = threading.Thread(target=trainer.run)
     worker.start()
     assert paused.wait(20)
@@ -132,8 +132,8 @@ def test_cancel_and_pause(tmp_path: Path) -> None:
 def test_nan_loss_fails_clearly(tmp_path: Path) -> None:
     store = tiny_store(tmp_path)
     events: list[object] = []
-    outcome = Trainer(store, tiny_prepared(), ensure_tiny_model(), {"nan": True}, _config(), events.append,
-                      checkpoint_root=tmp_path).run()
+    outcome = make_trainer(store, tiny_prepared(), ensure_tiny_model(), {"nan": True}, _config(), events.append,
+                           checkpoint_root=tmp_path).run()
     assert outcome.status == "failed" and "nan" in (outcome.error or "")
     assert isinstance(events[-1], Failed) and "epoch 1, batch 1" in events[-1].reason
     assert "NonFiniteLoss" in events[-1].traceback
@@ -148,7 +148,7 @@ def test_resume_is_exact(tmp_path: Path, stop_at: str, model: str) -> None:
     store = tiny_store(tmp_path)
     cfg = _config(max_epochs=2 if model == "EMBSR" else 3)
     overrides = EMBSR_SMALL if model == "EMBSR" else None
-    full = Trainer(store, data, model, overrides, cfg, checkpoint_root=tmp_path).run()
+    full = make_trainer(store, data, model, overrides, cfg, checkpoint_root=tmp_path).run()
     assert full.status == "finished"
 
     control = ControlToken()
@@ -159,7 +159,7 @@ def test_resume_is_exact(tmp_path: Path, stop_at: str, model: str) -> None:
         if stop_at == "batch" and isinstance(event, BatchEnd) and event.epoch == 2 and event.batch == 2:
             control.cancel()
 
-    first = Trainer(store, data, model, overrides, cfg, stopper, control, checkpoint_root=tmp_path).run()
+    first = make_trainer(store, data, model, overrides, cfg, stopper, control, checkpoint_root=tmp_path).run()
     assert first.status == "stopped"
     events: list[object] = []
     resumed = resume_run(store, first.run_id, data, events.append)
@@ -182,11 +182,11 @@ def test_resume_is_exact(tmp_path: Path, stop_at: str, model: str) -> None:
 def test_interrupted_runs_are_marked_and_resumable(tmp_path: Path) -> None:
     data = tiny_prepared()
     store = tiny_store(tmp_path)
-    trainer = Trainer(store, data, ensure_tiny_model(), None, _config(max_epochs=1), checkpoint_root=tmp_path)
+    trainer = make_trainer(store, data, ensure_tiny_model(), None, _config(max_epochs=1), checkpoint_root=tmp_path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     runs_repo.update_run(store, trainer.run_id, status="running", pid=dead.pid)
-    alive = Trainer(store, data, ensure_tiny_model(), None, _config(), checkpoint_root=tmp_path)
+    alive = make_trainer(store, data, ensure_tiny_model(), None, _config(), checkpoint_root=tmp_path)
     runs_repo.update_run(store, alive.run_id, status="running")  # this process: alive
     assert mark_interrupted_runs(store) == [trainer.run_id]
     assert runs_repo.get_run(store, trainer.run_id).status == "interrupted"
@@ -198,7 +198,8 @@ def test_interrupted_runs_are_marked_and_resumable(tmp_path: Path) -> None:
 def test_checkpoint_tampering_is_detected(tmp_path: Path) -> None:
     data = tiny_prepared()
     store = tiny_store(tmp_path)
-    outcome = Trainer(store, data, ensure_tiny_model(), None, _config(max_epochs=1), checkpoint_root=tmp_path).run()
+    outcome = make_trainer(store, data, ensure_tiny_model(), None, _config(max_epochs=1),
+                           checkpoint_root=tmp_path).run()
     run = runs_repo.get_run(store, outcome.run_id)
     with open(run.best_checkpoint_path, "ab") as handle:
         handle.write(b"\0")
@@ -218,7 +219,7 @@ def test_non_trainable_model_is_fitted_then_evaluated_once(tmp_path: Path) -> No
     data = tiny_prepared()
     store = tiny_store(tmp_path)
     events: list[object] = []
-    outcome = Trainer(store, data, "S-POP", None, _config(), events.append, checkpoint_root=tmp_path).run()
+    outcome = make_trainer(store, data, "S-POP", None, _config(), events.append, checkpoint_root=tmp_path).run()
     assert outcome.status == "finished" and outcome.epochs_done == 1 and outcome.best_epoch == 1, outcome.error
     assert not any(isinstance(e, (BatchEnd, EpochStarted)) for e in events)
     assert "oracle" in outcome.test_metrics
@@ -232,7 +233,7 @@ def test_early_stopping_and_ctrl_c(tmp_path: Path) -> None:
     events: list[object] = []
     # lr ~ 0: validation never strictly improves after epoch 1 → stops after `patience` more epochs
     cfg = _config(max_epochs=5, patience=1, lr=1e-7, criterion="hit@20")
-    outcome = Trainer(store, data, TINY, None, cfg, events.append, checkpoint_root=tmp_path).run()
+    outcome = make_trainer(store, data, TINY, None, cfg, events.append, checkpoint_root=tmp_path).run()
     assert outcome.status == "finished" and outcome.epochs_done == 2 and outcome.best_epoch == 1
     assert isinstance(events[-1], Finished) and events[-1].stopped_early
     valid = [e for e in events if isinstance(e, EvaluationEnd) and e.split == "valid" and e.target_op == "oracle"]
@@ -242,7 +243,7 @@ def test_early_stopping_and_ctrl_c(tmp_path: Path) -> None:
         if isinstance(event, BatchEnd) and event.step == 2:
             raise KeyboardInterrupt
 
-    stopped = Trainer(store, data, TINY, None, _config(), interrupt, checkpoint_root=tmp_path).run()
+    stopped = make_trainer(store, data, TINY, None, _config(), interrupt, checkpoint_root=tmp_path).run()
     run = runs_repo.get_run(store, stopped.run_id)
     assert stopped.status == "stopped" and run.status == "stopped" and "Ctrl-C" in run.error_text
     assert run.checkpoint_path and Path(run.checkpoint_path).is_file()

@@ -1,8 +1,9 @@
 """Training and evaluation engine (never imports Qt): trainer, metrics, checkpoints, search, DDP.
 
 Entry points: :func:`run_training`, :func:`resume_run`, :func:`evaluate_checkpoint`,
-:func:`grid_search`, :func:`mark_interrupted_runs`; the :class:`Trainer` itself for callers that
-want the run id before training starts.
+:func:`grid_search`, :func:`mark_interrupted_runs`; :func:`make_trainer` for callers that want the
+run id before training starts. The :class:`Trainer` itself knows no store: it reports to recorders
+(:class:`Recorder`; :class:`~embsr_core.training.recorders.StoreRecorder` keeps the run).
 """
 
 from embsr_core.store.runs_repo import mark_interrupted_runs
@@ -17,11 +18,14 @@ from embsr_core.training.events import (
     EvaluationEnd,
     Failed,
     Finished,
+    Recorder,
+    ResumePoint,
     RunStarted,
     TrainEvent,
     cancel_on_sigint,
 )
-from embsr_core.training.runner import evaluate_checkpoint, resume_run, run_training
+from embsr_core.training.recorders import StoreRecorder
+from embsr_core.training.runner import evaluate_checkpoint, make_trainer, resume_run, run_training
 from embsr_core.training.trainer import RunOutcome, Trainer
 
 __all__ = [
@@ -35,13 +39,17 @@ __all__ = [
     "EvaluationEnd",
     "Failed",
     "Finished",
+    "Recorder",
+    "ResumePoint",
     "RunOutcome",
     "RunStarted",
+    "StoreRecorder",
     "TrainConfig",
     "TrainEvent",
     "Trainer",
     "cancel_on_sigint",
     "evaluate_checkpoint",
+    "make_trainer",
     "mark_interrupted_runs",
     "resolve_device",
     "resume_run",

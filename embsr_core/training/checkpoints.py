@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from embsr_core.data.prepared import PreparedDataset, Vocab
-from embsr_core.store.engine import data_dir
 
 FORMAT_VERSION = 1
 VOCAB_FILE = "vocab.json"
@@ -27,14 +26,6 @@ VOCAB_FILE = "vocab.json"
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt, altered or of an unknown format."""
-
-
-def run_checkpoint_dir(run_id: int, root: Path | None = None) -> Path:
-    """``<root or data_dir()/checkpoints>/run_<id>/`` (created)."""
-    base = Path(root) if root is not None else data_dir() / "checkpoints"
-    path = base / f"run_{run_id}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def sha256_file(path: Path) -> str:

@@ -1,7 +1,9 @@
-"""What the trainer tells its caller (plain dataclass events) and how the caller steers it (a token).
+"""What the trainer tells its recorders (plain dataclass events) and how the caller steers it (a token).
 
-The trainer knows nothing of Qt or terminals: a GUI worker turns events into signals, the CLI into a
-progress bar. Control goes the other way through :class:`ControlToken`, checked between batches.
+The trainer knows nothing of Qt, terminals or the store: it emits events to a list of recorders
+(:class:`Recorder`, or any plain callable taking an event). The store recorder keeps runs, metrics,
+ranks and checkpoints' records; a GUI bridge turns events into signals, the CLI into a progress bar.
+Control goes the other way through :class:`ControlToken`, checked between batches.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,8 @@ class RunStarted:
     start_epoch: int  # 1 for a fresh run; later when resumed
     resumed: bool
     world_size: int = 1
+    start_step: int = 0  # optimiser steps already done (a resumed run's records after it are stale)
+    work_before_s: float = 0.0  # training seconds spent by earlier processes on this run (resume)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class BatchEnd:
     samples_per_s: float  # training throughput of the current epoch so far
     epoch_eta_s: float  # seconds left in this epoch
     run_eta_s: float  # seconds left if the run goes to max_epochs (an upper bound: early stopping may end it sooner)
+    wall_time: float = 0.0  # training seconds since the run first started (earlier processes included)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,9 @@ class EvaluationEnd:
     metrics: dict[str, float]  # "hit@20" → value, ...
     is_best: bool | None = None  # for the validation split in the selection mode: a new best epoch?
     train_loss: float | None = None  # mean training loss of the epoch
+    wall_time: float | None = None  # training seconds since the run first started
+    # per-session ranks (int32, N) worth keeping: always for test, for valid only at a new best epoch
+    ranks: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class CheckpointSaved:
     kind: str  # best / last
     path: str
     sha256: str
+    best_epoch: int | None = None  # the run's best epoch so far
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Cancelled:
     run_id: int
     epoch: int
     checkpoint_path: str | None
+    note: str | None = None  # e.g. a Ctrl-C inside a batch: the checkpoint may not resume exactly
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,32 @@ class Failed:
 
 TrainEvent = RunStarted | EpochStarted | BatchEnd | EvaluationEnd | CheckpointSaved | Finished | Cancelled | Failed
 Callback = Callable[[TrainEvent], None]
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a run stands, as a recorder kept it: its last checkpoint (and best one) with their SHA-256."""
+
+    checkpoint_path: str
+    checkpoint_sha256: str | None
+    best_path: str | None = None
+    best_sha256: str | None = None
+
+
+class Recorder:
+    """Something that keeps or shows what the trainer reports (the store, the console, the GUI).
+
+    The trainer calls every recorder with every event, in the order given (the store recorder first,
+    so a consumer that reads the store on an event finds it written). A plain callable taking an event
+    is a recorder too; subclass this one to also answer :meth:`resume_point`.
+    """
+
+    def __call__(self, event: TrainEvent) -> None:
+        """Receive one event (the default ignores it)."""
+
+    def resume_point(self, run_id: int) -> ResumePoint | None:
+        """The checkpoint run ``run_id`` resumes from, or None (a fresh start)."""
+        return None
 
 
 class ControlToken:

@@ -1,24 +1,77 @@
-"""Entry points the CLI, the GUI and ``torchrun`` call: train, resume, evaluate a stored checkpoint."""
+"""Entry points the CLI, the GUI and ``torchrun`` call: train, resume, evaluate a stored checkpoint.
+
+Here the store-free trainer meets the store: :func:`make_trainer` gives it a
+:class:`~embsr_core.training.recorders.StoreRecorder` (first, so consumers that read the store on an
+event find it written), then the caller's callback and recorders.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
 
 from embsr_core.data.prepared import PreparedDataset
+from embsr_core.models.registry import resolve_config
 from embsr_core.store import runs_repo
 from embsr_core.store.engine import Store
 from embsr_core.training import distributed as ddp
 from embsr_core.training.checkpoints import model_from_checkpoint, prepared_hash
 from embsr_core.training.config import TrainConfig, resolve_device
-from embsr_core.training.events import Callback, ControlToken
+from embsr_core.training.events import Callback, ControlToken, Recorder
 from embsr_core.training.metrics import EvalResult, evaluate
-from embsr_core.training.trainer import RunOutcome, Trainer
+from embsr_core.training.recorders import StoreRecorder
+from embsr_core.training.trainer import RunOutcome, Trainer, run_settings
 
 RESUMABLE = ("stopped", "interrupted", "failed")
+
+
+def make_trainer(
+    store: Store | None,
+    prepared: PreparedDataset,
+    model_name: str,
+    model_overrides: dict[str, Any] | None = None,
+    train_config: TrainConfig | None = None,
+    callback: Callback | None = None,
+    control: ControlToken | None = None,
+    run_id: int | None = None,
+    *,
+    run_name: str | None = None,
+    search_group: str | None = None,
+    checkpoint_root: Path | None = None,
+    dataset_id: int | None = None,
+    dist_ctx: ddp.DistContext | None = None,
+    device: Any = None,
+    recorders: Sequence[Recorder | Callback] = (),
+    settings_on_start: dict[str, Any] | None = None,
+) -> Trainer:
+    """A trainer whose run is kept in ``store``.
+
+    ``run_id=None`` creates a new run (status ``queued``) right away, so ``trainer.run_id`` is known
+    before ``run()``; an existing ``run_id`` continues from its last checkpoint when it has one.
+    Under DDP only rank 0 passes a store (the other ranks ``None``: they record nothing).
+    """
+    config = train_config or TrainConfig()
+    is_main = dist_ctx is None or dist_ctx.is_main
+    if is_main and store is None:
+        raise ValueError("the trainer needs a store (only non-zero distributed ranks run without one)")
+    listeners: list[Recorder | Callback] = ([callback] if callback is not None else []) + list(recorders)
+    options: dict[str, Any] = dict(dist_ctx=dist_ctx, device=device)
+    if is_main:
+        assert store is not None
+        prep = prepared_hash(prepared)
+        if run_id is None:
+            settings = run_settings(prepared, resolve_config(model_name, model_overrides), config)
+            keeper = StoreRecorder.new_run(store, prepared, model_name, settings, config, prep, run_name=run_name,
+                                           search_group=search_group, dataset_id=dataset_id)
+        else:
+            keeper = StoreRecorder.existing_run(store, run_id, config, settings_on_start=settings_on_start)
+        listeners.insert(0, keeper)
+        options.update(run_id=keeper.run_id, checkpoint_dir=keeper.checkpoint_dir(checkpoint_root), prep_hash=prep)
+    return Trainer(prepared, model_name, model_overrides, config, control, listeners, **options)
 
 
 def run_training(
@@ -35,23 +88,26 @@ def run_training(
     checkpoint_root: Path | None = None,
     dataset_id: int | None = None,
     distributed: bool = False,
+    recorders: Sequence[Recorder | Callback] = (),
 ) -> RunOutcome:
     """Create a run and train it to the end; the one call behind ``embsr train``.
 
     ``distributed=True`` (under ``torchrun``): joins the process group (gloo on CPU, NCCL on CUDA),
-    trains with DDP, and only rank 0 uses ``store`` (other ranks may pass ``None``) and the callback.
-    Every rank returns the same :class:`RunOutcome`.
+    trains with DDP, and only rank 0 uses ``store`` (other ranks may pass ``None``), the callback and
+    ``recorders`` (more listeners after the store's). Every rank returns the same :class:`RunOutcome`.
     """
     train_config = train_config or TrainConfig()
     options: dict[str, Any] = dict(
-        run_name=run_name, search_group=search_group, checkpoint_root=checkpoint_root, dataset_id=dataset_id
+        run_name=run_name, search_group=search_group, checkpoint_root=checkpoint_root, dataset_id=dataset_id,
+        recorders=recorders,
     )
     if not distributed:
-        return Trainer(store, prepared, model_name, model_overrides, train_config, callback, control, **options).run()
+        return make_trainer(store, prepared, model_name, model_overrides, train_config, callback, control,
+                            **options).run()
     created = not dist.is_initialized()
     ctx, device = ddp.init_distributed(train_config.device)
     try:
-        trainer = Trainer(
+        trainer = make_trainer(
             store if ctx.is_main else None,
             prepared,
             model_name,
@@ -82,11 +138,14 @@ def resume_run(
     *,
     device: str | None = None,
     max_epochs: int | None = None,
+    recorders: Sequence[Recorder | Callback] = (),
 ) -> RunOutcome:
     """Continue a stopped / interrupted run from its last checkpoint with its stored settings.
 
     ``device`` may move it (e.g. to another GPU); ``max_epochs`` may extend it. A run without a
-    checkpoint (killed before its first epoch ended) starts over under the same id.
+    checkpoint (killed before its first epoch ended) starts over under the same id. A resume that
+    fails before training restarts (e.g. a corrupted checkpoint) leaves the run as it was: the new
+    settings are stored only once it runs.
     """
     run = runs_repo.get_run(store, run_id)
     if run.status not in RESUMABLE and not (run.status == "finished" and max_epochs is not None):
@@ -105,9 +164,7 @@ def resume_run(
     if max_epochs is not None:
         changes["max_epochs"] = max_epochs
     config = TrainConfig.from_dict({**run.config["train"], **changes})
-    if changes:
-        runs_repo.update_run(store, run_id, config={**run.config, "train": config.to_dict()})
-    trainer = Trainer(
+    trainer = make_trainer(
         store,
         prepared,
         run.model_name,
@@ -117,6 +174,8 @@ def resume_run(
         control,
         run_id=run_id,
         dataset_id=run.dataset_id,
+        recorders=recorders,
+        settings_on_start={**run.config, "train": config.to_dict()} if changes else None,
     )
     return trainer.run()
 

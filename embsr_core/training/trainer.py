@@ -1,8 +1,11 @@
 """The trainer: one run from start (or its last checkpoint) to finished / stopped / failed.
 
-Events go out to a callback, cancel and pause come in through a :class:`ControlToken` checked
-between batches, and everything is written to the store as it happens (through
-:mod:`embsr_core.store.runs_repo`, the one writer of run data).
+It knows no store. Events go out to a list of recorders (:class:`~embsr_core.training.events.Recorder`
+or plain callables), cancel and pause come in through a :class:`ControlToken` checked between
+batches. What is kept about a run is the recorders' business: the store recorder
+(:mod:`embsr_core.training.recorders`) writes runs, loss points, metrics, ranks, checkpoint records
+and the run log from the events; the console and the GUI show them. A resume asks the recorders
+where the run stands (:meth:`~embsr_core.training.events.Recorder.resume_point`).
 
 Exact resume: shuffling draws a fresh permutation per epoch from ``(seed, epoch)``, the checkpoint
 holds the model, optimiser, AMP scaler and every RNG state plus the position inside the epoch, so a
@@ -15,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +32,6 @@ import torch
 from embsr_core.data.prepared import PreparedDataset, SplitArrays
 from embsr_core.models.base import SessionRecommender, batch_to
 from embsr_core.models.registry import build_model, get_spec, resolve_config
-from embsr_core.store import run_details, runs_repo
-from embsr_core.store.engine import Store
 from embsr_core.training import distributed as ddp
 from embsr_core.training.checkpoints import (
     FORMAT_VERSION,
@@ -37,7 +40,6 @@ from embsr_core.training.checkpoints import (
     load_checkpoint,
     prepared_hash,
     restore_rng,
-    run_checkpoint_dir,
     save_checkpoint,
     save_vocab,
     to_json,
@@ -53,6 +55,8 @@ from embsr_core.training.events import (
     EvaluationEnd,
     Failed,
     Finished,
+    Recorder,
+    ResumePoint,
     RunStarted,
     TrainEvent,
 )
@@ -63,9 +67,6 @@ from embsr_core.training.metrics import (
     metrics_from_ranks,
     rows_per_block,
 )
-from embsr_core.training.run_log import event_log_lines
-
-LOSS_FLUSH_S = 5.0  # flush buffered loss points to the store at least this often
 
 
 class NonFiniteLoss(RuntimeError):
@@ -78,7 +79,7 @@ class _Stop(Exception):
 
 @dataclass
 class RunOutcome:
-    """What :meth:`Trainer.run` returns (the same facts are in the store)."""
+    """What :meth:`Trainer.run` returns (the same facts went to the recorders)."""
 
     run_id: int
     status: str  # finished / stopped / failed
@@ -103,79 +104,79 @@ class _Progress:
     elapsed: float = 0.0  # wall seconds spent in earlier processes
 
 
-def _dataset_id(store: Store, prepared: PreparedDataset, dataset_id: int | None) -> int:
-    if dataset_id is not None:
-        return int(dataset_id)
-    from embsr_core.store.repository import get_dataset
+def run_settings(prepared: PreparedDataset, model_config: dict[str, Any], train_config: TrainConfig) -> dict[str, Any]:
+    """Everything a run is trained with (the store recorder keeps it; a resume reads it back)."""
+    return {
+        "model": model_config,
+        "train": train_config.resolved_for(len(prepared.train)).to_dict(),
+        "prep": prepared.config,
+        "dataset_name": prepared.dataset_name,
+        "n_items": prepared.n_items,
+        "n_ops": prepared.n_ops,
+    }
 
-    try:
-        return int(get_dataset(store, prepared.dataset_name).id)
-    except KeyError:
-        raise ValueError(
-            f"the prepared dataset is named {prepared.dataset_name!r}, which is not a dataset in the store; "
-            "pass dataset_id= explicitly"
-        ) from None
+
+class _CallbackRecorder(Recorder):
+    """A plain ``callback(event)`` as a recorder."""
+
+    def __init__(self, callback: Callback):
+        self.callback = callback
+
+    def __call__(self, event: TrainEvent) -> None:
+        self.callback(event)
 
 
 class Trainer:
-    """Train ``model_name`` on ``prepared`` and record the run in ``store``.
+    """Train ``model_name`` on ``prepared`` and report every step to ``recorders``.
 
-    ``run_id=None`` creates a new run (status ``queued``) right away, so ``trainer.run_id`` is known
-    before :meth:`run`. An existing ``run_id`` is continued from its last checkpoint when it has one
-    (see :func:`resume_run`, which also restores the run's stored settings).
+    ``run_id`` names the run in the events (the store recorder creates it; under DDP rank 0's id is
+    broadcast). ``checkpoint_dir`` is where ``best.pt`` / ``last.pt`` / ``vocab.json`` go (a fresh
+    temporary folder when not given). A recorder whose ``resume_point`` names a checkpoint makes the
+    run continue from it, exactly. ``embsr_core.training.runner.make_trainer`` builds one that keeps
+    its run in a store.
     """
 
     def __init__(
         self,
-        store: Store | None,
         prepared: PreparedDataset,
         model_name: str,
         model_overrides: dict[str, Any] | None = None,
         train_config: TrainConfig | None = None,
-        callback: Callback | None = None,
         control: ControlToken | None = None,
-        run_id: int | None = None,
+        recorders: Sequence[Recorder | Callback] = (),
         *,
-        run_name: str | None = None,
-        search_group: str | None = None,
-        checkpoint_root: Path | None = None,
-        dataset_id: int | None = None,
+        run_id: int | None = None,
+        checkpoint_dir: Path | None = None,
+        prep_hash: str | None = None,
         dist_ctx: ddp.DistContext | None = None,
         device: torch.device | None = None,
     ):
-        self.store = store
+        if not isinstance(prepared, PreparedDataset):
+            raise TypeError(
+                "Trainer(prepared, model_name, …) takes no store; for a run kept in a store use "
+                "embsr_core.training.make_trainer(store, prepared, model_name, …)"
+            )
         self.prepared = prepared
         self.model_name = model_name
         self.spec = get_spec(model_name)
         self.model_config = resolve_config(model_name, model_overrides)
         self.config = (train_config or TrainConfig()).resolved_for(len(prepared.train))  # batch size rule
-        self.callback = callback
         self.control = control or ControlToken()
+        self.recorders: list[Recorder] = [r if isinstance(r, Recorder) else _CallbackRecorder(r) for r in recorders]
         self.dist = dist_ctx
         self.is_main = dist_ctx is None or dist_ctx.is_main
         self._device_override = device
-        self.prep_hash = prepared_hash(prepared)
-        if self.is_main and store is None:
-            raise ValueError("the trainer needs a store (only non-zero distributed ranks run without one)")
-        if run_id is None and self.is_main:
-            assert store is not None
-            run_id = runs_repo.create_run(
-                store,
-                dataset_id=_dataset_id(store, prepared, dataset_id),
-                model_name=model_name,
-                config=self._run_config(),
-                name=run_name,
-                search_group=search_group,
-                prep_hash=self.prep_hash,
-            )
+        self.prep_hash = prep_hash or prepared_hash(prepared)
         if dist_ctx is not None:
             run_id = ddp.broadcast_int(run_id, dist_ctx)
-        assert run_id is not None
-        self.run_id = int(run_id)
-        self.checkpoint_dir = self._checkpoint_folder(checkpoint_root)
+        self.run_id = int(run_id or 0)
+        if not self.is_main:
+            checkpoint_dir = Path(".")  # only rank 0 writes checkpoints
+        elif checkpoint_dir is None:
+            checkpoint_dir = Path(tempfile.mkdtemp(prefix=f"embsr-run-{self.run_id}-"))
+        self.checkpoint_dir = Path(checkpoint_dir)
         self.progress = _Progress()
-        self._loss_buffer: list[tuple[int, int, float, float]] = []
-        self._last_flush = time.monotonic()
+        self._best: tuple[str, str | None] | None = None  # (path, sha256) of the best checkpoint
 
     # --- public ------------------------------------------------------------------------------------
 
@@ -196,6 +197,8 @@ class Trainer:
                     self.progress.epochs_done + 1,
                     resumed,
                     1 if self.dist is None else self.dist.world_size,
+                    start_step=self.progress.global_step,
+                    work_before_s=self.progress.elapsed,
                 )
             )
             stopped_early = self._train_loop() if self.model.trainable else self._fit_once()
@@ -207,22 +210,15 @@ class Trainer:
 
     # --- set-up ------------------------------------------------------------------------------------
 
-    def _run_config(self) -> dict[str, Any]:
-        return {
-            "model": self.model_config,
-            "train": self.config.to_dict(),
-            "prep": self.prepared.config,
-            "dataset_name": self.prepared.dataset_name,
-            "n_items": self.prepared.n_items,
-            "n_ops": self.prepared.n_ops,
-        }
-
-    def _checkpoint_folder(self, root: Path | None) -> Path:
-        if self.is_main and self.store is not None:
-            run = runs_repo.get_run(self.store, self.run_id)
-            if run.checkpoint_path:
-                return Path(run.checkpoint_path).parent
-        return run_checkpoint_dir(self.run_id, root) if self.is_main else Path(".")
+    def _resume_point(self) -> ResumePoint | None:
+        """The first recorder that knows where this run stands decides (main rank only)."""
+        if not self.is_main:
+            return None
+        for recorder in self.recorders:
+            point = recorder.resume_point(self.run_id)
+            if point is not None:
+                return point
+        return None
 
     def _setup(self) -> bool:
         """Device, seeds, model, optimiser; restore the last checkpoint if the run has one."""
@@ -259,22 +255,18 @@ class Trainer:
         if self.dist is not None:  # different dropout masks per rank; identical weights come from DDP's broadcast
             torch.manual_seed(cfg.seed + self.dist.rank)
 
-        resumed = False
-        if self.is_main and self.store is not None:
-            run = runs_repo.get_run(self.store, self.run_id)
-            if run.checkpoint_path:
-                if self.dist is not None:
-                    raise ValueError("resuming a run under --distributed is not supported; resume it in one process")
-                self._restore(load_checkpoint(run.checkpoint_path, run.checkpoint_sha256))
-                runs_repo.truncate_after(
-                    self.store, self.run_id, self.progress.epochs_done, self.progress.global_step
-                )
-                resumed = True
-            runs_repo.mark_started(self.store, self.run_id, str(self.device))
+        point = self._resume_point()
+        if point is not None:
+            if self.dist is not None:
+                raise ValueError("resuming a run under --distributed is not supported; resume it in one process")
+            self._restore(load_checkpoint(point.checkpoint_path, point.checkpoint_sha256))
+            if point.best_path:
+                self._best = (point.best_path, point.best_sha256)
+        if self.is_main:
             self.vocab_path, self.vocab_sha = save_vocab(self.checkpoint_dir, self.prepared)
         else:
             self.vocab_path, self.vocab_sha = Path("."), ""
-        return resumed
+        return point is not None
 
     # --- checkpoints -------------------------------------------------------------------------------
 
@@ -342,16 +334,14 @@ class Trainer:
         )
 
     def _save(self, kind: str) -> None:
-        """Write the best or last checkpoint (rank 0) and record its path and hash in the store."""
+        """Write the best or last checkpoint (rank 0) and report its path and hash."""
         if self.is_main:
-            assert self.store is not None
             path = self.checkpoint_dir / f"{kind}.pt"
             sha = save_checkpoint(path, self._state(kind))
-            prefix = "best_" if kind == "best" else ""
-            runs_repo.update_run(
-                self.store, self.run_id, **{f"{prefix}checkpoint_path": str(path), f"{prefix}checkpoint_sha256": sha}
-            )
-            self._emit(CheckpointSaved(self.run_id, self.progress.epochs_done, kind, str(path), sha))
+            if kind == "best":
+                self._best = (str(path), sha)
+            p = self.progress
+            self._emit(CheckpointSaved(self.run_id, p.epochs_done, kind, str(path), sha, p.best_epoch))
         if self.dist is not None:
             ddp.barrier()
 
@@ -369,14 +359,10 @@ class Trainer:
             self._run_batches(train, batches, epoch)
             train_loss = p.epoch_loss_sum / max(1, p.epoch_batches)
             p.epochs_done, p.cursor, p.epoch_loss_sum, p.epoch_batches = epoch, 0, 0.0, 0
-            self._flush_loss(force=True)
             improved = self._validate(epoch, train_loss)
             if improved:
                 self._save("best")
-            self._save("last")
-            if self.is_main:
-                assert self.store is not None
-                runs_repo.update_run(self.store, self.run_id, epochs_done=epoch, best_epoch=p.best_epoch)
+            self._save("last")  # the recorders learn epochs_done / best_epoch from it
             if p.bad_epochs >= cfg.patience:
                 return True
         return False
@@ -392,8 +378,6 @@ class Trainer:
     def _run_batches(self, split: SplitArrays, batches: list[np.ndarray], epoch: int) -> None:
         cfg, p = self.config, self.progress
         n_batches = len(batches)
-        window = max(1, n_batches // cfg.loss_points_per_epoch)
-        win_sum, win_n = 0.0, 0
         t_start, samples, first = time.monotonic(), 0, p.cursor
         self.model.train()
         for b in range(p.cursor, n_batches):
@@ -424,11 +408,6 @@ class Trainer:
             p.cursor, p.global_step = b + 1, p.global_step + 1
             p.epoch_loss_sum += value
             p.epoch_batches += 1
-            win_sum, win_n = win_sum + value, win_n + 1
-            if win_n == window or b == n_batches - 1:
-                self._loss_buffer.append((p.global_step, epoch, win_sum / win_n, self._wall()))
-                win_sum, win_n = 0.0, 0
-                self._flush_loss()
             samples += len(idx) * (1 if self.dist is None else self.dist.world_size)
             elapsed = time.monotonic() - t_start
             per_batch = elapsed / (b + 1 - first)
@@ -444,6 +423,7 @@ class Trainer:
                     samples / elapsed if elapsed > 0 else 0.0,
                     epoch_eta,
                     epoch_eta + per_batch * n_batches * (cfg.max_epochs - epoch),
+                    self._wall(),
                 )
             )
 
@@ -487,17 +467,7 @@ class Trainer:
             p.best_epoch, p.best_metrics, p.bad_epochs, improved = epoch, selected, 0, True
         else:
             p.bad_epochs += 1
-        if self.is_main:
-            assert self.store is not None
-            wall = self._wall()
-            if train_loss is not None:
-                runs_repo.add_epoch_metrics(
-                    self.store, self.run_id, epoch, "train", self.config.train_target_op, {"loss": train_loss}, wall
-                )
-            for mode, result in results.items():
-                runs_repo.add_epoch_metrics(self.store, self.run_id, epoch, "valid", mode, result.metrics, wall)
-                if improved:
-                    runs_repo.save_ranks(self.store, self.run_id, "valid", mode, result.ranks, self.prep_hash)
+        wall = self._wall()
         for mode, result in results.items():
             self._emit(
                 EvaluationEnd(
@@ -508,6 +478,8 @@ class Trainer:
                     result.metrics,
                     improved if mode == self.select_mode else None,
                     train_loss,
+                    wall,
+                    result.ranks if improved else None,  # a new best epoch's ranks are kept
                 )
             )
         return improved
@@ -520,9 +492,6 @@ class Trainer:
         self._validate(1, None)
         self._save("best")
         self._save("last")
-        if self.is_main:
-            assert self.store is not None
-            runs_repo.update_run(self.store, self.run_id, epochs_done=1, best_epoch=1)
         return False
 
     # --- endings -----------------------------------------------------------------------------------
@@ -531,12 +500,9 @@ class Trainer:
         """Best weights → test metrics in every mode; status finished."""
         p = self.progress
         best_epoch = p.best_epoch or p.epochs_done
-        if self.is_main:
-            assert self.store is not None
-            run = runs_repo.get_run(self.store, self.run_id)
-            if run.best_checkpoint_path:
-                state = load_checkpoint(run.best_checkpoint_path, run.best_checkpoint_sha256)
-                self.model.load_state_dict(state["model"])
+        if self.is_main and self._best is not None:
+            state = load_checkpoint(*self._best)
+            self.model.load_state_dict(state["model"])
         if self.dist is not None:  # every rank evaluates its shard with rank 0's best weights
             for tensor in self.model.state_dict().values():
                 torch.distributed.broadcast(tensor, src=0)
@@ -544,17 +510,11 @@ class Trainer:
         for mode in self.eval_modes:
             result = self._evaluate("test", mode)
             test[mode] = result.metrics
-            if self.is_main:
-                assert self.store is not None
-                runs_repo.add_epoch_metrics(
-                    self.store, self.run_id, best_epoch, "test", mode, result.metrics, self._wall()
+            self._emit(
+                EvaluationEnd(
+                    self.run_id, best_epoch, "test", mode, result.metrics, wall_time=self._wall(), ranks=result.ranks
                 )
-                runs_repo.save_ranks(self.store, self.run_id, "test", mode, result.ranks, self.prep_hash)
-            self._emit(EvaluationEnd(self.run_id, best_epoch, "test", mode, result.metrics))
-        if self.is_main:
-            assert self.store is not None
-            runs_repo.update_run(self.store, self.run_id, best_epoch=best_epoch, epochs_done=p.epochs_done)
-            runs_repo.mark_ended(self.store, self.run_id, "finished")
+            )
         self._emit(Finished(self.run_id, best_epoch, p.epochs_done, stopped_early, test))
         return RunOutcome(self.run_id, "finished", best_epoch, p.epochs_done, test)
 
@@ -563,23 +523,16 @@ class Trainer:
         path: str | None = None
         note = None if clean else "interrupted by Ctrl-C inside a batch; the last checkpoint may not resume exactly"
         try:
-            self._flush_loss(force=True)
             if hasattr(self, "model"):  # set-up finished: there is a state worth saving
                 self._save("last")
                 path = str(self.checkpoint_dir / "last.pt")
         finally:
-            if self.is_main and self.store is not None:
-                runs_repo.mark_ended(self.store, self.run_id, "stopped", note)
-        self._emit(Cancelled(self.run_id, self.progress.epochs_done, path))
+            self._emit_safely(Cancelled(self.run_id, self.progress.epochs_done, path, note))
         return RunOutcome(self.run_id, "stopped", self.progress.best_epoch, self.progress.epochs_done, error=note)
 
     def _failed(self, exc: BaseException) -> RunOutcome:
         text = traceback.format_exc()
         reason = str(exc) if isinstance(exc, NonFiniteLoss) else f"{type(exc).__name__}: {exc}"
-        if self.is_main and self.store is not None:
-            with contextlib.suppress(Exception):  # the failure may be the store itself
-                self._flush_loss(force=True)
-            runs_repo.mark_ended(self.store, self.run_id, "failed", reason)
         self._emit_safely(Failed(self.run_id, reason, text))
         return RunOutcome(self.run_id, "failed", self.progress.best_epoch, self.progress.epochs_done, error=reason)
 
@@ -588,21 +541,15 @@ class Trainer:
     def _wall(self) -> float:
         return self.progress.elapsed + (time.monotonic() - self._t0)
 
-    def _flush_loss(self, force: bool = False) -> None:
-        if not self.is_main or not self._loss_buffer:
-            return
-        if force or time.monotonic() - self._last_flush >= LOSS_FLUSH_S:
-            assert self.store is not None
-            runs_repo.add_loss_points(self.store, self.run_id, self._loss_buffer)
-            self._loss_buffer = []
-            self._last_flush = time.monotonic()
-
     def _emit(self, event: TrainEvent) -> None:
-        if self.store is not None and self.is_main:
-            run_details.append_run_log(self.store, self.run_id, event_log_lines(event))  # the stored log
-        if self.callback is not None and self.is_main:
-            self.callback(event)
+        """Every recorder, in order; an exception (the store failing, Ctrl-C in a callback) ends the run."""
+        if self.is_main:
+            for recorder in self.recorders:
+                recorder(event)
 
     def _emit_safely(self, event: TrainEvent) -> None:
-        with contextlib.suppress(Exception):  # a broken callback must not hide the original failure
-            self._emit(event)
+        """For endings: each recorder hears it even when another one (or the store) is broken."""
+        if self.is_main:
+            for recorder in self.recorders:
+                with contextlib.suppress(Exception):  # must not hide the original failure
+                    recorder(event)
