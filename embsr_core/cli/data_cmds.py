@@ -17,7 +17,14 @@ from sqlalchemy import func, select
 from embsr_core.cli.root import CliContext, main, pass_cli
 from embsr_core.cli.runs_cmds import _table
 from embsr_core.data.errors import DataFormatError, ImportCancelled
-from embsr_core.data.importers import DEFAULT_CHUNK_ROWS, FORMATS, ColumnMapping, Source
+from embsr_core.data.importers import (
+    DEFAULT_CHUNK_ROWS,
+    FORMATS,
+    ColumnMapping,
+    Source,
+    detect_format,
+    ignored_mapping,
+)
 from embsr_core.data.store_io import ImportReport, import_into_store
 from embsr_core.store import StoreError
 from embsr_core.store.models import Dataset, Event
@@ -68,13 +75,32 @@ class Progress:
 
 
 def _mapping(session: str | None, item: str | None, operation: str | None, timestamp: str | None,
-             category: str | None, dwell: str | None, delimiter: str | None) -> ColumnMapping | None:
-    values = (session, item, operation, timestamp, category, dwell, delimiter)
-    if not any(values):
+             category: str | None, dwell: str | None, delimiter: str | None, user: str | None = None,
+             gap_minutes: float | None = None, header: bool = True) -> ColumnMapping | None:
+    values = (session, item, operation, timestamp, category, dwell, delimiter, user)
+    if not any(values) and gap_minutes is None and header:
         return None
     if delimiter == "\\t":
         delimiter = "\t"
-    return ColumnMapping(session, item, operation, timestamp, category, dwell, delimiter)
+    if gap_minutes is not None and not user:
+        raise click.BadParameter("the session gap cuts sessions from a user column; give --user-col too",
+                                 param_hint="--session-gap")
+    gap = None if gap_minutes is None else 60.0 * gap_minutes
+    return ColumnMapping(session, item, operation, timestamp, category, dwell, delimiter, user=user,
+                         session_gap=gap, header=header)
+
+
+def _warn_ignored_mapping(paths: Sequence[Path], fmt: str, mapping: ColumnMapping | None) -> None:
+    """Column options only shape generic tables: say so when the file is of another format."""
+    if mapping is None:
+        return
+    try:
+        resolved = fmt if fmt != "auto" else detect_format(paths[0])
+    except DataFormatError:
+        return  # the import itself reports the unreadable file
+    message = ignored_mapping(resolved, mapping)
+    if message:
+        click.echo(f"Warning: {message}.", err=True)
 
 
 def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
@@ -100,14 +126,20 @@ def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
 @click.option("--category-col", help="generic: optional column of the item category.")
 @click.option("--dwell-col", help="generic: optional column of the dwell time (seconds).")
 @click.option("--delimiter", help="generic: field delimiter (default: sniffed; '\\t' for tab).")
+@click.option("--user-col", help="generic: column of the user id; without --session-col, sessions are cut per user "
+              "at inactivity gaps (see --session-gap).")
+@click.option("--session-gap", "session_gap", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="generic with --user-col: minutes without an event that end a session  [default: 30]")
+@click.option("--no-header", "no_header", is_flag=True,
+              help="generic: the first line is data; give the columns by position (1, 2, ...).")
 @click.option("--operation", "operations", multiple=True, metavar="NAME",
               help="A fixed operation for every row of a file; repeat once per path, in order ('-' = none).")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, hidden=True)
 @pass_cli
 def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | None, session_col: str | None,
                item_col: str | None, operation_col: str | None, timestamp_col: str | None,
-               category_col: str | None, dwell_col: str | None, delimiter: str | None,
-               operations: tuple[str, ...], chunk_rows: int) -> None:
+               category_col: str | None, dwell_col: str | None, delimiter: str | None, user_col: str | None,
+               session_gap: float | None, no_header: bool, operations: tuple[str, ...], chunk_rows: int) -> None:
     """Import micro-behavior files as a new dataset (one transaction: an error or Ctrl-C stores nothing).
 
     \b
@@ -122,9 +154,17 @@ def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | N
           --operation view --operation purchase
       embsr import log.tsv --format generic --session-col sid --item-col sku \\
           --operation-col action --timestamp-col time
+      embsr import UserBehavior.csv --format generic --no-header --user-col 1 --item-col 2 \\
+          --category-col 3 --operation-col 4 --timestamp-col 5 --session-gap 30
+    \b
+    A user log without session ids (--user-col, no --session-col) is cut into sessions per user at
+    gaps of more than --session-gap minutes; that mode holds the file's rows in memory while cutting.
+    Lines longer than 16 MiB are refused.
     """
     sources = _sources(paths, operations)
-    mapping = _mapping(session_col, item_col, operation_col, timestamp_col, category_col, dwell_col, delimiter)
+    mapping = _mapping(session_col, item_col, operation_col, timestamp_col, category_col, dwell_col, delimiter,
+                       user_col, session_gap, not no_header)
+    _warn_ignored_mapping(paths, fmt, mapping)
     store = cli.store
     total = sum(p.stat().st_size for p in paths if p.is_file())
     try:
