@@ -6,6 +6,7 @@ import torch
 from _model_helpers import one_torch_thread, random_split  # noqa: F401 (autouse fixture)
 from torch.nn import functional as F
 
+from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.layers.fusion import FixedFusion, FusionMLP
 from embsr_core.models.registry import build_model, get_spec, list_specs
 
@@ -206,8 +207,72 @@ def test_explain_keys_and_shapes(split):
     assert ex["star_gate"].shape == (B, L) and ex["beta"].shape == (B, 16)
     assert torch.all(ex["attention_star"][:, :L][~ex["valid"]] == 0)
     assert torch.all(ex["star_gate"][~ex["valid"]] == 0)
-    assert ((ex["star_gate"][ex["valid"]] > 0) & (ex["star_gate"][ex["valid"]] < 1)).all()
+    assert torch.isfinite(ex["star_gate"]).all()  # eq. 9 as printed: a scaled dot product, not a probability
     assert not model.training
+
+
+def test_star_gate_follows_eq9_and_sigmoid_is_an_option(split):
+    paper, squashed = _model(), _model(star_gate="sigmoid")  # same seed: same weights
+    for m in (paper, squashed):
+        with torch.no_grad():  # large gate weights so α leaves [0, 1] when nothing squashes it
+            m.gnn.q1.weight.mul_(40.0)
+            m.gnn.k1.weight.mul_(40.0)
+    batch = paper.collate(split, np.arange(16))
+    ex_paper, ex_sig = paper.explain(batch), squashed.explain(batch)
+    a_paper, a_sig = ex_paper["star_gate"][ex_paper["valid"]], ex_sig["star_gate"][ex_sig["valid"]]
+    torch.testing.assert_close(a_sig, torch.sigmoid(a_paper))  # α is computed before the gate is used
+    assert (a_paper < 0).any() or (a_paper > 1).any()
+    assert ((a_sig > 0) & (a_sig < 1)).all()
+    assert get_spec("EMBSR").param("star_gate").default == "paper"
+
+
+def test_message_source_code_uses_the_nodes_own_embedding_and_op_state():
+    from embsr_core.models.layers.star_gnn import StarGNN
+
+    torch.manual_seed(0)
+    d = 8
+    # one session A → B: node 0 = A at macro position 0, node 1 = B at position 1
+    edges = dict(edge_src=torch.tensor([0]), edge_dst=torch.tensor([1]),
+                 edge_src_pos=torch.tensor([0]), edge_dst_pos=torch.tensor([1]))
+    h0, seq = torch.randn(2, d), torch.randn(2, d)
+    h0_b, seq_b = h0.clone(), seq.clone()
+    h0_b[1] += 1.0  # change B's embedding
+    seq_b[1] += 1.0  # and B's op-GRU state
+    for source, a_depends_on_b in (("paper", True), ("code", False)):
+        gnn = StarGNN(d, seq_dim=d, message_source=source, star=False, highway=False)
+        out = gnn(h0, torch.zeros(2, dtype=torch.long), 1, seq_feat=seq, **edges)[0]
+        out_b = gnn(h0_b, torch.zeros(2, dtype=torch.long), 1, seq_feat=seq_b, **edges)[0]
+        # A has only an outgoing edge: its update sees B (paper, eq. 5) or only itself (authors' code)
+        assert (not torch.allclose(out[0], out_b[0])) == a_depends_on_b, source
+        if source == "code":  # and its own state does reach it
+            seq_a = seq.clone()
+            seq_a[0] += 1.0
+            assert not torch.allclose(out[0], gnn(h0, torch.zeros(2, dtype=torch.long), 1, seq_feat=seq_a,
+                                                  **edges)[0][0])
+
+
+def _split_from_rows(rows: list[list[int]]) -> SplitArrays:
+    """Sessions given as item lists (operation 1 + position % N_OPS, so runs carry operations)."""
+    n, width = len(rows), max(map(len, rows))
+    items = np.zeros((n, width), np.int32)
+    for r, row in enumerate(rows):
+        items[r, : len(row)] = row
+    lengths = np.array([len(r) for r in rows], np.int32)
+    ops = np.where(items > 0, 1 + np.arange(width)[None, :] % N_OPS, 0).astype(np.int32)
+    return SplitArrays(items=items, ops=ops, lengths=lengths, targets=np.ones(n, np.int64),
+                       target_ops=np.ones(n, np.int32), session_ids=np.arange(n).astype(str), end_times=np.zeros(n))
+
+
+def test_sgnn_self_is_macro_level_run_lengths_change_nothing():
+    short = [[3, 5, 7], [2, 9]]  # macro-items
+    long_runs = [[3, 3, 3, 5, 7, 7], [2, 9, 9, 9, 9]]  # same macro-items, other run lengths
+    a, b = _split_from_rows(short), _split_from_rows(long_runs)
+    m = _model("SGNN-Self")
+    assert get_spec("SGNN-Self").param("tokens").default == "macro"
+    torch.testing.assert_close(m.scores(m.collate(a, np.arange(2))), m.scores(m.collate(b, np.arange(2))))
+    micro = _model("SGNN-Self", tokens="micro")  # the earlier token-per-micro-behavior form sees them
+    assert not torch.allclose(micro.scores(micro.collate(a, np.arange(2))),
+                              micro.scores(micro.collate(b, np.arange(2))))
 
 
 def test_bad_input_is_reported(split):

@@ -34,6 +34,7 @@ from torch import nn
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.base import Batch, SessionRecommender, TargetOp
 from embsr_core.models.layers.fusion import make_fusion
+from embsr_core.models.layers.macro_batch import macro_sequences
 from embsr_core.models.layers.multigraph import build_multigraph
 from embsr_core.models.layers.op_attention import OpAwareSelfAttention
 from embsr_core.models.layers.op_gru import PrefixTrieGRU
@@ -53,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "heads": 1,
     "w_k": 12.0,
     "message_source": "paper",
+    "star_gate": "paper",
+    "tokens": "micro",
     "positions": "forward",
     "target_op_dropout": 0.5,
     "beta": 0.5,
@@ -77,6 +80,11 @@ class EMBSR(SessionRecommender):
             raise ValueError(f"EMBSR: unknown config keys {sorted(unknown)}")
         if cfg["graph"] not in ("star_gnn", "none", "rnn"):
             raise ValueError(f"graph: expected 'star_gnn', 'none' or 'rnn', got {cfg['graph']!r}")
+        if cfg["tokens"] not in ("micro", "macro"):
+            raise ValueError(f"tokens: expected 'micro' or 'macro', got {cfg['tokens']!r}")
+        if cfg["tokens"] == "macro" and (cfg["op_gru"] or cfg["abs_op"] or cfg["graph"] == "rnn"):
+            raise ValueError("tokens='macro' is for models without operations (SGNN-Self)")
+        self.macro_tokens = cfg["tokens"] == "macro"
         if cfg["positions"] not in ("forward", "reverse"):
             raise ValueError(f"positions: expected 'forward' or 'reverse', got {cfg['positions']!r}")
         self.reverse_positions = cfg["positions"] == "reverse"
@@ -93,7 +101,8 @@ class EMBSR(SessionRecommender):
         self.op_emb = nn.Embedding(n_ops + 2, d, padding_idx=0) if self.uses_operations else None  # M_O
         self.op_gru = PrefixTrieGRU(d, d) if cfg["op_gru"] else None
         self.gnn = (StarGNN(d, int(cfg["gnn_layers"]), seq_dim=d if cfg["op_gru"] else None,
-                            message_source=cfg["message_source"]) if self.graph == "star_gnn" else None)
+                            message_source=cfg["message_source"], star_gate=cfg["star_gate"])
+                    if self.graph == "star_gnn" else None)
         self.rnn = LeftAlignedGRU(2 * d, d) if self.graph == "rnn" else None
         self.attn = (OpAwareSelfAttention(d, MAX_POSITIONS, int(cfg["attn_layers"]), int(cfg["heads"]),
                                           n_op_rows=n_ops + 2 if cfg["dyadic"] else None,
@@ -140,6 +149,10 @@ class EMBSR(SessionRecommender):
         valid = np.arange(width)[None, :] < lengths[:, None]
         items = np.where(valid, split.items[index, :width], 0).astype(np.int64)
         ops = np.where(valid, split.ops[index, :width], 0).astype(np.int64)
+        if self.macro_tokens:  # one token per macro-item: run lengths (micro information) never enter
+            items, lengths = macro_sequences(items, lengths)
+            valid = np.arange(items.shape[1])[None, :] < lengths[:, None]
+            ops = valid.astype(np.int64)  # a placeholder operation (1): this model never reads it
         if items.max() > self.n_items or items[valid].min() < 1:
             raise ValueError(f"collate: item ids must be in 1..{self.n_items}")
         if ops.max() > self.n_ops or (self.uses_operations and ops[valid].min() < 1):
@@ -291,9 +304,16 @@ _COMMON = (
 )
 _GNN = (Param("gnn_layers", "int", 1, "star-GNN propagation steps (paper: 1)", low=1, high=8),)
 _MSG = (Param("message_source", "choice", "paper",
-              "which occurrence's op-GRU state an outgoing-edge message carries: 'paper' = the "
-              "neighbour's (eq. 5), 'code' = the edge's source position (authors' code)",
+              "what an outgoing-edge message carries: 'paper' = the neighbour's embedding and op-GRU "
+              "state (eq. 5), 'code' = the node's own embedding and op-GRU state (authors' code)",
               choices=("paper", "code")),)
+_GNN = _GNN + (Param("star_gate", "choice", "paper",
+                     "star gate α of eq. 9: 'paper' = the scaled dot product as printed (and in the "
+                     "authors' code), 'sigmoid' = squashed into (0, 1)", choices=("paper", "sigmoid")),)
+_TOKENS = (Param("tokens", "choice", "macro",
+                 "attention tokens: 'macro' = one per macro-item (no micro-behavior information, as "
+                 "§V-D describes SGNN-Self), 'micro' = one per micro-behavior (an item visited with k "
+                 "operations appears k times)", choices=("macro", "micro")),)
 _ATT = (
     Param("attn_layers", "int", 1, "self-attention blocks (paper: 1)", low=1, high=6),
     Param("positions", "choice", "forward",
@@ -321,7 +341,7 @@ _SPECS: tuple[tuple[str, str, str, dict[str, Any], tuple[Param, ...]], ...] = (
     ("EMBSR-FixedBeta", "variant", "EMBSR with a fixed fusion weight β (§V-F)",
      {"fusion": "fixed"}, _GNN + _MSG + _ATT + _TOP + _BETA),
     ("SGNN-Self", "variant", "star GNN over macro items + standard self-attention (no operations)",
-     {"op_gru": False, "abs_op": False, "dyadic": False}, _GNN + _ATT),
+     {"op_gru": False, "abs_op": False, "dyadic": False}, _GNN + _ATT + _TOKENS),
     ("SGNN-Seq-Self", "variant", "SGNN-Self + op-GRU states in the GNN messages (sequential pattern)",
      {"abs_op": False, "dyadic": False}, _GNN + _MSG + _ATT),
     ("RNN-Self", "variant", "a GRU over [item; operation] embeddings replaces the GNN + standard self-attention",

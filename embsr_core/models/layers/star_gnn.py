@@ -17,6 +17,7 @@ from torch import nn
 from embsr_core.models.layers.segment import segment_mean, segment_softmax
 
 MessageSource = Literal["paper", "code"]
+StarGate = Literal["paper", "sigmoid"]
 
 
 class StarGNN(nn.Module):
@@ -27,19 +28,27 @@ class StarGNN(nn.Module):
         layers: number of propagation steps (paper: 1).
         seq_dim: size of the per-position sequential feature h̃ (the op-GRU state) concatenated to
             the neighbour in each message (eq. 6); ``None`` = plain item messages.
-        message_source: which occurrence's h̃ an *outgoing* edge message carries. ``"paper"``: the
-            neighbour's (eq. 5: the message comes from u_j, the target of the edge, at position k+1);
-            ``"code"``: the edge's source position k for both directions, as in the authors' code.
-            Incoming messages always carry the source (the neighbour) position.
+        message_source: what an *outgoing* edge message (u_i → u_j, macro positions k → k+1)
+            carries. ``"paper"``: the neighbour u_j's embedding and its op-GRU state at k+1 (eq. 5);
+            ``"code"``: the node's own embedding and its own op-GRU state at k, as the authors'
+            code wires it (one message per macro position, ``[e_{v_k}; h̃_k]``, sent along both
+            the in- and the out-edge of that position). Incoming messages (u_j → u_i) always carry
+            the neighbour u_j and its state.
+        star_gate: eq. 9's α. ``"paper"``: the scaled dot product as printed (and as in the
+            authors' code: no squashing, so α may leave [0, 1]); ``"sigmoid"``: σ of it.
         star: use the star node (eq. 9–10); ``False`` gives a plain gated GNN.
         highway: mix the initial and last node embeddings (eq. 11).
     """
 
     def __init__(self, dim: int, layers: int = 1, seq_dim: int | None = None,
-                 message_source: MessageSource = "paper", star: bool = True, highway: bool = True):
+                 message_source: MessageSource = "paper", star: bool = True, highway: bool = True,
+                 star_gate: StarGate = "paper"):
         super().__init__()
         if message_source not in ("paper", "code"):
             raise ValueError(f"message_source: expected 'paper' or 'code', got {message_source!r}")
+        if star_gate not in ("paper", "sigmoid"):
+            raise ValueError(f"star_gate: expected 'paper' or 'sigmoid', got {star_gate!r}")
+        self.star_gate = star_gate
         self.dim, self.layers, self.message_source = dim, layers, message_source
         self.star, self.highway = star, highway
         self.msg_in = nn.Linear(dim, dim)  # W⁺_m (node part) and b⁺_m, eq. 6
@@ -79,9 +88,10 @@ class StarGNN(nn.Module):
         h = h0
         info: dict[str, torch.Tensor] = {}
         for _ in range(self.layers):
-            # eq. 5–7: messages along incoming edges come from the source, outgoing from the target
+            # eq. 5–7: messages along incoming edges come from the source; outgoing ones from the
+            # target (paper) or from the node itself (authors' code)
             m_in = self.msg_in(h)[edge_src]  # Ne×d
-            m_out = self.msg_out(h)[edge_dst]  # Ne×d
+            m_out = self.msg_out(h)[edge_dst if self.message_source == "paper" else edge_src]  # Ne×d
             if seq_msg_in is not None:
                 m_in = m_in + seq_msg_in
                 m_out = m_out + seq_msg_out
@@ -99,11 +109,13 @@ class StarGNN(nn.Module):
                 h = h_hat
                 continue
             s_node = star[node_session]  # Nn×d
-            # eq. 9: star gate. A sigmoid keeps α in (0, 1) as in SGNN-HN's and the authors' code
-            # (the printed equation omits it, which would let the mixture leave the convex hull).
-            # W_k1 is applied per session (B×d) and then gathered: same result, Nn/B times cheaper.
+            # eq. 9: star gate, as printed and as in the authors' code: no sigmoid (``star_gate=
+            # "sigmoid"`` adds one). W_k1 is applied per session (B×d) and then gathered: same
+            # result, Nn/B times cheaper.
             k_star = self.k1(star)[node_session]  # Nn×d
-            alpha = torch.sigmoid((self.q1(h_hat) * k_star).sum(-1, keepdim=True) / math.sqrt(d))
+            alpha = (self.q1(h_hat) * k_star).sum(-1, keepdim=True) / math.sqrt(d)  # Nn×1
+            if self.star_gate == "sigmoid":
+                alpha = torch.sigmoid(alpha)
             h = (1 - alpha) * h_hat + alpha * s_node  # Nn×d
             # eq. 10: star update by attention over its satellites (only this session's nodes)
             logit = (self.k2(h) * self.q2(star)[node_session]).sum(-1) / math.sqrt(d)  # Nn
