@@ -1,4 +1,5 @@
-"""The gather/bucket dyadic attention equals a naive dense B×Q×K×d implementation (eq. 14–16)."""
+"""Both forms of the dyadic attention (gather, |R| table) equal a naive dense B×K×K×d implementation
+(eq. 14–16), in values and in gradients, and the size rule picks the cheaper one."""
 
 import math
 
@@ -6,7 +7,12 @@ import pytest
 import torch
 from _model_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
-from embsr_core.models.layers.op_attention import OpAwareAttentionLayer, OpAwareSelfAttention
+from embsr_core.models.layers.op_attention import (
+    TABLE_MAX_RELATIONS_PER_KEY,
+    OpAwareAttentionLayer,
+    OpAwareSelfAttention,
+    dyadic_form,
+)
 
 
 def _naive(layer: OpAwareAttentionLayer, x, key_mask, pos, ops):
@@ -28,11 +34,12 @@ def _naive(layer: OpAwareAttentionLayer, x, key_mask, pos, ops):
     return layer.norm2(h + layer.ffn(h))
 
 
+@pytest.mark.parametrize("form", ["gather", "table"])
 @pytest.mark.parametrize("heads", [1, 2])
-def test_fast_dyadic_attention_matches_dense(heads):
+def test_fast_dyadic_attention_matches_dense(heads, form):
     torch.manual_seed(0)
     B, K, d, n_rows = 3, 7, 8, 5
-    layer = OpAwareAttentionLayer(d, heads=heads, n_op_rows=n_rows).eval()
+    layer = OpAwareAttentionLayer(d, heads=heads, n_op_rows=n_rows, dyadic=form).eval()
     x, pos = torch.randn(B, K, d), torch.randn(B, K, d)
     ops = torch.randint(0, n_rows, (B, K))
     key_mask = torch.ones(B, K, dtype=torch.bool)
@@ -61,3 +68,89 @@ def test_stack_last_only_equals_full():
     last, _ = att(x, mask, positions, ops, last_only=True)
     full, _ = att(x, mask, positions, ops, last_only=False)
     torch.testing.assert_close(last, full[:, -1], atol=1e-6, rtol=1e-6)
+
+
+def _inputs(B: int, K: int, d: int, n_rows: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, K, d, generator=gen, requires_grad=True)
+    pos = torch.randn(B, K, d, generator=gen)
+    ops = torch.randint(0, n_rows, (B, K), generator=gen)
+    key_mask = torch.ones(B, K, dtype=torch.bool)
+    key_mask[0, 2:-1] = False
+    return x, key_mask, pos, ops
+
+
+def _grads(layer: OpAwareAttentionLayer, out: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradients of a fixed random projection of ``out`` w.r.t. x and every parameter."""
+    layer.zero_grad(set_to_none=True)
+    x.grad = None
+    probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(99))
+    (out * probe).sum().backward()
+    grads = {name: p.grad.clone() for name, p in layer.named_parameters() if p.grad is not None}
+    grads["x"] = x.grad.clone()
+    return grads
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("star_only", [False, True])
+def test_both_forms_have_the_dense_gradients(heads, star_only):
+    """Values and gradients (x, W^Q, M_R, FFN, norms) of gather and table equal the dense reference."""
+    torch.manual_seed(2)
+    B, K, d, n_rows = 4, 6, 8, 4
+    layer = OpAwareAttentionLayer(d, heads=heads, n_op_rows=n_rows).eval()
+    x, key_mask, pos, ops = _inputs(B, K, d, n_rows, seed=3)
+    dense = _naive(layer, x, key_mask, pos, ops)
+    if star_only:
+        dense = dense[:, -1:]
+    expect = _grads(layer, dense, x)
+    query = torch.tensor([K - 1]) if star_only else None
+    for form in ("gather", "table"):
+        layer.dyadic = form
+        out, _ = layer(x, key_mask, pos, ops, query_index=query)
+        torch.testing.assert_close(out, dense, atol=1e-5, rtol=1e-5)
+        got = _grads(layer, out, x)
+        assert got.keys() == expect.keys()
+        for name in expect:
+            torch.testing.assert_close(got[name], expect[name], atol=1e-5, rtol=1e-4, msg=f"{form}: {name}")
+
+
+def test_forms_agree_in_training_mode_with_dropout():
+    """Same dropout mask (same seed) → same output and M_R gradient in both forms."""
+    B, K, d, n_rows = 3, 5, 8, 6
+    torch.manual_seed(4)
+    layer = OpAwareAttentionLayer(d, n_op_rows=n_rows, dropout=0.3).train()
+    x, key_mask, pos, ops = _inputs(B, K, d, n_rows, seed=5)
+    results = []
+    for form in ("gather", "table"):
+        layer.dyadic = form
+        torch.manual_seed(6)
+        out, _ = layer(x, key_mask, pos, ops)
+        results.append((out, _grads(layer, out, x)["relation.weight"]))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[0][1], results[1][1], atol=1e-5, rtol=1e-4)
+
+
+def test_size_rule_and_auto():
+    """Few operations → the |R| table; many (|R| far above the keys) → the per-pair gather."""
+    K = 51
+    assert dyadic_form(12 * 12, K) == "table"  # 10 operations + pad + unknown
+    assert dyadic_form(202 * 202, K) == "gather"  # 200 operations
+    assert dyadic_form(TABLE_MAX_RELATIONS_PER_KEY * K, K) == "table"
+    assert dyadic_form(TABLE_MAX_RELATIONS_PER_KEY * K + 1, K) == "gather"
+    with pytest.raises(ValueError, match="dyadic"):
+        OpAwareAttentionLayer(8, n_op_rows=3, dyadic="dense")  # type: ignore[arg-type]
+
+
+def test_gather_gradient_of_the_table_touches_only_used_pairs():
+    """Many operations: the table's gradient is nonzero only on the pairs present in the batch."""
+    torch.manual_seed(7)
+    B, K, d, n_rows = 2, 5, 8, 40
+    layer = OpAwareAttentionLayer(d, n_op_rows=n_rows).eval()
+    assert dyadic_form(n_rows**2, K) == "gather"
+    x, key_mask, pos, ops = _inputs(B, K, d, n_rows, seed=8)
+    out, _ = layer(x, key_mask, pos, ops, query_index=torch.tensor([K - 1]))
+    grad = _grads(layer, out, x)["relation.weight"]
+    used = torch.unique(ops[:, -1:, None] * n_rows + ops[:, None, :])
+    touched = torch.nonzero(grad.abs().sum(1)).flatten()
+    assert set(touched.tolist()) <= set(used.tolist())
+    assert len(touched) > 0

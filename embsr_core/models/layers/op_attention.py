@@ -2,10 +2,19 @@
 
 e_ij = x_i W^Q (x_j + e_{r_ij} + e_{p_j})ᵀ / √d,   z_i = Σ_j α_ij (x_j + e_{r_ij} + e_{p_j})
 
-The dyadic term never materialises a B×L×L×d tensor: q_i·M_Rᵀ gives |R| = |O|² scores per query,
-gathered by the pair index r_ij = o_i·|O| + o_j; on the value side the attention weights are
-summed into |R| buckets per query and multiplied by M_R. Cost O(B·L·(L + |R|)·d) instead of
-O(B·L²·d) memory.
+The dyadic term (q_i·e_{r_ij} in the logits, Σ_j α_ij e_{r_ij} in the values, r_ij = o_i·n + o_j,
+|R| = n² relations for n operation rows) has two exact forms, chosen per call by size
+(:func:`dyadic_form`):
+
+- ``"gather"``: the relation row of every (query, key) pair, B×Q×K×d, dotted with q_i and weighted
+  by α_ij. Cost O(B·Q·K·d), independent of |R|; the table's gradient is one scatter into |R|×d.
+- ``"table"``: every q_i·e_r for all r (one matmul of the flattened B·Q queries with M_R), gathered
+  by pair id; the weights are summed into |R| buckets per query and multiplied by M_R (one matmul
+  again). Cost O(B·Q·|R|·d) and no d in its memory; cheaper when there are few operations.
+
+Neither broadcasts M_R over the batch (a batched ``buckets @ R.unsqueeze(0)`` makes autograd
+materialise a B×|R|×d gradient: 8 GB at 200 operations and batch 512). Both never build the
+B×Q×K×d tensor of *summed* keys the printed equations suggest.
 
 Without ``n_op_rows`` (no dyadic term) this is a standard single-layer Transformer encoder block
 (optionally with learned K/V projections) usable by GC-SAN / BERT4Rec-style baselines.
@@ -14,9 +23,24 @@ Without ``n_op_rows`` (no dyadic term) this is a standard single-layer Transform
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn
+
+DyadicForm = Literal["auto", "gather", "table"]
+RelValues = Callable[[torch.Tensor], torch.Tensor]  # attention weights B×H×Q×K ↦ Σ_j α_ij e_{r_ij}
+# "table" while |R| ≤ TABLE_MAX_RELATIONS_PER_KEY × K. Measured on CPU (benchmarks/train_step.py
+# --dyadic-forms, batch 512, K = 51, d = 100, forward + backward): the table's two large matmuls beat
+# the per-pair gather up to |R| ≈ 2,000 for the star row and ≈ 2,700 for all rows; at 200 operations
+# (|R| = 40,804) the table is 10× slower for the star row and does not fit for all rows.
+TABLE_MAX_RELATIONS_PER_KEY = 32
+
+
+def dyadic_form(n_relations: int, n_keys: int) -> Literal["gather", "table"]:
+    """The cheaper exact form of the dyadic term for |R| = ``n_relations`` and K = ``n_keys``."""
+    return "table" if n_relations <= TABLE_MAX_RELATIONS_PER_KEY * n_keys else "gather"
 
 
 class OpAwareAttentionLayer(nn.Module):
@@ -29,11 +53,16 @@ class OpAwareAttentionLayer(nn.Module):
             table M_R has n_op_rows² rows); ``None`` = no dyadic term (standard self-attention).
         dropout: on the attention weights and both sublayer outputs.
         kv_projection: learn W^K, W^V (standard Transformer); the paper uses x_j directly.
+        dyadic: ``"auto"`` picks the cheaper exact form per call (:func:`dyadic_form`);
+            ``"gather"`` / ``"table"`` force one (tests, benchmarks).
     """
 
     def __init__(self, dim: int, heads: int = 1, n_op_rows: int | None = None, dropout: float = 0.0,
-                 kv_projection: bool = False):
+                 kv_projection: bool = False, dyadic: DyadicForm = "auto"):
         super().__init__()
+        if dyadic not in ("auto", "gather", "table"):
+            raise ValueError(f"dyadic: expected auto, gather or table, got {dyadic!r}")
+        self.dyadic = dyadic
         if dim % heads:
             raise ValueError(f"heads: {heads} does not divide the embedding size {dim}")
         self.dim, self.heads, self.n_op_rows = dim, heads, n_op_rows
@@ -67,16 +96,14 @@ class OpAwareAttentionLayer(nn.Module):
         vals = vals.view(B, K, H, dh).transpose(1, 2)
         logits = q @ keys.transpose(-1, -2)  # B×H×Q×K
         info: dict[str, torch.Tensor] = {}
-        pair = None
+        rel_values = None
         if self.relation is not None:
             if ops is None:
                 raise ValueError("the dyadic term needs the operation ids of the tokens")
-            R = self.relation.weight.view(-1, H, dh).transpose(0, 1)  # H×|R|×dh
-            q_rel = q @ R.transpose(-1, -2).unsqueeze(0)  # B×H×Q×|R|: every q_i·e_r once
             ops_q = ops if query_index is None else ops[:, query_index]
             pair = ops_q[:, :, None] * self.n_op_rows + ops[:, None, :]  # B×Q×K: r_ij
-            pair = pair[:, None].expand(B, H, Q, K)
-            dyadic = q_rel.gather(-1, pair)  # B×H×Q×K
+            form = self.dyadic if self.dyadic != "auto" else dyadic_form(self.relation.num_embeddings, K)
+            dyadic, rel_values = (self._dyadic_gather if form == "gather" else self._dyadic_table)(q, pair)
             logits = logits + dyadic
             if return_weights:
                 info["dyadic_logit"] = dyadic
@@ -86,12 +113,44 @@ class OpAwareAttentionLayer(nn.Module):
             info["weights"] = weights
         weights = self.drop(weights)
         out = weights @ vals  # B×H×Q×dh
-        if pair is not None:
-            buckets = weights.new_zeros(B, H, Q, self.n_op_rows ** 2).scatter_add_(-1, pair, weights)
-            out = out + buckets @ R.unsqueeze(0)  # Σ_j α_ij e_{r_ij}, B×H×Q×dh
+        if rel_values is not None:
+            out = out + rel_values(weights)  # Σ_j α_ij e_{r_ij}
         z = out.transpose(1, 2).reshape(B, Q, d)  # eq. 14
         h = self.norm1(xq + self.drop(z))
         return self.norm2(h + self.drop(self.ffn(h))), info
+
+    def _dyadic_gather(self, q: torch.Tensor, pair: torch.Tensor) -> tuple[torch.Tensor, RelValues]:
+        """q: B×H×Q×dh, pair: B×Q×K → (B×H×Q×K logits q_i·e_{r_ij}, weights ↦ B×H×Q×dh values)."""
+        B, H, Q, dh = q.shape
+        K = pair.shape[-1]
+        # one (K×dh) block of relation rows per (query, head): the batch folds into bmm's batch
+        rel = self.relation(pair).view(B * Q, K, H, dh).transpose(1, 2).reshape(B * Q * H, K, dh)
+        flat_q = q.transpose(1, 2).reshape(B * Q * H, dh, 1)
+        logits = torch.bmm(rel, flat_q).view(B, Q, H, K).transpose(1, 2)  # B×H×Q×K
+
+        def values(weights: torch.Tensor) -> torch.Tensor:  # B×H×Q×K → B×H×Q×dh
+            flat_w = weights.transpose(1, 2).reshape(B * Q * H, 1, K)
+            return torch.bmm(flat_w, rel).view(B, Q, H, dh).transpose(1, 2)
+
+        return logits, values
+
+    def _dyadic_table(self, q: torch.Tensor, pair: torch.Tensor) -> tuple[torch.Tensor, RelValues]:
+        """Same contract as :meth:`_dyadic_gather`, via all |R| scores per query (few operations)."""
+        B, H, Q, dh = q.shape
+        K = pair.shape[-1]
+        R = self.relation.weight.view(-1, H, dh).transpose(0, 1)  # H×|R|×dh
+        n_rel = R.shape[1]
+        flat_q = q.transpose(0, 1).reshape(H, B * Q, dh)  # H×BQ×dh: the batch folded into the rows
+        flat_pair = pair.reshape(1, B * Q, K).expand(H, B * Q, K)
+        q_rel = torch.bmm(flat_q, R.transpose(1, 2))  # H×BQ×|R|: every q_i·e_r once
+        logits = q_rel.gather(-1, flat_pair).view(H, B, Q, K).transpose(0, 1)  # B×H×Q×K
+
+        def values(weights: torch.Tensor) -> torch.Tensor:  # B×H×Q×K → B×H×Q×dh
+            flat_w = weights.transpose(0, 1).reshape(H, B * Q, K)
+            buckets = flat_w.new_zeros(H, B * Q, n_rel).scatter_add_(-1, flat_pair, flat_w)  # H×BQ×|R|
+            return torch.bmm(buckets, R).view(H, B, Q, dh).transpose(0, 1)
+
+        return logits, values
 
 
 class OpAwareSelfAttention(nn.Module):
