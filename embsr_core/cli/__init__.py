@@ -5,6 +5,7 @@ from embsr_core.cli import (
     db_cmds,  # noqa: F401  (registers `embsr db ...`)
     runs_cmds,  # noqa: F401  (registers `embsr runs ...` and `embsr export`)
     train_cmds,  # noqa: F401  (registers generate, models, train, resume, evaluate, search, demo)
+    tune_cmds,  # noqa: F401  (registers tune, leaderboard)
 )
 from embsr_core.cli.root import main
 

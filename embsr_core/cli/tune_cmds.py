@@ -1,0 +1,214 @@
+"""`embsr tune | leaderboard`: tuning on the validation split and the all-models comparison."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from embsr_core.cli.root import CliContext, main, pass_cli
+from embsr_core.cli.runs_cmds import runs_compare
+from embsr_core.cli.train_cmds import (
+    _model_overrides,
+    _prepared_from_options,
+    _train_config,
+    prep_options,
+    train_options,
+)
+from embsr_core.models.registry import get_spec, list_specs
+from embsr_core.training import ControlToken, EvaluationEnd, TrainEvent, cancel_on_sigint
+from embsr_core.training.leaderboard import (
+    BoardProgress,
+    board_progress_line,
+    leaderboard,
+    table3_models,
+    trial_line,
+)
+from embsr_core.training.tuning import PRUNERS, TuneProgress, TuneResult, parse_duration, search_space, tune
+
+
+def _budget(budget: str | None, trials: int | None, default: str | None) -> tuple[float | None, int | None]:
+    if budget is None and trials is None:
+        budget = default
+    try:
+        return (None if budget is None else parse_duration(budget)), trials
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--budget") from None
+
+
+def _parse_space(items: tuple[str, ...]) -> dict[str, list[str]] | None:
+    if not items:
+        return None
+    space: dict[str, list[str]] = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: expected NAME=V1,V2,... (e.g. lr=0.001,0.003)", param_hint="--space")
+        key, values = item.split("=", 1)
+        space[key.strip().replace("-", "_")] = [v.strip() for v in values.split(",") if v.strip()]
+    return space
+
+
+class EpochLine:
+    """Trainer callback for tuning: one indented line per validated epoch (the trial lines say the rest)."""
+
+    def __call__(self, event: TrainEvent) -> None:
+        if isinstance(event, EvaluationEnd) and event.split == "valid" and event.is_best is not None:
+            click.echo(f"    epoch {event.epoch}: valid H@20 {_pct(event.metrics, 'hit@20')} "
+                       f"M@20 {_pct(event.metrics, 'mrr@20')}" + (" (best)" if event.is_best else ""))
+
+
+def _pct(metrics: dict[str, float] | None, name: str) -> str:
+    return "-" if not metrics or name not in metrics else f"{100 * metrics[name]:.2f}"
+
+
+def _summary(result: TuneResult) -> None:
+    n = {s: sum(t.state == s for t in result.trials) for s in ("complete", "pruned", "failed")}
+    click.echo(f"study {result.study_name!r}: {len(result.trials)} trials ({n['complete']} complete, "
+               f"{n['pruned']} pruned, {n['failed']} failed) in {result.elapsed_s / 60:.1f} min; "
+               f"stopped: {result.stop_reason}")
+    if result.best is None:
+        return
+    for label, trial in (("defaults", result.default), ("best", result.best)):
+        if trial is not None:
+            click.echo(f"  {label:<8} trial {trial.number:<3} valid H@20 {_pct(trial.valid, 'hit@20'):>6}  "
+                       f"M@20 {_pct(trial.valid, 'mrr@20'):>6}  {trial.label}")
+    click.echo(f"best configuration: run {result.best_run_id} (see `embsr runs show {result.best_run_id}`)")
+
+
+@main.command("tune")
+@click.argument("dataset")
+@click.option("--model", "-m", "model", default="EMBSR", show_default=True, help="A name from `embsr models list`")
+@click.option("--budget", default=None, metavar="DURATION",
+              help="Search time, e.g. 90s, 15m, 1h30m (default 15m unless --trials is given)")
+@click.option("--trials", type=click.IntRange(1), default=None,
+              help="Number of trials (with --budget: whichever ends first)")
+@click.option("--space", "space_items", multiple=True, metavar="NAME=V1,V2,...",
+              help="Search these values instead of the model's own search space (repeatable)")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True,
+              help="tpe = Optuna's Bayesian sampler; grid = every combination")
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True,
+              help="Stop trials that fall behind: median rule, successive halving, or none")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Fixed model hyperparameter")
+@click.option("--study", "study_name", default=None, help="Name of the study (default: a new one)")
+@click.option("--resume", is_flag=True, help="Continue the study given by --study (its budget counts time spent)")
+@prep_options
+@train_options
+@pass_cli
+def tune_command(cli: CliContext, dataset: str, model: str, budget: str | None, trials: int | None,
+                 space_items: tuple[str, ...], sampler: str, pruner: str, params: tuple[str, ...],
+                 study_name: str | None, resume: bool, preset: str | None, min_support: int | None,
+                 max_len: int | None, split: str | None, **train_values: Any) -> None:
+    """Tune MODEL on DATASET's validation split; the best trial is recorded as an ordinary run.
+
+    Trial 0 is always the default configuration, so the result is at least as good as the defaults
+    on validation. Every trial is a run in the store; Ctrl-C stops cleanly (resume with --resume).
+
+    \b
+    Examples:
+      embsr tune "Demo (synthetic)" -m EMBSR --budget 15m
+      embsr tune jd-sample -m BERT4Rec --trials 20 --max-epochs 20
+      embsr tune jd-sample -m NARM --space lr=0.001,0.005 --space dropout=0,0.2 --sampler grid
+      embsr tune jd-sample -m EMBSR --study "tune EMBSR 1a2b3c4d" --resume --budget 30m
+    """
+    if resume and not study_name:
+        raise click.UsageError("--resume needs --study NAME (the study to continue)")
+    try:
+        get_spec(model)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--model") from None
+    budget_s, n_trials = _budget(budget, trials, "15m")
+    space = _parse_space(space_items)
+    overrides = _model_overrides(model, params)
+    config = _train_config(train_values)
+    store = cli.store
+    ds, prepared = _prepared_from_options(store, dataset, preset, min_support, max_len, split)
+    shown = space if space is not None else search_space(model)
+    click.echo(f"tuning {model} on {ds.name!r}: " + (", ".join(f"{k} ∈ {list(v)}" for k, v in shown.items())
+                                                       or "nothing to tune (one trial)"))
+
+    def on_progress(p: TuneProgress) -> None:
+        eta = "" if p.eta_s is None else f"  [ETA ≤ {p.eta_s / 60:.1f} min]"
+        click.echo(trial_line(p) + eta)
+
+    control = ControlToken()
+    with cancel_on_sigint(control):
+        try:
+            result = tune(store, prepared, model, budget_s=budget_s, n_trials=n_trials, space=space,
+                          sampler=sampler, pruner=pruner, model_overrides=overrides, train_config=config,
+                          study_name=study_name, resume=resume, dataset_id=ds.id,
+                          callback=EpochLine(), on_progress=on_progress, control=control)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    _summary(result)
+    if result.cancelled:
+        click.echo(f"cancelled; continue with --study {result.study_name!r} --resume", err=True)
+        sys.exit(130)
+    if result.best is None:
+        raise click.ClickException("no trial finished (see the failed runs with `embsr runs list`)")
+
+
+@main.command("leaderboard")
+@click.argument("dataset")
+@click.option("--budget", default=None, metavar="DURATION",
+              help="Total tuning time, shared equally by the models, e.g. 30m, 2h (default 30m unless --trials)")
+@click.option("--trials", type=click.IntRange(1), default=None,
+              help="Trials per model (with --budget: whichever ends first)")
+@click.option("--models", "models_text", default=None, metavar="A,B,...",
+              help="Models to compare (default: the paper's Table III: the baselines and EMBSR); 'all' = every one")
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True)
+@click.option("--name", "board", default=None,
+              help="Name of the board (default: fixed by the data and settings, so a rerun continues it)")
+@prep_options
+@train_options
+@pass_cli
+def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trials: int | None,
+                        models_text: str | None, pruner: str, board: str | None, preset: str | None,
+                        min_support: int | None, max_len: int | None, split: str | None,
+                        **train_values: Any) -> None:
+    """Compare all models on DATASET: same tuning budget and seed each, then Table III on test with
+    Wilcoxon p-values against the strongest model. Every cell is a stored run.
+
+    A rerun with the same settings continues where it stopped (finished models are kept).
+
+    \b
+    Examples:
+      embsr leaderboard "Demo (synthetic)" --budget 30m
+      embsr leaderboard jd-sample --trials 5 --models EMBSR,SGNN-HN,BERT4Rec,S-POP --max-epochs 20
+    """
+    if models_text is None:
+        models = table3_models()
+    elif models_text.strip().lower() == "all":
+        models = [s.name for s in list_specs() if not s.name.startswith("_")]
+    else:
+        models = [m.strip() for m in models_text.split(",") if m.strip()]
+        for m in models:
+            try:
+                get_spec(m)
+            except KeyError as exc:
+                raise click.BadParameter(str(exc.args[0]), param_hint="--models") from None
+    budget_s, n_trials = _budget(budget, trials, "30m")
+    config = _train_config(train_values)
+    store = cli.store
+    ds, prepared = _prepared_from_options(store, dataset, preset, min_support, max_len, split)
+    share = "" if budget_s is None else f", {budget_s / len(models) / 60:.1f} min each"
+    click.echo(f"leaderboard on {ds.name!r}: {len(models)} models{share}")
+
+    def on_progress(p: BoardProgress) -> None:
+        click.echo(board_progress_line(p))
+
+    control = ControlToken()
+    with cancel_on_sigint(control):
+        try:
+            result = leaderboard(store, prepared, models, budget_s=budget_s, n_trials=n_trials, train_config=config,
+                                 name=board, pruner=pruner, dataset_id=ds.id, callback=EpochLine(),
+                                 on_progress=on_progress, control=control)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    if result.run_ids:
+        click.echo(f"board {result.name!r}:")
+        click.get_current_context().invoke(runs_compare, run_ids=tuple(str(r) for r in result.run_ids),
+                                           significance=len(result.run_ids) > 1)
+    if result.cancelled:
+        click.echo(f"cancelled; run the same command again to continue board {result.name!r}", err=True)
+        sys.exit(130)
