@@ -247,3 +247,39 @@ def test_runs_whose_owner_is_gone_are_marked_interrupted_on_open(tmp_path: Path)
         alive.kill()
         alive.wait()
         store.dispose()
+
+
+# --- defects 6 and 11: bad settings refused at the flag, an untrainable dataset is a message ---------
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--max-len", "0"], "Invalid value for '--max-len'"),
+    (["--min-support", "-1"], "Invalid value for '--min-support'"),
+    (["--lr", "nan"], "lr: expected a finite number, got nan"),
+    (["-p", "dropout=nan"], "dropout: expected a finite number, got nan"),
+    (["-p", "dropout=inf"], "dropout: expected a finite number, got inf"),
+])
+def test_bad_training_flags_are_refused_before_anything_runs(tmp_path: Path, args: list[str], expected: str) -> None:
+    db = f"sqlite:///{tmp_path / 'flags.db'}"
+    assert _cli(db, "generate", "--name", "g", "--sessions", "30", "--items", "20", "--categories", "4").exit_code == 0
+    result = CliRunner().invoke(main, ["--db", db, "train", "g", *args])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    store = open_store(db)
+    try:
+        assert runs_repo.list_runs(store) == []
+    finally:
+        store.dispose()
+
+
+def test_training_a_one_event_dataset_is_a_message(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'one.db'}"
+    csv = tmp_path / "one.csv"
+    csv.write_text("session,item,operation,timestamp\ns1,i1,view,1\n")
+    imported = _cli(db, "import", str(csv), "--format", "generic", "--session-col", "session", "--item-col", "item",
+                    "--operation-col", "operation", "--timestamp-col", "timestamp", "--name", "one")
+    assert imported.exit_code == 0, imported.output
+    result = CliRunner().invoke(main, ["--db", db, "train", "one", "--max-epochs", "1"])
+    assert result.exit_code == 1, result.output
+    assert "dataset 'one' cannot be prepared for training" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -7,8 +7,10 @@ from typing import Any
 import click
 
 from embsr_core import __version__
+from embsr_core.data.from_store import PreparationError
 from embsr_core.store import Store, StoreError, open_store
 from embsr_core.store.diagnose import explain_database_error, is_database_error
+from embsr_core.training.checkpoints import CheckpointError
 
 
 class CliContext:
@@ -32,13 +34,13 @@ pass_cli = click.make_pass_decorator(CliContext)
 
 
 class StoreGroup(click.Group):
-    """Every command's database failure (locked, read-only, a value the database refuses) becomes a
-    one-line message instead of a driver traceback."""
+    """Every command's database failure (locked, read-only, a value the database refuses), dataset that
+    cannot be prepared and damaged checkpoint becomes a one-line message instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except StoreError as exc:
+        except (StoreError, PreparationError, CheckpointError) as exc:
             raise click.ClickException(str(exc)) from None
         except Exception as exc:
             if not is_database_error(exc):

@@ -79,8 +79,10 @@ def prep_options(func: Any) -> Any:
                              "--no-augment, on one target per session as in the paper")(func)
     func = click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
                         help="Preprocessing preset (default: chosen from the dataset's source and size)")(func)
-    func = click.option("--min-support", type=int, default=None, help="Drop items seen fewer times than this")(func)
-    func = click.option("--max-len", type=int, default=None, help="Keep the last L micro-behaviors of a session")(func)
+    func = click.option("--min-support", type=click.IntRange(min=1), default=None,
+                        help="Drop items seen fewer times than this (1 keeps every item)")(func)
+    func = click.option("--max-len", type=click.IntRange(min=1), default=None,
+                        help="Keep the last L micro-behaviors of a session")(func)
     func = click.option("--split", type=click.Choice(["time", "random", "order"]), default=None,
                         help="70/10/20 split by session end time, at random (seeded) or in file order")(func)
     return func

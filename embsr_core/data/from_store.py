@@ -20,6 +20,10 @@ from embsr_core.store.repository import get_dataset
 SMALL_DATASET_EVENTS = 1_000_000  # below this the paper's support thresholds would leave almost nothing
 
 
+class PreparationError(ValueError):
+    """The dataset cannot be prepared as asked (too small, settings out of range); the message says why."""
+
+
 def default_preset(dataset: Dataset) -> str:
     """The preprocessing preset that fits a dataset by its source and size."""
     if dataset.source_format == "synthetic":
@@ -52,18 +56,24 @@ def prepare_dataset(
         dataset = get_dataset(store, dataset)
     if config is None:
         config = default_preset(dataset)
-    if isinstance(config, str):
-        config = preset(config)
-    if overrides:
-        config = config.replace(**overrides)
     ds = dataset
-    return load_or_prepare(
-        lambda: load_events(store, ds),
-        config,
-        ds.name,
-        cache or cache_dir(),
-        fingerprint=dataset_fingerprint(store, ds),
-    )
+    try:
+        if isinstance(config, str):
+            config = preset(config)
+        if overrides:
+            config = config.replace(**overrides)
+        return load_or_prepare(
+            lambda: load_events(store, ds),
+            config,
+            ds.name,
+            cache or cache_dir(),
+            fingerprint=dataset_fingerprint(store, ds),
+        )
+    except PreparationError:
+        raise
+    except (ValueError, KeyError) as exc:  # e.g. a 1-event dataset: nothing left to train on
+        text = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+        raise PreparationError(f"dataset {ds.name!r} cannot be prepared for training: {text}") from exc
 
 
 def prepared_for_run(store: Store, run_config: dict[str, Any], dataset_id: int) -> PreparedDataset:

@@ -7,6 +7,7 @@ declared once, here, with type, range, default and help text.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -58,6 +59,8 @@ class Param:
             expected = f"one of {list(self.choices)}" if self.type == "choice" else f"a {self.type}"
             raise ValueError(f"{self.name}: expected {expected}, got {value!r}") from None
         if self.type in ("int", "float"):
+            if self.type == "float" and not math.isfinite(value):  # NaN compares false with every bound
+                raise ValueError(f"{self.name}: expected a finite number, got {value!r}")
             if self.low is not None and value < self.low:
                 raise ValueError(f"{self.name}: {value} is below the minimum {self.low}")
             if self.high is not None and value > self.high:
