@@ -1,0 +1,148 @@
+"""Trainer → recorders: the trainer runs with no store at all; the store recorder keeps a run exactly
+as it was when a resume fails before it starts; a resumed run's duration counts all its training."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
+
+from embsr_core import reports
+from embsr_core.store import run_details, runs_repo
+from embsr_core.training import (
+    BatchEnd,
+    CheckpointSaved,
+    ControlToken,
+    EvaluationEnd,
+    Finished,
+    Recorder,
+    ResumePoint,
+    RunStarted,
+    TrainConfig,
+    Trainer,
+    TrainEvent,
+    make_trainer,
+    resume_run,
+)
+from embsr_core.training.checkpoints import load_checkpoint
+
+TINY = ensure_tiny_model()
+
+
+def _config(**changes: object) -> TrainConfig:
+    base = {"batch_size": 32, "max_epochs": 2, "patience": 5, "seed": 7, "device": "cpu", "eval_batch_size": 64}
+    return TrainConfig.from_dict({**base, **changes})
+
+
+class ListRecorder(Recorder):
+    """Keeps every event; resumes from a checkpoint it was told about (no store involved)."""
+
+    def __init__(self, point: ResumePoint | None = None):
+        self.events: list[TrainEvent] = []
+        self.point = point
+
+    def __call__(self, event: TrainEvent) -> None:
+        self.events.append(event)
+
+    def resume_point(self, run_id: int) -> ResumePoint | None:
+        return self.point
+
+
+def test_the_trainer_needs_no_store_and_resumes_through_a_recorder(tmp_path: Path) -> None:
+    data = tiny_prepared()
+    seen: list[TrainEvent] = []
+    kept = ListRecorder()
+    outcome = Trainer(data, TINY, None, _config(), None, [kept, seen.append], run_id=5,
+                      checkpoint_dir=tmp_path).run()
+    assert outcome.status == "finished" and outcome.run_id == 5, outcome.error
+    assert [type(e) for e in seen] == [type(e) for e in kept.events]  # plain callables hear the same
+    assert isinstance(kept.events[0], RunStarted) and isinstance(kept.events[-1], Finished)
+    tests = [e for e in kept.events if isinstance(e, EvaluationEnd) and e.split == "test"]
+    assert tests and all(e.ranks is not None and len(e.ranks) == 40 and e.wall_time for e in tests)
+    saved = {e.kind: e for e in kept.events if isinstance(e, CheckpointSaved)}
+    assert saved["last"].best_epoch == outcome.best_epoch and (tmp_path / "last.pt").is_file()
+
+    # resume from the last checkpoint with a larger max_epochs: the recorder says where the run stands
+    point = ResumePoint(saved["last"].path, saved["last"].sha256, saved["best"].path, saved["best"].sha256)
+    again = ListRecorder(point)
+    more = Trainer(data, TINY, None, _config(max_epochs=3), None, [again], run_id=5, checkpoint_dir=tmp_path).run()
+    started = again.events[0]
+    assert isinstance(started, RunStarted) and started.resumed and started.start_epoch == 3
+    assert started.start_step == 2 * 3 and started.work_before_s > 0
+    assert more.status == "finished" and more.epochs_done == 3
+
+
+def test_trainer_refuses_a_store_as_first_argument(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="make_trainer"):
+        Trainer(tiny_store(tmp_path), tiny_prepared(), TINY)  # type: ignore[arg-type]
+
+
+def _snapshot(store: Any, run_id: int) -> dict[str, Any]:
+    run = runs_repo.get_run(store, run_id)
+    columns = ("status", "config", "device", "started_at", "finished_at", "error_text", "epochs_done", "best_epoch",
+               "checkpoint_path", "checkpoint_sha256", "best_checkpoint_path", "best_checkpoint_sha256")
+    return {
+        **{c: getattr(run, c) for c in columns},
+        "metrics": runs_repo.metrics_frame(store, [run_id]).to_dict("records"),
+        "loss": runs_repo.loss_frame(store, [run_id]).to_dict("records"),
+        "log": [line.message for line in run_details.run_log(store, run_id)],
+    }
+
+
+@pytest.mark.parametrize("how", ["finished, extended", "stopped"])
+def test_a_failed_resume_leaves_the_run_as_it_was(tmp_path: Path, how: str) -> None:
+    """Issue: a corrupted last.pt turned a finished run into failed and stored the new max_epochs."""
+    data = tiny_prepared()
+    store = tiny_store(tmp_path)
+    control = ControlToken()
+
+    def stop_in_epoch_2(event: object) -> None:
+        if how == "stopped" and isinstance(event, BatchEnd) and event.epoch == 2:
+            control.cancel()
+
+    first = make_trainer(store, data, TINY, None, _config(), stop_in_epoch_2, control,
+                         checkpoint_root=tmp_path).run()
+    assert first.status == ("finished" if how.startswith("finished") else "stopped")
+    run = runs_repo.get_run(store, first.run_id)
+    with open(run.checkpoint_path, "r+b") as handle:  # corrupt last.pt in place
+        handle.seek(100)
+        handle.write(b"garbage")
+    before = _snapshot(store, first.run_id)
+
+    outcome = resume_run(store, first.run_id, data, max_epochs=5)
+    assert outcome.status == "failed" and "corrupted" in (outcome.error or "")
+    after = _snapshot(store, first.run_id)
+    assert after == before
+    assert after["config"]["train"]["max_epochs"] == 2
+
+
+def test_a_resumed_run_counts_its_whole_training_time(tmp_path: Path) -> None:
+    """Issue: after resuming, the duration counted only the time since the resume."""
+    data = tiny_prepared()
+    store = tiny_store(tmp_path)
+    control = ControlToken()
+
+    def slow_then_stop(event: object) -> None:
+        if isinstance(event, BatchEnd):
+            time.sleep(0.25)  # the first process does measurable work: 3 batches ≥ 0.75 s
+        if isinstance(event, EvaluationEnd) and event.epoch == 1:
+            control.cancel()
+
+    first = make_trainer(store, data, TINY, None, _config(max_epochs=3), slow_then_stop, control,
+                         checkpoint_root=tmp_path).run()
+    assert first.status == "stopped"
+    run = runs_repo.get_run(store, first.run_id)
+    work_before = float(load_checkpoint(run.checkpoint_path, None)["meta"].split('"elapsed": ')[1].split(",")[0])
+    assert work_before >= 0.75
+    time.sleep(1.0)  # the pause between stop and resume is not training time
+
+    t0 = time.monotonic()
+    assert resume_run(store, first.run_id, data).status == "finished"
+    resumed_wall = time.monotonic() - t0
+    (info,) = reports.run_infos(store, [first.run_id])
+    duration = info.duration_s()
+    assert duration is not None
+    assert work_before <= duration <= work_before + resumed_wall + 0.2
