@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -38,7 +40,7 @@ from app.jobs import ImportProgress, Problem, import_job
 from app.widgets.dialogs import error_box
 from app.workers import Task, TaskRunner
 from embsr_core.data.errors import DataFormatError
-from embsr_core.data.importers import FORMATS, ColumnMapping, detect_format, get_importer
+from embsr_core.data.importers import DEFAULT_SESSION_GAP, FORMATS, ColumnMapping, detect_format, get_importer
 from embsr_core.data.preview import MAPPED_FIELDS, SourcePreview, preview_source, suggest_mapping
 from embsr_core.data.store_io import ImportReport
 from embsr_core.store import Store
@@ -54,7 +56,23 @@ FIELD_HELP = {
     "timestamp": "Column holding the time: seconds or ISO dates (required)",
     "category": "Column holding the item's category (optional)",
     "dwell": "Column holding the dwell time in seconds (optional)",
+    "user": "A log without sessions: the column holding the user id. Each user's events are cut into "
+            "sessions wherever nothing happened for longer than the session gap",
 }
+SETTINGS_LAST_FOLDER = "import/last_folder"
+
+
+def start_folder() -> str:
+    """Where the file dialog opens: the folder of the last import, else the user's documents (or home)."""
+    last = QSettings().value(SETTINGS_LAST_FOLDER, "", type=str)
+    if last and Path(last).is_dir():
+        return last
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return docs if docs and Path(docs).is_dir() else str(Path.home())
+
+
+def remember_folder(path: str | Path) -> None:
+    QSettings().setValue(SETTINGS_LAST_FOLDER, str(Path(path).parent))
 REQUIRED_FIELDS = ("session", "item", "operation", "timestamp")
 PREVIEW_DEBOUNCE_MS = 150
 
@@ -110,6 +128,7 @@ class FilesPage(QWizardPage):
                          "The format is detected from the content.")
         self.detected: str | None = None
         self.preview: SourcePreview | None = None
+        self._auto_name = ""  # the name the wizard filled in from a file (replaced when the file changes)
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.files = QListWidget(self)
@@ -161,9 +180,17 @@ class FilesPage(QWizardPage):
         self.files.clear()
         for p in paths:
             self.files.addItem(str(p))
-        if paths and not self.name_edit.text().strip():
-            self.name_edit.setText(self._free_name(Path(paths[0]).stem))
+        self._suggest_name()
         self._update()
+
+    def _suggest_name(self) -> None:
+        """Name the dataset after the first file unless the user typed a name of their own."""
+        current = self.name_edit.text().strip()
+        if current and current != self._auto_name:
+            return
+        paths = self.paths()
+        self._auto_name = self._free_name(paths[0].stem) if paths else ""
+        self.name_edit.setText(self._auto_name)
 
     def _free_name(self, base: str) -> str:
         name, n = base, 1
@@ -174,13 +201,16 @@ class FilesPage(QWizardPage):
 
     @Slot()
     def _browse(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import micro-behavior data", "", FILE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import micro-behavior data", start_folder(), FILE_FILTER)
         if paths:
-            self.set_files([*self.paths(), *paths])
+            remember_folder(paths[0])
+            refused = self.message.isVisible()  # a refused choice is replaced, not kept beside the new one
+            self.set_files(paths if refused else [*self.paths(), *paths])
 
     @Slot()
     def _clear(self) -> None:
         self.files.clear()
+        self._suggest_name()
         self._update()
 
     def chosen_format(self) -> str:
@@ -281,6 +311,27 @@ class MappingPage(QWizardPage):
                                  "gets this operation")
         self.fixed_op.textChanged.connect(self._schedule)
         right.addRow("Fixed operation", self.fixed_op)
+        self.no_header = QCheckBox("The first line is data (no column names)", self)
+        self.no_header.setToolTip("Columns are then chosen by position: 1 is the first column, 2 the second, …")
+        self.no_header.toggled.connect(self._delimiter_changed)
+        left.addRow("Header", self.no_header)
+        user = QComboBox(self)
+        user.setObjectName("map_user")
+        user.setToolTip(FIELD_HELP["user"])
+        user.setMinimumWidth(150)
+        user.currentIndexChanged.connect(self._schedule)
+        self.combos["user"] = user
+        right.addRow("User (no sessions)", user)
+        self.gap = QDoubleSpinBox(self)
+        self.gap.setObjectName("session_gap")
+        self.gap.setRange(0.5, 7 * 24 * 60)
+        self.gap.setDecimals(1)
+        self.gap.setSuffix(" min")
+        self.gap.setValue(DEFAULT_SESSION_GAP / 60)
+        self.gap.setToolTip("With a user column and no session column: a pause longer than this starts a new "
+                            "session (30 minutes is the usual choice in session-based recommendation)")
+        self.gap.valueChanged.connect(self._schedule)
+        right.addRow("Session gap", self.gap)
         grid.addLayout(left)
         grid.addSpacing(20)
         grid.addLayout(right)
@@ -319,7 +370,8 @@ class MappingPage(QWizardPage):
 
     def _load_columns(self) -> None:
         path = self._wizard().files_page.paths()[0]
-        head = preview_source(path, "generic", ColumnMapping(delimiter=self.delimiter.currentData() or None))
+        head = preview_source(path, "generic", ColumnMapping(delimiter=self.delimiter.currentData() or None,
+                                                             header=not self.no_header.isChecked()))
         self.columns = head.columns
         guess = suggest_mapping(head.columns)
         for fld, combo in self.combos.items():
@@ -328,10 +380,15 @@ class MappingPage(QWizardPage):
             combo.addItem(NONE, None)
             for c in head.columns:
                 combo.addItem(c, c)
-            index = combo.findData(guess.get(fld))
+            index = combo.findData(guess.get(fld)) if not self.no_header.isChecked() else -1
             combo.setCurrentIndex(max(index, 0))
             combo.blockSignals(False)
+        self._update_gap()
         self.refresh_preview()
+
+    def _update_gap(self) -> None:
+        self.gap.setEnabled(self.combos["session"].currentData() is None and self.combos["user"].currentData()
+                            is not None)
 
     @Slot()
     def _delimiter_changed(self) -> None:
@@ -339,18 +396,25 @@ class MappingPage(QWizardPage):
 
     @Slot()
     def _schedule(self, *_args: object) -> None:
+        self._update_gap()
         self._timer.start()
 
     def mapping(self) -> ColumnMapping:
         chosen = {fld: combo.currentData() for fld, combo in self.combos.items()}
-        return ColumnMapping(**chosen, delimiter=self.delimiter.currentData() or None)
+        by_user = chosen["session"] is None and chosen["user"] is not None
+        return ColumnMapping(**chosen, delimiter=self.delimiter.currentData() or None,
+                             session_gap=60.0 * self.gap.value() if by_user else None,
+                             header=not self.no_header.isChecked())
 
     def fixed_operation(self) -> str | None:
         return self.fixed_op.text().strip() or None
 
     def _missing(self) -> list[str]:
         fixed = self.fixed_operation()
-        return [f for f in REQUIRED_FIELDS if self.combos[f].currentData() is None and not (f == "operation" and fixed)]
+        has_user = self.combos["user"].currentData() is not None
+        return [("session (or user)" if f == "session" else f) for f in REQUIRED_FIELDS
+                if self.combos[f].currentData() is None and not (f == "operation" and fixed)
+                and not (f == "session" and has_user)]
 
     @Slot()
     def refresh_preview(self) -> None:
@@ -375,7 +439,9 @@ class MappingPage(QWizardPage):
         else:
             fill_table(self.mapped_table, *frame_rows(self.preview.events))
             n = len(self.preview.events)
-            self._set_status(f"✓ The first {n} rows read correctly with this mapping.", ok=True)
+            note = (f" Sessions are cut per user after {self.gap.value():g} minutes without an event (shown here "
+                    "from the first rows of the file)." if self.mapping().session is None else "")
+            self._set_status(f"✓ The first {n} rows read correctly with this mapping.{note}", ok=True)
         self.completeChanged.emit()
 
     def _set_status(self, text: str, ok: bool) -> None:

@@ -14,15 +14,16 @@ import pandas as pd
 from sqlalchemy import select
 
 from embsr_core.data.errors import DataFormatError
-from embsr_core.data.importers import detect_format, get_importer, iter_source_chunks
+from embsr_core.data.importers import detect_format, generic, get_importer, iter_source_chunks
 from embsr_core.data.importers.base import ColumnMapping, Probe, Source, normalise_name, probe, sniff_delimiter
-from embsr_core.data.importers.generic import DEFAULT_NAMES, OPTIONAL, REQUIRED
+from embsr_core.data.importers.generic import DEFAULT_NAMES, OPTIONAL, REQUIRED, USER_FIELD
 from embsr_core.store.engine import Store
 from embsr_core.store.models import Event, Item, Operation, SessionRow
 from embsr_core.store.repository import get_dataset
 
 PREVIEW_ROWS = 20
 MAPPED_FIELDS: tuple[str, ...] = (*REQUIRED, *OPTIONAL)
+USER_LOG_HEAD_ROWS = 5_000  # a user-log preview cuts sessions from this many first rows only
 
 
 @dataclass
@@ -47,15 +48,20 @@ class SourcePreview:
 
 
 def suggest_mapping(columns: list[str]) -> dict[str, str | None]:
-    """Canonical field -> the column the generic importer would pick by name (None: no match)."""
+    """Canonical field -> the column the generic importer would pick by name (None: no match);
+    ``user`` too, when there is no session column to pick."""
     keys = {normalise_name(c): c for c in columns}
-    return {
+    guess = {
         fld: next((keys[normalise_name(n)] for n in DEFAULT_NAMES[fld] if normalise_name(n) in keys), None)
-        for fld in MAPPED_FIELDS
+        for fld in (*MAPPED_FIELDS, USER_FIELD)
     }
+    if guess["session"] is not None:
+        guess[USER_FIELD] = None
+    return guess
 
 
-def _raw_rows(p: Probe, fmt: str, rows: int, delimiter: str | None) -> tuple[list[str], list[list[str]], str | None]:
+def _raw_rows(p: Probe, fmt: str, rows: int, delimiter: str | None,
+              header: bool = True) -> tuple[list[str], list[list[str]], str | None]:
     if p.parquet:
         import pyarrow.parquet as pq
 
@@ -73,8 +79,11 @@ def _raw_rows(p: Probe, fmt: str, rows: int, delimiter: str | None) -> tuple[lis
         return fields, out, None
     delim = delimiter or sniff_delimiter(p) or ","
     parsed = list(csv.reader(p.lines[: rows + 1], delimiter=delim))
-    header = [c.strip() for c in parsed[0]] if parsed else []
-    return header, parsed[1:], delim
+    if not header:
+        width = len(parsed[0]) if parsed else 0
+        return [str(k) for k in range(1, width + 1)], parsed[:rows], delim
+    names = [c.strip() for c in parsed[0]] if parsed else []
+    return names, parsed[1:], delim
 
 
 def preview_source(
@@ -89,10 +98,23 @@ def preview_source(
     p = probe(path)
     fmt = detect_format(p.path) if format == "auto" else format
     get_importer(fmt)  # ValueError for an unknown format name
-    columns, raw, delim = _raw_rows(p, fmt, rows, mapping.delimiter if mapping else None)
+    columns, raw, delim = _raw_rows(p, fmt, rows, mapping.delimiter if mapping else None,
+                                    mapping.header if mapping else True)
     preview = SourcePreview(p.path, fmt, columns, raw, delim)
+    source = Source(p.path, operation)
     try:
-        _, chunks = iter_source_chunks([Source(p.path, operation)], fmt, mapping, chunk_rows=max(rows, 1))
+        if fmt == "generic" and generic.uses_users(mapping):
+            assert mapping is not None  # sessions cut from the head only: never read a whole log for a preview
+            head = generic.iter_chunks(source, mapping, chunk_rows=USER_LOG_HEAD_ROWS)
+            first_head = next(head, None)
+            head.close()
+            cut = generic.cut_sessions(iter([] if first_head is None else [(0, first_head)]), mapping.gap,
+                                       max(rows, 1), [source])
+            frames = [c.frame for _, c in cut if len(c.frame)]
+            if frames:
+                preview.events = frames[0].head(rows).reset_index(drop=True)
+            return preview
+        _, chunks = iter_source_chunks([source], fmt, mapping, chunk_rows=max(rows, 1))
         first = next(chunks, None)
         if first is not None:
             preview.events = first[1].frame.head(rows).reset_index(drop=True)
