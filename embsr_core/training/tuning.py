@@ -382,6 +382,7 @@ def _recover(study: optuna.Study) -> int:
         if owner not in (None, host) or (pid is not None and pid != os.getpid() and _pid_alive(int(pid))):
             continue  # a live process elsewhere may still be running it
         study._storage.set_trial_user_attr(t._trial_id, "note", "interrupted (the process ended); retried")
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         if t.params or t.user_attrs.get("defaults"):
             study.enqueue_trial(dict(t.params), user_attrs={k: v for k, v in t.user_attrs.items() if k == "defaults"},
@@ -480,9 +481,10 @@ def tune(
         return elapsed0 + time.monotonic() - t_start
 
     def finished_count() -> int:
-        """Trials that trained something (a re-proposed known configuration costs nothing and is not counted)."""
+        """Trials that ended here (a re-proposed known configuration costs nothing, a trial a crash
+        interrupted is queued again: neither is counted)."""
         ended = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-        return sum(not t.user_attrs.get("duplicate") for t in ended)
+        return sum(not (t.user_attrs.get("duplicate") or t.user_attrs.get("interrupted")) for t in ended)
 
     def progress(trial_info: TrialInfo) -> None:
         if on_progress is not None:

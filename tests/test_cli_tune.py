@@ -1,0 +1,57 @@
+"""`embsr tune` and `embsr leaderboard` as a user types them: help, refusals, a tiny real run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from embsr_core.cli import main
+from embsr_core.store import open_store, runs_repo
+
+torch.set_num_threads(1)
+FAST = ["--batch-size", "64", "--eval-batch-size", "256", "--device", "cpu", "--max-epochs", "1"]
+
+
+def invoke(args: list[str], code: int = 0) -> str:
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture()
+def dataset() -> str:
+    invoke(["generate", "--name", "T", "--sessions", "200", "--items", "60", "--categories", "4"])
+    return "T"
+
+
+def test_help_names_budget_trials_and_resume() -> None:
+    tune_help = invoke(["tune", "--help"])
+    for text in ("--budget", "--trials", "--space", "--pruner", "--resume", "Trial 0 is always the default"):
+        assert text in tune_help
+    board_help = invoke(["leaderboard", "--help"])
+    assert "--budget" in board_help and "--models" in board_help and "continues where it stopped" in board_help
+
+
+def test_bad_input_is_refused_with_a_clear_message(dataset: str) -> None:
+    assert "expected a duration such as 90s, 15m" in invoke(["tune", dataset, "--budget", "5x"], code=2)
+    assert "unknown model 'Nope'" in invoke(["tune", dataset, "-m", "Nope"], code=2)
+    assert "--resume needs --study" in invoke(["tune", dataset, "--resume"], code=2)
+    assert "expected NAME=V1,V2" in invoke(["tune", dataset, "--space", "lr"], code=2)
+    assert "no dataset" in invoke(["tune", "no-such-data", "--trials", "1"], code=1).lower()
+    out = invoke(["tune", dataset, "-m", "SKNN", "--space", "alpha=1,2", "--trials", "1"], code=1)
+    assert "neither a training setting" in out
+    assert "unknown model 'Nope'" in invoke(["leaderboard", dataset, "--models", "S-POP,Nope"], code=2)
+
+
+def test_tune_and_leaderboard_record_runs(dataset: str) -> None:
+    out = invoke(["tune", dataset, "-m", "SKNN", "--trials", "2", *FAST])
+    assert "trial 0 k=100: complete" in out and "best configuration: run" in out and "defaults trial 0" in out
+    store = open_store()
+    best = [r for r in runs_repo.list_runs(store) if r.is_best_trial]
+    assert len(best) == 1 and best[0].model_name == "SKNN" and best[0].status == "finished"
+
+    board = invoke(["leaderboard", dataset, "--models", "S-POP,SKNN", "--trials", "1", *FAST])
+    assert "[1/2] S-POP" in board and "[2/2] SKNN" in board and "Wilcoxon p" in board and "(chosen)" in board
+    again = invoke(["leaderboard", dataset, "--models", "S-POP,SKNN", "--trials", "1", *FAST])
+    assert "already done (kept)" in again

@@ -1,0 +1,75 @@
+"""Leaderboard: same budget per model, Table III over stored runs, and a rerun after a crash continues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
+
+from embsr_core.store import runs_repo
+from embsr_core.training import TrainConfig
+from embsr_core.training.leaderboard import BoardProgress, board_progress_line, leaderboard, table3_models
+from embsr_core.training.tuning import load_study_state
+
+torch.set_num_threads(1)
+FAST = TrainConfig(batch_size=32, max_epochs=2, patience=2, device="cpu", lr=0.05)
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+def test_table3_models_are_the_baselines_then_embsr() -> None:
+    models = table3_models()
+    assert models[-1] == "EMBSR" and "S-POP" in models and "BERT4Rec" in models
+    assert "EMBSR-NS" not in models and not any(m.startswith("_") for m in models)
+
+
+def test_leaderboard_resumes_after_a_crash_without_redoing_finished_models(tmp_path: Path) -> None:
+    tiny, store, data = ensure_tiny_model(), tiny_store(tmp_path), tiny_prepared()
+    models = ["S-POP", tiny]
+    lines: list[str] = []
+
+    def crash_in_second_model(p: BoardProgress) -> None:
+        lines.append(board_progress_line(p))
+        if p.model_name == tiny and p.tune is not None and p.tune.trial.number == 1 and p.tune.trial.state == "running":
+            raise Crash
+
+    with pytest.raises(Crash):
+        leaderboard(store, data, models, n_trials=2, train_config=FAST, name="b", checkpoint_root=tmp_path,
+                    on_progress=crash_in_second_model)
+    spop_runs = runs_repo.list_runs(store, model_name="S-POP")
+    assert len(spop_runs) == 1 and load_study_state(store, "b S-POP").user_attrs["done"]  # type: ignore[union-attr]
+    assert load_study_state(store, f"b {tiny}").trials[-1].state == "running"  # type: ignore[union-attr]
+
+    seen: list[BoardProgress] = []
+    result = leaderboard(store, data, models, n_trials=2, train_config=FAST, name="b", checkpoint_root=tmp_path,
+                         on_progress=seen.append)
+    assert result.statuses == {"S-POP": "skipped", tiny: "done"} and not result.cancelled
+    assert len(runs_repo.list_runs(store, model_name="S-POP")) == 1  # not trained again
+    tiny_runs = runs_repo.list_runs(store, model_name=tiny)
+    assert len(tiny_runs) == 2  # the defaults from before the crash + the retried trial 1
+    assert result.cells["S-POP"] == spop_runs[0].id and result.cells[tiny] in {r.id for r in tiny_runs}
+    # Table III over the two best runs, on test, with a Wilcoxon p-value against the strongest one
+    table = result.table
+    assert table is not None and table.split == "test" and {i.id for i in table.runs} == set(result.run_ids)
+    other = next(r for r in result.run_ids if r != table.chosen_run_id)
+    assert table.p_values[other] is not None and 0.0 <= table.p_values[other] <= 1.0  # type: ignore[operator]
+    assert any(p.eta_s is not None for p in seen) and "[1/2] S-POP already done" in board_progress_line(seen[0])
+
+    # a third run finds everything done: nothing is trained
+    before = len(runs_repo.list_runs(store))
+    leaderboard(store, data, models, n_trials=2, train_config=FAST, name="b")
+    assert len(runs_repo.list_runs(store)) == before
+
+
+def test_leaderboard_refuses_bad_requests(tmp_path: Path) -> None:
+    store, data = tiny_store(tmp_path), tiny_prepared()
+    with pytest.raises(ValueError, match="budget"):
+        leaderboard(store, data, ["S-POP"], train_config=FAST)
+    with pytest.raises(KeyError, match="unknown model"):
+        leaderboard(store, data, ["S-POP", "Nope"], n_trials=1, train_config=FAST)
+    with pytest.raises(ValueError, match="once"):
+        leaderboard(store, data, ["S-POP", "S-POP"], n_trials=1, train_config=FAST)
