@@ -63,7 +63,7 @@ def test_the_trainer_needs_no_store_and_resumes_through_a_recorder(tmp_path: Pat
     tests = [e for e in kept.events if isinstance(e, EvaluationEnd) and e.split == "test"]
     assert tests and all(e.ranks is not None and len(e.ranks) == 40 and e.wall_time for e in tests)
     saved = {e.kind: e for e in kept.events if isinstance(e, CheckpointSaved)}
-    assert saved["last"].best_epoch == outcome.best_epoch and (tmp_path / "last.pt").is_file()
+    assert saved["last"].best_epoch == outcome.best_epoch and (tmp_path / "last.safetensors").is_file()
 
     # resume from the last checkpoint with a larger max_epochs: the recorder says where the run stands
     point = ResumePoint(saved["last"].path, saved["last"].sha256, saved["best"].path, saved["best"].sha256)

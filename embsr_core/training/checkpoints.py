@@ -1,14 +1,18 @@
-"""Checkpoint files: written atomically, identified by SHA-256, read with ``weights_only=True``.
+"""Checkpoint files: safetensors (no pickle), written atomically, identified by SHA-256.
 
-A checkpoint holds only tensors, numbers and strings (configs, RNG states of Python and NumPy and
-the trainer's bookkeeping are JSON strings), so loading it can never run pickled code. The vocabulary
-lives next to the checkpoints as ``vocab.json`` (its hash is inside each checkpoint), so prediction
-never needs the raw data.
+A checkpoint is one safetensors file: every tensor of the state (model weights, optimiser moments, RNG
+states) is a named tensor, and the rest of the state (its nesting, numbers, strings: configs, the RNG
+states of Python and NumPy and the trainer's bookkeeping) is a JSON document in the file's metadata.
+Reading it parses JSON and raw tensor bytes only, so it can never run code, and the store's SHA-256
+of the whole file covers weights and metadata alike. Checkpoints written before (``torch.save`` zip
+files) still load through ``torch.load(weights_only=True)``. The vocabulary lives next to the
+checkpoints as ``vocab.json`` (its hash is inside each checkpoint), so prediction never needs the raw data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
@@ -16,16 +20,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.torch
 import torch
 
 from embsr_core.data.prepared import PreparedDataset, Vocab
 
 FORMAT_VERSION = 1
 VOCAB_FILE = "vocab.json"
+CHECKPOINT_SUFFIX = ".safetensors"
+METADATA_KEY = "embsr_state"  # safetensors metadata entry holding the JSON skeleton of the state
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format (checkpoints of earlier versions)
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt, altered or of an unknown format."""
+
+
+def checkpoint_file(folder: Path, kind: str) -> Path:
+    """Where the ``kind`` ("best" / "last") checkpoint of a run folder goes."""
+    return Path(folder) / f"{kind}{CHECKPOINT_SUFFIX}"
 
 
 def sha256_file(path: Path) -> str:
@@ -37,7 +50,11 @@ def sha256_file(path: Path) -> str:
 
 
 def _atomic_write(path: Path, write: Any) -> str:
-    """Write through ``write(tmp_path)``, fsync, rename over ``path``; return the file's SHA-256."""
+    """Write through ``write(tmp_path)``, fsync, rename over ``path``; return the file's SHA-256.
+
+    A kill at any moment leaves the old file or the new one, never a part (the rename is atomic and
+    the folder is synced after it, so the new name survives a power cut too).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -47,30 +64,147 @@ def _atomic_write(path: Path, write: Any) -> str:
             os.fsync(handle.fileno())
         sha = sha256_file(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return sha
 
 
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open folders; the rename itself is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- state <-> (tensors, JSON skeleton) --------------------------------------------------------------
+
+
+class _Flattener:
+    """Splits a nested state into named tensors and a JSON skeleton that refers to them.
+
+    Dict keys keep their type (an optimiser's state is keyed by int parameter ids) and tuples stay
+    tuples, so ``load_state_dict`` gets back exactly what ``state_dict`` gave. A tensor seen twice
+    (tied weights) is stored once; views sharing storage are copied, as safetensors requires.
+    """
+
+    def __init__(self) -> None:
+        self.tensors: dict[str, torch.Tensor] = {}
+        self._by_view: dict[tuple[Any, ...], str] = {}
+        self._storages: set[int] = set()
+
+    def encode(self, value: Any, name: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            return {"$tensor": self._tensor(value, name)}
+        if isinstance(value, dict):
+            return {"$dict": [[self.encode(k, f"{name}/k{i}"), self.encode(v, f"{name}/{_key_text(k)}")]
+                              for i, (k, v) in enumerate(value.items())]}
+        if isinstance(value, tuple):
+            return {"$tuple": [self.encode(v, f"{name}/{i}") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, f"{name}/{i}") for i, v in enumerate(value)]
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise CheckpointError(f"cannot store {type(value).__name__} at {name!r} in a checkpoint; "
+                              "expected tensors, numbers, strings, lists, tuples and dicts")
+
+    def _tensor(self, tensor: torch.Tensor, name: str) -> str:
+        tensor = tensor.detach()
+        if tensor.numel() > 0:
+            view = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+                    tuple(tensor.stride()), tensor.dtype, tensor.device)
+            if view in self._by_view:
+                return self._by_view[view]
+            storage = tensor.untyped_storage().data_ptr()
+            shared = storage in self._storages
+            self._storages.add(storage)
+            self._by_view[view] = name
+            if shared and tensor.device.type == "cpu":
+                tensor = tensor.clone()
+        self.tensors[name] = tensor.to("cpu").contiguous()  # a GPU tensor or a strided view is copied
+        return name
+
+
+def _key_text(key: Any) -> str:
+    return str(key).replace("/", "_")
+
+
+def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, dict):
+        if "$tensor" in value:
+            return tensors[value["$tensor"]]
+        if "$tuple" in value:
+            return tuple(_decode(v, tensors) for v in value["$tuple"])
+        if "$dict" in value:
+            return {_decode(k, tensors): _decode(v, tensors) for k, v in value["$dict"]}
+        raise ValueError(f"unknown node {sorted(value)}")
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    return value
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """The safetensors bytes of ``state``."""
+    flat = _Flattener()
+    skeleton = flat.encode(state, "state")
+    return safetensors.torch.save(flat.tensors, metadata={METADATA_KEY: json.dumps(skeleton)})
+
+
+def decode_state(data: bytes) -> dict[str, Any]:
+    """The state of safetensors bytes written by :func:`encode_state` (``ValueError`` when malformed)."""
+    if len(data) < 8:
+        raise ValueError("the file is too short for a safetensors header")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len <= 0 or 8 + header_len > len(data):
+        raise ValueError(f"the safetensors header claims {header_len} bytes; the file has {len(data)}")
+    header = json.loads(data[8 : 8 + header_len])
+    metadata = header.get("__metadata__") or {}
+    if METADATA_KEY not in metadata:
+        raise ValueError(f"no {METADATA_KEY!r} metadata: not a checkpoint of EMBSR Workbench")
+    tensors = safetensors.torch.load(data)
+    state = _decode(json.loads(metadata[METADATA_KEY]), tensors)
+    if not isinstance(state, dict):
+        raise ValueError("the checkpoint's state is not a mapping")
+    return state
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> str:
-    """Save ``state`` (tensors / numbers / strings only) atomically; return its SHA-256."""
-    return _atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    """Save ``state`` (tensors / numbers / strings / lists / dicts) atomically as safetensors; return its SHA-256."""
+    data = encode_state(state)
+    return _atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
 
 
 def load_checkpoint(path: Path | str, expected_sha256: str | None) -> dict[str, Any]:
-    """Verify the file's SHA-256 against the store's record, then load it without unpickling code."""
+    """Verify the file's SHA-256 against the store's record, then load it; no code is ever unpickled.
+
+    Reads safetensors checkpoints, and the ``torch.save`` files of earlier versions with
+    ``weights_only=True``. The bytes hashed are the bytes parsed (the file is read once).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc.strerror}") from None
     if expected_sha256 is not None:
-        actual = sha256_file(path)
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256:
             raise CheckpointError(
                 f"checkpoint {path} was altered or corrupted: SHA-256 {actual} differs from the recorded "
                 f"{expected_sha256}"
             )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if data.startswith(ZIP_MAGIC):
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        else:
+            state = decode_state(data)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:

@@ -36,6 +36,7 @@ from embsr_core.training import distributed as ddp
 from embsr_core.training.checkpoints import (
     FORMAT_VERSION,
     capture_rng,
+    checkpoint_file,
     from_json,
     load_checkpoint,
     prepared_hash,
@@ -130,7 +131,7 @@ class Trainer:
     """Train ``model_name`` on ``prepared`` and report every step to ``recorders``.
 
     ``run_id`` names the run in the events (the store recorder creates it; under DDP rank 0's id is
-    broadcast). ``checkpoint_dir`` is where ``best.pt`` / ``last.pt`` / ``vocab.json`` go (a fresh
+    broadcast). ``checkpoint_dir`` is where ``best.safetensors`` / ``last.safetensors`` / ``vocab.json`` go (a fresh
     temporary folder when not given). A recorder whose ``resume_point`` names a checkpoint makes the
     run continue from it, exactly. ``embsr_core.training.runner.make_trainer`` builds one that keeps
     its run in a store.
@@ -336,7 +337,7 @@ class Trainer:
     def _save(self, kind: str) -> None:
         """Write the best or last checkpoint (rank 0) and report its path and hash."""
         if self.is_main:
-            path = self.checkpoint_dir / f"{kind}.pt"
+            path = checkpoint_file(self.checkpoint_dir, kind)
             sha = save_checkpoint(path, self._state(kind))
             if kind == "best":
                 self._best = (str(path), sha)
@@ -525,7 +526,7 @@ class Trainer:
         try:
             if hasattr(self, "model"):  # set-up finished: there is a state worth saving
                 self._save("last")
-                path = str(self.checkpoint_dir / "last.pt")
+                path = str(checkpoint_file(self.checkpoint_dir, "last"))
         finally:
             self._emit_safely(Cancelled(self.run_id, self.progress.epochs_done, path, note))
         return RunOutcome(self.run_id, "stopped", self.progress.best_epoch, self.progress.epochs_done, error=note)
