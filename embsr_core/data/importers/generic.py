@@ -164,11 +164,14 @@ def iter_chunks(
         return
     lay = layout(p, mapping)
     resolved = resolve_mapping(p, list(lay.names), mapping, source.operation)
-    # Categoricals: ids and names stay text (opaque: "007" is not "7") and factorize for free.
-    dtype: dict[str, object] = {resolved[f]: "category" for f in ("session", USER_FIELD, "item", "operation",
-                                                                  "category") if f in resolved}
+    # Ids and names keep their text ("007" is not "7"); where integers print back as their text they
+    # are parsed as integers (cheap to parse and factorize), names as categoricals.
+    exact = tuple(dict.fromkeys(resolved[f] for f in ("session", USER_FIELD, "item", "operation", "category")
+                                if f in resolved))
+    dtype: dict[str, object] = {resolved[f]: "category" for f in ("operation", "category") if f in resolved}
     usecols = list(dict.fromkeys(resolved.values()))
-    for frame, rows, bytes_read in iter_table(p, lay, usecols=usecols, dtype=dtype, chunk_rows=chunk_rows):
+    for frame, rows, bytes_read in iter_table(p, lay, usecols=usecols, dtype=dtype, chunk_rows=chunk_rows,
+                                              exact=exact):
         yield _canonical(frame, rows, resolved, source.operation, bytes_read)
 
 

@@ -100,8 +100,9 @@ def _outside(positions: np.ndarray, quotes: np.ndarray) -> np.ndarray:
 class _Scanner:
     """Cuts the byte stream into checked records: (record starts, field counts, line numbers)."""
 
-    def __init__(self, p: Probe, layout: Layout, chunk_rows: int):
+    def __init__(self, p: Probe, layout: Layout, chunk_rows: int, exact: tuple[str, ...] = ()):
         self.p = p
+        self.exact = tuple(layout.names.index(c) for c in exact)
         self.layout = layout
         self.delim = ord(layout.delimiter)
         self.n_fields = len(layout.names)
@@ -111,17 +112,21 @@ class _Scanner:
     def error(self, message: str, line: int, column: str | None = None) -> DataFormatError:
         return DataFormatError(message, path=self.p.path, line=line, column=column)
 
-    def check(self, buf: bytes, last: bool) -> tuple[int, np.ndarray, np.ndarray]:
-        """(bytes of ``buf`` holding complete records, start of each record, line of each record).
+    def check(self, buf: bytes, last: bool) -> tuple[int, np.ndarray, np.ndarray, int, bool]:
+        """(bytes of ``buf`` holding complete records, start of each record, line of each record,
+        newlines in those bytes, whether every field reads back exactly as an integer would print).
 
         Blank records are left out of the returned arrays (pandas skips them too). Raises at the
         first record with the wrong number of fields, a NUL byte, or (at the end) an open quote.
         """
         arr = np.frombuffer(buf, dtype=np.uint8)
-        all_nl = np.flatnonzero(arr == NEWLINE)
-        quotes = np.flatnonzero(arr == QUOTE)
+        marks = np.flatnonzero((arr == NEWLINE) | (arr == QUOTE) | (arr == self.delim))  # one nonzero pass
+        kind = arr[marks]
+        all_nl = marks[kind == NEWLINE]
+        quotes = marks[kind == QUOTE]
         ends = _outside(all_nl, quotes)
         complete = int(ends[-1]) + 1 if len(ends) else 0
+        newlines = int(np.searchsorted(all_nl, complete))
         if last and complete < len(buf):  # the last line has no newline: it is a record too
             if len(quotes) and np.count_nonzero(quotes >= complete) % 2 == 1:
                 opened = int(quotes[np.searchsorted(quotes, complete)])
@@ -136,24 +141,30 @@ class _Scanner:
             raise self.error(f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB ({why}); "
                              "expected text lines below that limit", self._line_at(all_nl, complete))
         if not len(ends):
-            return 0, starts, starts
-        nul = np.flatnonzero(arr[:complete] == NUL)
-        if len(nul):
-            raise self.error(f"a NUL byte at byte {int(nul[0]) - self._line_start(all_nl, int(nul[0])) + 1}; "
-                             "expected text", self._line_at(all_nl, int(nul[0])))
-        delims = _outside(np.flatnonzero(arr[:complete] == self.delim), quotes)
-        fields = np.bincount(np.searchsorted(ends, delims), minlength=len(ends))[: len(ends)] + 1
+            return 0, starts, starts, 0, True
+        nul = buf.find(b"\x00", 0, complete)
+        if nul >= 0:
+            raise self.error(f"a NUL byte at byte {nul - self._line_start(all_nl, nul) + 1}; expected text",
+                             self._line_at(all_nl, nul))
+        delims = marks[kind == self.delim]
+        delims = _outside(delims[: np.searchsorted(delims, complete)], quotes)
+        before_end = np.searchsorted(delims, ends)
+        fields = np.diff(np.r_[0, before_end]) + 1
         length = ends - starts
         cr = length > 0
         cr[cr] = arr[ends[cr] - 1] == 13
         blank = (length == 0) | ((length == 1) & cr)
-        lines = self.line + np.searchsorted(all_nl, starts)
+        if len(all_nl) >= len(ends) and newlines == len(ends):  # no newline inside quotes: line k is record k
+            lines = self.line + np.arange(len(ends), dtype=np.int64)
+        else:
+            lines = self.line + np.searchsorted(all_nl, starts)
         bad = (fields != self.n_fields) & ~blank
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             raise self._field_error(int(fields[k]), int(lines[k]))
         keep = ~blank
-        return complete, starts[keep], lines[keep]
+        exact = _prints_as_integers(arr, starts[keep], delims, ends[keep], self.n_fields, self.exact)
+        return complete, starts[keep], lines[keep], newlines, exact
 
     def _line_at(self, all_nl: np.ndarray, pos: int) -> int:
         return self.line + int(np.searchsorted(all_nl, pos))
@@ -175,6 +186,38 @@ class _Scanner:
         return self.error(f"{got} {d!r}-separated field(s), expected {n} {like}: {why}", line)
 
 
+_DIGITS = np.zeros(256, dtype=bool)
+_DIGITS[ord("0") : ord("9") + 1] = True
+_ODD_START = np.zeros(256, dtype=bool)  # a field starting so may not print back as its integer
+_ODD_START[[ord("+"), ord(" "), ord("\t"), QUOTE]] = True
+
+
+def _prints_as_integers(arr: np.ndarray, starts: np.ndarray, delims: np.ndarray, ends: np.ndarray,
+                        n_fields: int, columns: tuple[int, ...]) -> bool:
+    """False when a field of ``columns`` has a leading zero, sign, space or quote, or a trailing
+    space: there an integer parse would change the text (``007`` -> ``7``), so those columns must be
+    read as text. Every non-blank record has ``n_fields`` fields here (checked before)."""
+    if not columns or not len(starts):
+        return True
+    grid = delims.reshape(len(starts), n_fields - 1) if n_fields > 1 else np.empty((len(starts), 0), np.int64)
+    crlf = ends > 0
+    crlf[crlf] = arr[ends[crlf] - 1] == 13
+    line_ends = ends - crlf
+    n = len(arr)
+    for k in columns:
+        first_ = starts if k == 0 else grid[:, k - 1] + 1
+        stop = line_ends if k == n_fields - 1 else grid[:, k]
+        filled = stop > first_
+        first_, stop = first_[filled], stop[filled]
+        b0 = arr[first_]
+        if _ODD_START[b0].any() or (arr[stop - 1] == ord(" ")).any():
+            return False
+        two = (stop - first_ > 1) & (b0 == ord("0"))
+        if two.any() and _DIGITS[arr[np.minimum(first_[two] + 1, n - 1)]].any():
+            return False
+    return True
+
+
 def iter_table(
     p: Probe,
     layout: Layout,
@@ -182,13 +225,16 @@ def iter_table(
     usecols: list[str],
     dtype: dict[str, Any],
     chunk_rows: int,
+    exact: tuple[str, ...] = (),
 ) -> Iterator[tuple[pd.DataFrame, Rows, int]]:
     """Chunks of a text table as ``(frame of usecols, where its rows are, bytes read so far)``.
 
     Every record is checked for its field count before pandas sees it; parse, decoding and gzip
-    errors name the file and line.
+    errors name the file and line. Columns in ``exact`` keep their text exactly: they may come back
+    as integers only where every integer prints back as the text it was read from (fast to parse
+    and to factorize), else as text.
     """
-    scanner = _Scanner(p, layout, chunk_rows)
+    scanner = _Scanner(p, layout, chunk_rows, exact)
     encoding = "utf-8" if p.encoding in ("utf-8", "utf-8-sig") else p.encoding
     with CountingReader(p.path, p.gzip) as reader:
         pending = b""
@@ -207,7 +253,8 @@ def iter_table(
                 if buf.startswith(BOM):
                     buf = buf[len(BOM):]
                 first = False
-            complete, starts, lines = scanner.check(buf, last=eof)
+            complete, starts, lines, newlines, integers_exact = scanner.check(buf, last=eof)
+            kinds = dtype if integers_exact else {**dtype, **{c: str for c in exact}}
             if layout.header and scanner.line == 1 and complete:
                 # the header is record 1; drop it from what pandas parses
                 starts, lines = starts[1:], lines[1:]
@@ -217,15 +264,30 @@ def iter_table(
                 for k in range(0, len(starts), chunk_rows):
                     part_starts = starts[k : k + chunk_rows]
                     stop = int(starts[k + chunk_rows]) if k + chunk_rows < len(starts) else complete
-                    frame = _parse(p, view[int(part_starts[0]) - offset : stop - offset], layout, usecols, dtype,
-                                   encoding, lines[k : k + chunk_rows])
+                    data = view[int(part_starts[0]) - offset : stop - offset]
+                    frame = _parse(p, data, layout, usecols, kinds, encoding, lines[k : k + chunk_rows])
+                    if exact and integers_exact and not _exact(frame, exact):
+                        frame = _parse(p, data, layout, usecols, {**dtype, **{c: str for c in exact}}, encoding,
+                                       lines[k : k + chunk_rows])
                     rows = Rows(p.path, row_number, lines[k : k + chunk_rows])
                     row_number += len(part_starts)
                     yield frame, rows, reader.bytes_read
-            scanner.line += buf.count(b"\n", 0, complete)
+            scanner.line += newlines
             pending = buf[complete:]
         if row_number == 1 and not layout.header:
             raise DataFormatError("no data lines; expected a delimited table", path=p.path)
+
+
+def _exact(frame: pd.DataFrame, columns: tuple[str, ...]) -> bool:
+    """Whether the inferred dtypes of ``columns`` keep their text (integers or text; not floats/bools)."""
+    for c in columns:
+        kind = frame[c].dtype
+        if isinstance(kind, pd.CategoricalDtype):
+            kind = kind.categories.dtype
+        if not (pd.api.types.is_integer_dtype(kind) or pd.api.types.is_object_dtype(kind)
+                or pd.api.types.is_string_dtype(kind)):
+            return False
+    return True
 
 
 def _parse(p: Probe, data: memoryview, layout: Layout, usecols: list[str], dtype: dict[str, Any],
