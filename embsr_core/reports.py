@@ -13,8 +13,9 @@ Conventions
 - Units: metric values are fractions in [0, 1] in the store and in both CSV files (0.4123 means
   41.23 %); the GUI shows them in percent, labelled "%". The ``Imp. %`` row is in percent, wall
   times are seconds since the run started, p-values are probabilities.
-- Runs of different datasets or splits are never compared head to head (no Imp., no Wilcoxon); the
-  table carries the reason in ``mismatch`` and the comparison CSV in its ``comparison_note`` column.
+- Runs of different datasets or splits are never compared head to head (no best / second-best
+  marks, no Imp., no Wilcoxon); the table carries the reason in ``mismatch`` and the comparison
+  CSV in its ``comparison_note`` column.
 """
 
 from __future__ import annotations
@@ -467,21 +468,26 @@ def comparison_mismatch(infos: Sequence[RunInfo]) -> str | None:
     """
     if len(infos) < 2:
         return None
-    datasets = {info.dataset_id for info in infos}
-    if len(datasets) > 1:
-        names = ", ".join(sorted({f"{info.dataset!r} (run {info.id})" for info in infos}))
+    by_dataset: dict[str, list[int]] = {}
+    for info in infos:
+        by_dataset.setdefault(info.dataset, []).append(info.id)
+    if len({info.dataset_id for info in infos}) > 1:
+        names = "; ".join(f"{name!r}: {_runs_text(ids)}" for name, ids in by_dataset.items())
         return (f"these runs were trained on different datasets ({names}); their scores come from different "
-                "test sessions, so no improvement or significance is computed")
-    hashes = {info.prep_hash for info in infos if info.prep_hash}
-    if len(hashes) > 1:
-        groups: dict[str, list[int]] = {}
-        for info in infos:
-            if info.prep_hash:
-                groups.setdefault(info.prep_hash, []).append(info.id)
-        parts = "; ".join("runs " + ", ".join(map(str, ids)) for ids in groups.values())
+                "test sessions, so no best value, improvement or significance is marked")
+    by_prep: dict[str, list[int]] = {}
+    for info in infos:
+        if info.prep_hash:
+            by_prep.setdefault(info.prep_hash, []).append(info.id)
+    if len(by_prep) > 1:
+        parts = " vs ".join(_runs_text(ids) for ids in by_prep.values())
         return (f"these runs used different preprocessing or splits of {infos[0].dataset!r} ({parts}); their "
-                "scores come from different test sessions, so no improvement or significance is computed")
+                "scores come from different test sessions, so no best value, improvement or significance is marked")
     return None
+
+
+def _runs_text(ids: Sequence[int]) -> str:
+    return ("run " if len(ids) == 1 else "runs ") + ", ".join(map(str, ids))
 
 
 def _strongest(run_ids: Sequence[int], best: np.ndarray) -> int:
@@ -523,6 +529,8 @@ def comparison_table(
     if chosen not in run_ids:
         raise ValueError(f"the chosen run {chosen} is not among the compared runs")
     mismatch = comparison_mismatch(infos)
+    if mismatch is not None:  # a "best" across different test sessions would mislead like Imp. would
+        best, second = np.zeros_like(best), np.zeros_like(second)
     improvement = (
         relative_improvement(values, run_ids.index(chosen)) if len(run_ids) > 1 and mismatch is None else None
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from app.pages.runs_models import RUN_ID_ROLE
+from app.widgets.run_detail import format_size
 from embsr_core import reports
-from embsr_core.store import runs_repo
+from embsr_core.store import run_details, runs_repo
 
 pytestmark = pytest.mark.gui
 
@@ -48,12 +51,12 @@ def test_lists_sorts_filters_and_compares(page, real_runs):
     # best-epoch test H@20 / M@20 are the engine's final test metrics
     for run_id, row in by_id.items():
         final = runs_repo.final_metrics(real_runs.store, run_id)["oracle"]
-        assert _cell(page, row, "H@20 best") == f"{final['hit@20']:.4f}"
-        assert _cell(page, row, "M@20 best") == f"{final['mrr@20']:.4f}"
+        assert _cell(page, row, "H@20 % (test)") == f"{100 * final['hit@20']:.2f}"
+        assert _cell(page, row, "M@20 % (test)") == f"{100 * final['mrr@20']:.2f}"
 
     # sorting by a metric column uses the numbers, filtering matches words anywhere in the row
-    page.table.sortByColumn(_column(page, "H@20 best"), Qt.SortOrder.DescendingOrder)
-    values = [float(_cell(page, r, "H@20 best")) for r in range(2)]
+    page.table.sortByColumn(_column(page, "H@20 % (test)"), Qt.SortOrder.DescendingOrder)
+    values = [float(_cell(page, r, "H@20 % (test)")) for r in range(2)]
     assert values == sorted(values, reverse=True)
     page.filter_edit.setText("sgnn tiny")
     assert page.proxy.rowCount() == 1 and _cell(page, 0, "Model") == "SGNN-Self"
@@ -69,7 +72,8 @@ def test_lists_sorts_filters_and_compares(page, real_runs):
     sel = frame[(frame["split"] == "valid") & (frame["metric"] == "hit") & (frame["k"] == 20)
                 & (frame["target_op"] == "oracle")].sort_values("epoch")
     x, y = page.curves.series(embsr)
-    assert x.tolist() == sel["epoch"].astype(float).tolist() and y.tolist() == sel["value"].tolist()
+    assert x.tolist() == sel["epoch"].astype(float).tolist()
+    assert y.tolist() == pytest.approx((100 * sel["value"]).tolist())  # drawn in percent
     page.curves.x_axis.setCurrentIndex(page.curves.x_axis.findData("wall"))
     x_wall, _ = page.curves.series(embsr)
     assert x_wall.tolist() == sel["wall_time"].tolist()
@@ -109,7 +113,9 @@ def test_lists_sorts_filters_and_compares(page, real_runs):
 def test_export_both_csv_files_round_trip(page, real_runs, tmp_path):
     ids = list(real_runs.run_ids)
     page.select_runs(ids)
-    metrics_path, comparison_path = page.export_selected(folder=str(tmp_path))
+    metrics_path, comparison_path = page.export_selected(path=str(tmp_path / "my comparison"))
+    assert comparison_path == tmp_path / "my comparison.csv"
+    assert metrics_path == tmp_path / "my comparison_per_epoch.csv"
     assert metrics_path.exists() and comparison_path.exists()
     back = reports.read_metrics_csv(metrics_path)
     stored = runs_repo.metrics_frame(real_runs.store, ids)
@@ -147,7 +153,7 @@ def test_live_run_refresh_resume_and_delete(page, real_runs, qtbot, monkeypatch)
     page.poll()
     assert page.selected_infos()[0].status == "stopped" and page.resume_button.isEnabled()
     x, y = page.curves.series(run_id)
-    assert x.tolist() == [1.0] and y.tolist() == [0.25]
+    assert x.tolist() == [1.0] and y.tolist() == [25.0]
 
     # resume goes through the shell's task runner into the engine; this run has no settings or
     # checkpoint, so it fails with a readable message and the page survives
@@ -180,3 +186,133 @@ def test_live_run_refresh_resume_and_delete(page, real_runs, qtbot, monkeypatch)
     assert page.proxy.rowCount() == 2
     with pytest.raises(KeyError):
         runs_repo.get_run(store, run_id)
+
+
+def _row_rect(page, run_id: int):
+    row = next(r for r in range(page.proxy.rowCount()) if page.proxy.index(r, 0).data(RUN_ID_ROLE) == run_id)
+    return page.table.visualRect(page.proxy.index(row, 1))
+
+
+def _double_click_run(page, qtbot, run_id: int) -> None:
+    """Press-release then double-click, as a mouse does (Qt opens only on the row that was pressed)."""
+    centre = _row_rect(page, run_id).center()
+    qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+
+
+def test_double_click_shows_details_and_notes_and_tags_are_stored(page, real_runs, qtbot):
+    embsr, sgnn = real_runs.run_ids
+    _double_click_run(page, qtbot, embsr)
+    dialog = page.detail
+    assert dialog is not None and dialog.isVisible() and dialog.run_id == embsr
+    groups = [dialog.settings.topLevelItem(i).text(0) for i in range(dialog.settings.topLevelItemCount())]
+    assert groups[:4] == ["Run", "Dataset and preprocessing", "Model settings", "Training settings"]
+    prep = dialog.settings.topLevelItem(1)
+    assert prep.child(0).text(1) == "tiny-demo"
+    rows = {prep.child(i).text(0): (prep.child(i).text(1), prep.child(i).text(2)) for i in range(prep.childCount())}
+    stored_prep = runs_repo.get_run(real_runs.store, embsr).config["prep"]
+    assert rows["Steps kept per session"][0] == str(stored_prep["max_len"])
+    # the log is the one stored while the run trained
+    stored = run_details.run_log(real_runs.store, embsr)
+    assert stored and dialog.log.toPlainText().splitlines() == [line.render() for line in stored]
+    assert "finished after 2 epochs" in dialog.log.toPlainText()
+    # files: both checkpoints with their sizes on disk
+    run = runs_repo.get_run(real_runs.store, embsr)
+    names = {dialog.files.item(r, 0).text(): dialog.files.item(r, 2).text() for r in range(dialog.files.rowCount())}
+    best = Path(run.best_checkpoint_path)
+    assert names[best.name] == format_size(best.stat().st_size) and "vocab.json" in names
+    assert set(dialog.curves.items) == {embsr}
+
+    # type a note and tags, click Save, close, reopen by double-click: they are back
+    dialog.tabs.setCurrentIndex(4)
+    assert not dialog.save_button.isEnabled()
+    qtbot.mouseClick(dialog.notes.viewport(), Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(dialog.notes, "dropout 0.1 looks best")
+    dialog.tags.setFocus()
+    qtbot.keyClicks(dialog.tags, "baseline, tiny ,baseline")
+    assert dialog.save_button.isEnabled()
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.save_state.text() == "Saved" and dialog.tags.text() == "baseline, tiny"
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    _double_click_run(page, qtbot, embsr)
+    again = page.detail
+    assert again is not dialog and again.notes.toPlainText() == "dropout 0.1 looks best"
+    assert again.tags.text() == "baseline, tiny"
+    again.close()
+
+    # the Runs page lists the tags and filters by tag, model and dataset
+    assert _cell(page, [page.proxy.index(r, 0).data(RUN_ID_ROLE) for r in range(2)].index(embsr), "Tags") == (
+        "baseline, tiny")
+    page.tag_filter.setCurrentIndex(page.tag_filter.findData("tiny"))
+    assert page.proxy.rowCount() == 1 and page.proxy.index(0, 0).data(RUN_ID_ROLE) == embsr
+    page.tag_filter.setCurrentIndex(0)
+    page.model_filter.setCurrentIndex(page.model_filter.findData("SGNN-Self"))
+    assert page.proxy.rowCount() == 1 and page.proxy.index(0, 0).data(RUN_ID_ROLE) == sgnn
+    page.model_filter.setCurrentIndex(0)
+    page.dataset_filter.setCurrentIndex(page.dataset_filter.findData("tiny-demo"))
+    assert page.proxy.rowCount() == 2
+    page.dataset_filter.setCurrentIndex(0)
+    run_details.set_tags(real_runs.store, embsr, [])
+    run_details.set_notes(real_runs.store, embsr, "")
+
+
+def test_table_split_is_chosen_and_named_in_the_headers(page, real_runs, qtbot):
+    embsr, _sgnn = real_runs.run_ids
+    assert "H@20 % (test)" in page.model.headers()
+    page.table_split.setCurrentIndex(page.table_split.findData("valid"))
+    assert "H@20 % (validation)" in page.model.headers() and "M@20 % (validation)" in page.model.headers()
+    run = runs_repo.get_run(real_runs.store, embsr)
+    frame = runs_repo.metrics_frame(real_runs.store, [embsr])
+    at_best = frame[(frame.split == "valid") & (frame.epoch == run.best_epoch) & (frame.target_op == "oracle")
+                    & (frame.name == "hit@20")]["value"].iloc[0]
+    row = [page.proxy.index(r, 0).data(RUN_ID_ROLE) for r in range(2)].index(embsr)
+    assert _cell(page, row, "H@20 % (validation)") == f"{100 * at_best:.2f}"
+    page.col_agg.setCurrentIndex(page.col_agg.findData("max"))
+    assert "H@20 % (validation, max over epochs)" in page.model.headers()
+    page.col_agg.setCurrentIndex(page.col_agg.findData("best"))
+    page.table_split.setCurrentIndex(page.table_split.findData("test"))
+
+
+def test_runs_of_another_dataset_are_flagged_not_compared(page, real_runs, qtbot):
+    from embsr_core.data.demo import import_synthetic
+    from embsr_core.store.repository import delete_dataset, get_dataset
+
+    store = real_runs.store
+    embsr, _sgnn = real_runs.run_ids
+    import_synthetic(store, "other-demo", n_sessions=60, n_items=40, n_categories=4, seed=3)
+    other_dataset = get_dataset(store, "other-demo").id
+    other = runs_repo.create_run(store, dataset_id=other_dataset, model_name="EMBSR", config={}, name="elsewhere",
+                                 prep_hash="another")
+    runs_repo.add_epoch_metrics(store, other, 1, "test", "oracle", {"hit@20": 0.9, "mrr@20": 0.5})
+    runs_repo.update_run(store, other, epochs_done=1, best_epoch=1)
+    runs_repo.mark_ended(store, other, "finished")
+    try:
+        page.reload()
+        page.select_runs([embsr, other])
+        table = page.cmp_model.table
+        assert table is not None and not table.comparable
+        assert page.cmp_model.rowCount() == 2  # no Imp. row
+        assert "Not comparable" in page.p_label.text() and "different datasets" in page.p_label.text()
+    finally:
+        runs_repo.delete_run(store, other)
+        delete_dataset(store, "other-demo")
+        page.reload()
+
+
+def test_export_button_asks_for_a_file_name(page, real_runs, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+
+    def save_dialog(parent, title, start, filters):
+        asked.append((title, start, filters))
+        return str(tmp_path / "table3"), filters
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    page.select_runs(list(real_runs.run_ids))
+    qtbot.mouseClick(page.export_button, Qt.MouseButton.LeftButton)
+    assert asked and asked[0][1].endswith(".csv") and "CSV" in asked[0][2]
+    assert (tmp_path / "table3.csv").is_file() and (tmp_path / "table3_per_epoch.csv").is_file()
+    assert "fractions" in page.message.text()
+    page.select_runs([])

@@ -225,6 +225,7 @@ def test_runs_of_different_datasets_or_splits_get_no_improvement_or_wilcoxon(sto
     other = _second_dataset_run(store, same_dataset=same_dataset)
     table = reports.comparison_table(store, [1, other], split="test", aggregation="max", significance=True)
     assert not table.comparable and table.improvement is None and table.p_values == {}
+    assert not table.best.any() and not table.second.any()
     reason = "different preprocessing or splits" if same_dataset else "different datasets"
     assert reason in table.mismatch
     assert ("other-ds" in table.mismatch) is not same_dataset
@@ -242,3 +243,4 @@ def test_runs_of_different_datasets_or_splits_get_no_improvement_or_wilcoxon(sto
     out = CliRunner().invoke(main, ["--db", store.url, "runs", "compare", "1", str(other), "--significance"])
     assert out.exit_code == 0, out.output
     assert "Not comparable" in out.output and "Imp. %" not in out.output and reason in out.output
+    assert "*" not in out.output.split("second best", 1)[1]  # no run marked best

@@ -1,5 +1,9 @@
 """Runs page: every run in a sortable, filterable table; overlaid curves and the paper's Table III for
-the selected runs; Wilcoxon significance; resume, delete and CSV export.
+the selected runs; Wilcoxon significance; resume, delete and CSV export; double-click for a run's
+details (settings, stored log, files, notes and tags).
+
+Metrics are shown in percent; the table's split (test or validation) is the user's choice and is
+named in the column headers. Runs of different datasets or splits are not compared head to head.
 
 All numbers come from ``embsr_core.reports`` (the CLI's `embsr runs compare` shows the same); the page
 only gathers choices and renders. The table refreshes itself while the page is visible by polling a
@@ -33,14 +37,19 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.pages.base import Page, card
 from app.pages.runs_models import RUN_ID_ROLE, ComparisonModel, RunsFilterProxy, RunsTableModel
-from app.widgets.run_curves import RunCurves, metric_choices
+from app.widgets.run_curves import SPLIT_LABELS, RunCurves, metric_choices
+from app.widgets.run_detail import RunDetailDialog
 from embsr_core import reports
 from embsr_core.reports import RunInfo
+from embsr_core.store import run_details
 
 POLL_MS = 2000
 RESUMABLE = ("interrupted", "stopped")
 LIVE = ("queued", "running")
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted", "queued")
+AGG_WORDS = {"best": "", "last": ", last epoch", "max": ", max over epochs", "min": ", min over epochs"}
+AGG_TIPS = ("best = at the epoch chosen on validation (as the paper reports); last = the last epoch; "
+            "max / min over all epochs")
 
 
 def _combo(parent: QWidget, items: list[tuple[str, Any]], current: Any = None, tip: str = "") -> QComboBox:
@@ -79,6 +88,8 @@ class RunsPage(Page):
         self._signature: tuple = ()
         self._selected_ids: list[int] = []
         self.last_export: tuple[Path, Path] | None = None
+        self.detail: RunDetailDialog | None = None
+        self._export_folder = Path.home() / "Documents" if (Path.home() / "Documents").is_dir() else Path.home()
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -92,33 +103,50 @@ class RunsPage(Page):
     # layout ----------------------------------------------------------------------------------------
     def _build(self) -> None:
         metric_items = metric_choices()
-        # toolbar: filter + table columns + actions
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
+        # toolbar row 1: filters; row 2: what the table shows + actions
+        filters = QHBoxLayout()
+        filters.setSpacing(8)
         self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter runs (model, dataset, name, lr=…)")
+        self.filter_edit.setPlaceholderText("Search runs (name, model, dataset, lr=…)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setMinimumWidth(220)
         self.status_filter = _combo(self, [("All statuses", "")] + [(s, s) for s in STATUSES])
+        self.model_filter = _combo(self, [("All models", "")], tip="Show only the runs of one model")
+        self.dataset_filter = _combo(self, [("All datasets", "")], tip="Show only the runs of one dataset")
+        self.tag_filter = _combo(self, [("All tags", "")], tip="Show only the runs with this tag "
+                                 "(add tags in a run's details: double-click it)")
+        filters.addWidget(self.filter_edit, 1)
+        for box in (self.status_filter, self.model_filter, self.dataset_filter, self.tag_filter):
+            filters.addWidget(box)
+        self.body.addLayout(filters)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        self.table_split = _combo(self, [("test", "test"), ("validation", "valid")], "test",
+                                  "Split the table's metric columns are read on; a run not evaluated on it shows –")
         self.col_a = _combo(self, metric_items, ("hit", 20), "First metric column of the table")
         self.col_b = _combo(self, metric_items, ("mrr", 20), "Second metric column of the table")
-        self.col_agg = _combo(self, [(a, a) for a in reports.AGGREGATIONS], "best",
-                              "best = at the best validation epoch; last; max or min over epochs")
+        self.col_agg = _combo(self, [(a, a) for a in reports.AGGREGATIONS], "best", AGG_TIPS)
+        self.details_button = QPushButton("Details…", self)
+        self.details_button.setToolTip("Settings, training log, curves, files, notes and tags of the selected run "
+                                       "(or double-click it)")
         self.resume_button = QPushButton("Resume", self)
         self.resume_button.setToolTip("Continue an interrupted or stopped run from its last checkpoint")
         self.delete_button = QPushButton("Delete…", self)
         self.delete_button.setToolTip("Delete the selected runs, their metrics and checkpoints")
         self.export_button = QPushButton("Export CSV…", self)
-        self.export_button.setToolTip("Write the selected runs' per-epoch metrics and the comparison table")
+        self.export_button.setToolTip("Save the comparison table of the selected runs as a CSV file; their "
+                                      "per-epoch metrics go to a second file beside it")
         self.export_button.setObjectName("PrimaryButton")
-        bar.addWidget(self.filter_edit, 1)
-        bar.addWidget(self.status_filter)
+        bar.addWidget(QLabel("Scores (%) on", self))
+        bar.addWidget(self.table_split)
         bar.addSpacing(6)
         bar.addWidget(QLabel("Columns", self))
         bar.addWidget(self.col_a)
         bar.addWidget(self.col_b)
         bar.addWidget(self.col_agg)
-        bar.addSpacing(6)
+        bar.addStretch(1)
+        bar.addWidget(self.details_button)
         bar.addWidget(self.resume_button)
         bar.addWidget(self.delete_button)
         bar.addWidget(self.export_button)
@@ -149,13 +177,16 @@ class RunsPage(Page):
         self.cmp_view.verticalHeader().setDefaultSectionSize(26)
         self.cmp_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.cmp_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.cmp_agg = _combo(self, [(a, a) for a in reports.AGGREGATIONS], "best")
-        self.cmp_split = _combo(self, [("auto", None), ("test", "test"), ("valid", "valid")], None,
-                                "auto = test when every selected run was evaluated on it")
-        self.cmp_target = _combo(self, [("oracle op", "oracle"), ("unknown op", "unknown")], "oracle")
+        self.cmp_agg = _combo(self, [(a, a) for a in reports.AGGREGATIONS], "best", AGG_TIPS)
+        self.cmp_split = _combo(self, [("automatic", None), ("test", "test"), ("validation", "valid")], None,
+                                "automatic = test when every selected run was evaluated on it, else validation")
+        self.cmp_target = _combo(self, [("oracle operation", "oracle"), ("unknown operation", "unknown")], "oracle",
+                                 "Oracle: the model is told the user's next operation; unknown: it is not")
         self.cmp_families = _combo(self, [("H and M", ("hit", "mrr")), ("H, M and NDCG", ("hit", "mrr", "ndcg")),
                                           ("H only", ("hit",)), ("M only", ("mrr",))], ("hit", "mrr"))
         self.cmp_chosen = QComboBox(self)
+        self.cmp_chosen.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.cmp_chosen.setMinimumContentsLength(14)  # long run names must not widen the page
         self.cmp_chosen.setToolTip("Run whose relative improvement over the best other run is shown (Imp.)")
         self.cmp_sig_metric = _combo(self, [(lbl, key) for lbl, key in metric_items], ("mrr", 20),
                                      "Per-session metric compared by the Wilcoxon signed-rank test")
@@ -207,7 +238,15 @@ class RunsPage(Page):
         for box in (self.cmp_agg, self.cmp_split, self.cmp_target, self.cmp_families, self.cmp_chosen,
                     self.cmp_sig_metric):
             box.currentIndexChanged.connect(self._on_comparison_settings)
+        self.model_filter.currentIndexChanged.connect(
+            lambda *_: self.proxy.set_model(self.model_filter.currentData() or ""))
+        self.dataset_filter.currentIndexChanged.connect(
+            lambda *_: self.proxy.set_dataset(self.dataset_filter.currentData() or ""))
+        self.tag_filter.currentIndexChanged.connect(lambda *_: self.proxy.set_tag(self.tag_filter.currentData() or ""))
+        self.table_split.currentIndexChanged.connect(self._on_columns_changed)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.table.doubleClicked.connect(self._on_double_clicked)
+        self.details_button.clicked.connect(self.open_details)
         self.resume_button.clicked.connect(self.resume_selected)
         self.delete_button.clicked.connect(self.delete_selected)
         self.export_button.clicked.connect(self.export_selected)
@@ -249,22 +288,42 @@ class RunsPage(Page):
         self._signature = reports.runs_signature(self.store)
         infos = reports.run_infos(self.store)
         columns = [self.col_a.currentData(), self.col_b.currentData()]
-        values, split = reports.summary_values(self.store, infos, columns, self.col_agg.currentData())
-        headers = [f"{reports.metric_label(*c)} {self.col_agg.currentData()}" for c in columns]
+        agg = self.col_agg.currentData()
+        values, split = reports.summary_values(self.store, infos, columns, agg, split=self.table_split.currentData())
+        split_word = SPLIT_LABELS.get(split, split)
+        headers = [f"{reports.metric_label(*c)} % ({split_word}{AGG_WORDS.get(agg, ', ' + agg)})" for c in columns]
         keep = list(self._selected_ids)
-        self.model.set_rows(infos, values, headers)
+        tags = run_details.tags_by_run(self.store)
+        self._fill_filter(self.model_filter, "All models", sorted({i.model for i in infos}))
+        self._fill_filter(self.dataset_filter, "All datasets", sorted({i.dataset for i in infos}))
+        self._fill_filter(self.tag_filter, "All tags", run_details.all_tags(self.store))
+        self.model.set_rows(infos, values, headers, tags, split_word)
         self.table.resizeColumnsToContents()
         for col in range(self.model.columnCount()):
             if self.table.columnWidth(col) > 220:
                 self.table.setColumnWidth(col, 220)
         live = sum(1 for i in infos if i.status in LIVE)
         self.message.setText(
-            f"{len(infos)} run(s); metric columns on the {split} split"
+            f"{len(infos)} run(s); scores in percent on the {split_word} split; double-click a run for its details"
             + (f"; {live} live, refreshing every {POLL_MS // 1000} s" if live else "")
-            if infos else "No runs yet: start one on the Train page (or `embsr train`)."
+            if infos else "No runs yet: start one on the Train page."
         )
         self.select_runs(keep)
         self._on_selection_changed()
+
+    @staticmethod
+    def _fill_filter(box: QComboBox, all_text: str, values: list[str]) -> None:
+        """Refill a filter's choices, keeping the current one (kept even when no run has it any more)."""
+        current = box.currentData() or ""
+        wanted = [""] + values + ([current] if current and current not in values else [])
+        if [box.itemData(i) for i in range(box.count())] == wanted:
+            return
+        box.blockSignals(True)
+        box.clear()
+        for value in wanted:
+            box.addItem(value or all_text, value)
+        box.setCurrentIndex(max(0, box.findData(current)))
+        box.blockSignals(False)
 
     def select_runs(self, run_ids: list[int]) -> None:
         """Select the rows of ``run_ids`` (those still present and not filtered out)."""
@@ -351,6 +410,9 @@ class RunsPage(Page):
 
     @staticmethod
     def _p_text(table: reports.ComparisonTable) -> str:
+        if table.mismatch:
+            return (f"<span style='color:#d9731c'><b>Not comparable:</b> {table.mismatch}.</span> Compare runs "
+                    "of one dataset with the same preprocessing.")
         if len(table.runs) < 2:
             return "Select a second run for a Wilcoxon signed-rank test."
         metric = reports.metric_label(*table.significance_metric) if table.significance_metric else ""
@@ -360,24 +422,49 @@ class RunsPage(Page):
                 continue
             p = table.p_values.get(info.id)
             if p is None:
-                parts.append(f"#{info.id}: no per-session ranks on the same {table.split} split")
+                parts.append(f"#{info.id}: no per-session results on the same {SPLIT_LABELS.get(table.split)} "
+                             "split")
             else:
                 verdict = "significant at 0.05" if p < 0.05 else "not significant at 0.05"
                 parts.append(f"#{info.id}: p = {p:.3g} ({verdict})")
         if not parts:
             return ""
         return (
-            f"<b>Wilcoxon signed-rank</b>, per-session {metric} on {table.split}, vs "
+            f"<b>Wilcoxon signed-rank</b>, per-session {metric} on {SPLIT_LABELS.get(table.split)}, vs "
             f"#{table.chosen_run_id}: " + "; ".join(parts)
         )
 
     def _update_buttons(self) -> None:
         infos = self.selected_infos()
+        self.details_button.setEnabled(len(infos) == 1)
         self.resume_button.setEnabled(len(infos) == 1 and infos[0].status in RESUMABLE)
         self.delete_button.setEnabled(bool(infos) and all(i.status not in LIVE for i in infos))
         self.export_button.setEnabled(bool(infos))
 
     # actions ---------------------------------------------------------------------------------------
+    @Slot()
+    def _on_double_clicked(self, index: Any) -> None:
+        run_id = self.proxy.index(index.row(), 0).data(RUN_ID_ROLE)
+        if run_id is not None:
+            self.open_details(int(run_id))
+
+    @Slot()
+    def open_details(self, run_id: int | None = None) -> RunDetailDialog | None:
+        """The run detail window of ``run_id`` (default: the selected run); one at a time, non-modal."""
+        if self.store is None:
+            return None
+        if not run_id:
+            infos = self.selected_infos()
+            if len(infos) != 1:
+                return None
+            run_id = infos[0].id
+        if self.detail is not None:
+            self.detail.close()
+        self.detail = RunDetailDialog(self.store, int(run_id), self)
+        self.detail.saved.connect(self.reload)
+        self.detail.show()
+        return self.detail
+
     @Slot()
     def resume_selected(self) -> Any:
         """Submit the training engine's resume of the selected run to the shared task runner."""
@@ -431,18 +518,22 @@ class RunsPage(Page):
         return True
 
     @Slot()
-    def export_selected(self, folder: str | None = None) -> tuple[Path, Path] | None:
-        """Write both CSV files (per-epoch metrics, comparison table) of the selected runs to a folder."""
+    def export_selected(self, path: str | None = None) -> tuple[Path, Path] | None:
+        """Save the comparison table of the selected runs to a CSV file the user names; their per-epoch
+        metrics go beside it as ``<name>_per_epoch.csv``. Values are fractions (see the README)."""
         ids = self._selected_ids
         if not ids or self.store is None:
             return None
-        if not folder:
-            folder = QFileDialog.getExistingDirectory(self, "Export CSV files to folder", str(Path.home()))
-        if not folder:
+        if not path:
+            stem = "runs_" + "-".join(map(str, ids[:8])) + ("_etc" if len(ids) > 8 else "")
+            path, _filter = QFileDialog.getSaveFileName(
+                self, "Export the comparison as CSV", str(self._export_folder / f"{stem}.csv"),
+                "CSV files (*.csv)")
+        if not path:
             return None
-        stem = "runs_" + "-".join(map(str, ids[:8])) + ("_etc" if len(ids) > 8 else "")
-        metrics_path = Path(folder) / f"{stem}_metrics.csv"
-        comparison_path = Path(folder) / f"{stem}_comparison.csv"
+        comparison_path = Path(path) if Path(path).suffix.lower() == ".csv" else Path(path + ".csv")
+        metrics_path = comparison_path.with_name(f"{comparison_path.stem}_per_epoch.csv")
+        self._export_folder = comparison_path.parent
         try:
             reports.export_metrics_csv(self.store, ids, metrics_path)
             reports.export_comparison_csv(
@@ -459,7 +550,8 @@ class RunsPage(Page):
             return None
         self.last_export = (metrics_path, comparison_path)
         self.message.setText(
-            f"Exported {len(ids)} run(s) to {metrics_path.name} and {comparison_path.name} in {folder}"
+            f"Exported {len(ids)} run(s) to {comparison_path.name} (comparison) and {metrics_path.name} "
+            f"(per-epoch metrics) in {comparison_path.parent}; values are fractions (0.41 = 41 %)"
         )
         return self.last_export
 

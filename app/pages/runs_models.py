@@ -1,6 +1,7 @@
 """Qt item models of the Runs page: the run table (+ sort/filter proxy) and the Table-III comparison.
 
-They only hold and format what ``embsr_core.reports`` computed; no numbers are derived here.
+They only hold and format what ``embsr_core.reports`` computed; no numbers are derived here. Metrics
+are shown in percent (the store and the CSV files hold fractions), and the headers say so.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 def fmt_metric(value: float) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.4f}"
+    """A stored fraction as a percentage with two decimals (``0.41234`` → ``"41.23"``); "–" when missing."""
+    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
 
 
 @dataclass
@@ -44,19 +46,30 @@ class RunsTableModel(QAbstractTableModel):
     """One row per run; two metric columns whose metric@K and aggregation the page chooses."""
 
     FIXED = ("ID", "Name", "Status", "Model", "Dataset")  # then the two metric columns
-    TAIL = ("Epochs", "Duration", "Hyperparameters", "Device", "Created")
+    TAIL = ("Epochs", "Duration", "Tags", "Hyperparameters", "Device", "Created")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._infos: list[RunInfo] = []
         self._values = np.zeros((0, 2))
         self._metric_headers = ["H@20", "M@20"]
+        self._tags: dict[int, list[str]] = {}
+        self.split_label = "test"
         self._now = datetime.now()
 
     # content ---------------------------------------------------------------------------------------
-    def set_rows(self, infos: list[RunInfo], values: np.ndarray, metric_headers: list[str]) -> None:
+    def set_rows(
+        self,
+        infos: list[RunInfo],
+        values: np.ndarray,
+        metric_headers: list[str],
+        tags: dict[int, list[str]] | None = None,
+        split_label: str = "test",
+    ) -> None:
         self.beginResetModel()
         self._infos = list(infos)
+        self._tags = dict(tags or {})
+        self.split_label = split_label
         self._values = np.asarray(values, dtype=np.float64).reshape(len(infos), len(metric_headers))
         self._metric_headers = list(metric_headers)
         self._now = datetime.now()
@@ -67,6 +80,9 @@ class RunsTableModel(QAbstractTableModel):
 
     def info(self, row: int) -> RunInfo:
         return self._infos[row]
+
+    def tags(self, run_id: int) -> list[str]:
+        return self._tags.get(run_id, [])
 
     def headers(self) -> list[str]:
         return [*self.FIXED, *self._metric_headers, *self.TAIL]
@@ -109,6 +125,9 @@ class RunsTableModel(QAbstractTableModel):
             return reports.format_duration(seconds), (seconds if seconds is not None else -1.0)
         if name == "Device":
             return info.device, info.device
+        if name == "Tags":
+            text = ", ".join(self.tags(info.id))
+            return text, text.lower()
         created = info.created_at
         return (created.strftime("%Y-%m-%d %H:%M") if created else ""), (created.timestamp() if created else 0.0)
 
@@ -139,6 +158,13 @@ class RunsTableModel(QAbstractTableModel):
                 return info.error_text.strip()[-2000:]
             if header == "Hyperparameters":
                 return "\n".join(f"{k} = {v}" for k, v in sorted(reports.flatten_config(info.config).items()))
+            if header in self._metric_headers:
+                value = float(self._values[row, col - len(self.FIXED)])
+                if not math.isfinite(value):
+                    return f"This run has no value on the {self.split_label} split (not evaluated on it yet)."
+                return f"{header}: in percent, on the {self.split_label} split"
+            if header == "ID":
+                return "Double-click a run to see its details, log, files and notes"
         return None
 
 
@@ -149,11 +175,29 @@ class RunsFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self.setSortRole(SORT_ROLE)
         self._status = ""
+        self._model = ""
+        self._dataset = ""
+        self._tag = ""
         self._words: list[str] = []
 
     def set_status(self, status: str) -> None:
         self.beginFilterChange()
         self._status = status
+        self.endFilterChange()
+
+    def set_model(self, model: str) -> None:
+        self.beginFilterChange()
+        self._model = model
+        self.endFilterChange()
+
+    def set_dataset(self, dataset: str) -> None:
+        self.beginFilterChange()
+        self._dataset = dataset
+        self.endFilterChange()
+
+    def set_tag(self, tag: str) -> None:
+        self.beginFilterChange()
+        self._tag = tag
         self.endFilterChange()
 
     def set_text(self, text: str) -> None:
@@ -167,6 +211,12 @@ class RunsFilterProxy(QSortFilterProxyModel):
             return True
         info = model.info(source_row)
         if self._status and info.status != self._status:
+            return False
+        if self._model and info.model != self._model:
+            return False
+        if self._dataset and info.dataset != self._dataset:
+            return False
+        if self._tag and self._tag not in model.tags(info.id):
             return False
         if not self._words:
             return True
@@ -214,7 +264,7 @@ class ComparisonModel(QAbstractTableModel):
         if section == 0:
             return "Run"
         if section <= len(self.table.columns):
-            return self.table.labels[section - 1]
+            return f"{self.table.labels[section - 1]} %"
         return self.P_HEADER
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

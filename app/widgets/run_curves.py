@@ -1,7 +1,8 @@
 """Overlaid metric curves of several finished or live runs (TensorBoard-style).
 
 Each run is one colour: the raw values faint underneath, the debiased EMA on top (smoothing 0 = raw
-only), and a star at the run's best (early-stopping) epoch. X is the epoch or the wall time.
+only), and a star at the run's best (early-stopping) epoch. X is the epoch or the wall time. Metrics
+are drawn in percent (as everywhere in the GUI); the axis says the split and the target-operation mode.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from embsr_core import reports
 from embsr_core.reports import RunInfo
 
 X_AXES = (("epoch", "Epoch"), ("wall", "Wall time (s)"))
+SPLIT_LABELS = {"valid": "validation", "test": "test"}
+TARGET_LABELS = {"oracle": "oracle operation", "unknown": "unknown operation"}
 
 
 LOSS = ("loss", 0)
@@ -48,11 +51,13 @@ class RunCurves(QWidget):
         self.metric.setCurrentText("H@20")
         self.metric.setToolTip("H = hit rate, M = MRR, N = NDCG at K")
         self.split = QComboBox(self)
-        for split in ("valid", "test"):
-            self.split.addItem(split, split)
+        for split, label in SPLIT_LABELS.items():
+            self.split.addItem(label, split)
         self.target_op = QComboBox(self)
-        self.target_op.addItem("oracle op", "oracle")
-        self.target_op.addItem("unknown op", "unknown")
+        self.target_op.addItem("oracle operation", "oracle")
+        self.target_op.addItem("unknown operation", "unknown")
+        self.target_op.setToolTip("Oracle: the model is told which operation the user does next; "
+                                  "unknown: it is not (the harder, realistic setting)")
         self.x_axis = QComboBox(self)
         for key, label in X_AXES:
             self.x_axis.addItem(label, key)
@@ -112,7 +117,7 @@ class RunCurves(QWidget):
         return self.metric.currentData()
 
     def series(self, run_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """(x, raw y) currently drawn for ``run_id`` (tests compare these with the store)."""
+        """(x, raw y) currently drawn for ``run_id``: metrics in percent, the loss as stored."""
         raw = self.items[run_id][0]
         x, y = raw.getData()
         return (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)) if x is not None else (
@@ -139,7 +144,9 @@ class RunCurves(QWidget):
         self.target_op.setEnabled(not is_loss)
         palette = theme_manager().palette
         item.setLabel("bottom", dict(X_AXES)[x_key])
-        item.setLabel("left", "training loss" if is_loss else f"{reports.metric_label(metric, k)} ({split})")
+        item.setLabel("left", "training loss" if is_loss else (
+            f"{reports.metric_label(metric, k)} % ({SPLIT_LABELS.get(split, split)}, "
+            f"{TARGET_LABELS.get(target_op, target_op)})"))
         if not self._infos:
             item.addItem(self.empty_text)
             self.empty_text.setColor(palette.text_muted)
@@ -155,6 +162,7 @@ class RunCurves(QWidget):
                 epochs, wall, values = reports.loss_curve(frame)
             else:
                 epochs, wall, values = reports.curve(frame, metric, k, split, target_op)
+                values = 100.0 * values  # percent, as the rest of the GUI
             x = wall if x_key == "wall" else epochs
             keep = np.isfinite(x)
             x, y, ep = x[keep], values[keep], epochs[keep]

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -191,3 +192,35 @@ def delete_run_details(session: Session, run_ids: Any) -> None:
     """
     session.execute(delete(RunLogLine).where(RunLogLine.run_id.in_(run_ids)))
     session.execute(delete(RunTag).where(RunTag.run_id.in_(run_ids)))
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFile:
+    path: Path
+    kind: str  # last checkpoint / best checkpoint / vocabulary / other file
+    size: int | None  # bytes; None when the file is missing
+
+
+def run_files(run: Run) -> list[RunFile]:
+    """A run's files: its two checkpoints (flagged when missing) and whatever else its folder holds."""
+    named = {run.checkpoint_path: "last checkpoint", run.best_checkpoint_path: "best checkpoint"}
+    files: dict[Path, str] = {}
+    for path, kind in named.items():
+        if path:
+            files[Path(path)] = kind if Path(path) not in files else files[Path(path)] + " + " + kind
+    folders = {p.parent for p in files if p.parent.name == f"run_{run.id}" and p.parent.is_dir()}
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path not in files:
+                files[path] = "vocabulary" if path.name == "vocab.json" else "other file"
+    out = []
+    for path, kind in files.items():
+        try:
+            size: int | None = path.stat().st_size
+        except OSError:
+            size = None
+        out.append(RunFile(path, kind, size))
+    return out
