@@ -502,8 +502,8 @@ def _fill(
 
 
 def _taken_message(name: str) -> str:
-    return (f"a dataset named {name!r} already exists in the store; choose another name (--name) "
-            f"or delete it first (embsr datasets delete {name!r})")
+    return (f"a dataset named {name!r} already exists in the store; choose another name "
+            "or delete that dataset first")
 
 
 def _refuse_taken_name(store: Store, name: str) -> None:

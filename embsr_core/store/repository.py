@@ -113,7 +113,7 @@ def check_dataset_name(name: str) -> str:
     """
     stripped = name.strip()
     if not stripped:
-        raise ValueError("the dataset name is empty; expected a name of printable characters (--name)")
+        raise ValueError("the dataset name is empty; expected a name of printable characters")
     if not stripped.isprintable():
         raise ValueError(
             f"the dataset name {printable(stripped)!r} holds control characters (escape codes, tabs or line "
