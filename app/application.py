@@ -13,7 +13,7 @@ from app.environment import resolve_device
 from app.preferences import APPLICATION, ORGANIZATION, Preferences
 from app.resources import app_icon
 from app.theme import PALETTES, theme_manager
-from app.workers import TaskRunner
+from app.workers import JobManager
 from embsr_core.store import StoreError, default_url, open_store
 from embsr_core.store.engine import ENV_URL
 
@@ -64,7 +64,7 @@ def create_context(cli_url: str | None = None, theme: str | None = None) -> AppC
         store=store,
         store_error=error,
         preferences=preferences,
-        runner=TaskRunner(),
+        runner=JobManager(),
         theme=manager,
         device=resolve_device(preferences.default_device),
     )

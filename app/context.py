@@ -1,4 +1,4 @@
-"""What every page receives: the open store, preferences, the task runner and the theme manager."""
+"""What every page receives: the open store, preferences, the job manager and the theme manager."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from app.preferences import Preferences
 from app.theme import ThemeManager
-from app.workers import TaskRunner
+from app.workers import JobManager
 from embsr_core.store import Store
 
 
@@ -23,6 +23,6 @@ class AppContext:
     store: Store | None
     store_error: str | None
     preferences: Preferences
-    runner: TaskRunner
+    runner: JobManager  # .training: the training queue; .submit(): imports, exports… beside it
     theme: ThemeManager
     device: str  # torch device string the default device preference resolves to, e.g. "cpu"

@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         context.theme.changed.connect(self._on_theme_changed)
         context.runner.taskStarted.connect(self._on_task_started)
-        context.runner.busyChanged.connect(self._on_runner_busy)
+        context.runner.taskDone.connect(self._show_running_tasks)
         self._on_theme_changed(context.theme.name)
         self.restore_state()
 
@@ -230,13 +230,40 @@ class MainWindow(QMainWindow):
         prefs.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        if not all(page.can_close() for page in self.pages):
+        if not self.confirm_close() or not all(page.can_close() for page in self.pages):
             event.ignore()
             return
         self.context.runner.shutdown()
         if self.persist:
             self.save_state()
         event.accept()
+
+    def training_tasks(self) -> list[Task]:
+        """Training runs running or queued on the job manager's training queue."""
+        training = self.context.runner.training
+        return [t for t in [training.current, *training._queue] if t is not None and not t.is_done()]
+
+    def confirm_close(self) -> bool:
+        """While a run trains, ask before quitting (quitting stops it; its checkpoint allows a resume)."""
+        tasks = self.training_tasks()
+        if not tasks:
+            return True
+        names = "".join(f"<li>{t.name}{'' if t.state == 'running' else ' (queued)'}</li>" for t in tasks)
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit while training?", "", QMessageBox.StandardButton.NoButton,
+                          self)
+        box.setObjectName("ConfirmQuit")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(
+            f"<b>Training is in progress:</b><ul>{names}</ul>"
+            "Quitting stops the running run after its current batch and saves a checkpoint, so you can "
+            "resume it later from the Runs page. Queued runs are dropped."
+        )
+        quit_button = box.addButton("Stop training and quit", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep training", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.exec()
+        return box.clickedButton() is quit_button
 
     # theme -----------------------------------------------------------------------------------------
     @Slot()
@@ -307,9 +334,17 @@ class MainWindow(QMainWindow):
     # tasks in the status bar -------------------------------------------------------------------------
     @Slot(object)
     def _on_task_started(self, task: Task) -> None:
-        self.task_label.setText(f"{task.name}…")
         self.task_progress.setRange(0, 0)  # busy until a fraction arrives
         task.progress.connect(self._on_task_progress)
+        self._show_running_tasks()
+
+    @Slot()
+    def _show_running_tasks(self, *_args: object) -> None:
+        """Every running task (a training run and an import may run side by side)."""
+        running = [t for t in self.context.runner.running() if not t.is_done()]
+        self.task_label.setText("  ·  ".join(f"{t.name}…" for t in running))
+        self.task_label.setVisible(bool(running))
+        self.task_progress.setVisible(bool(running))
 
     @Slot(object)
     def _on_task_progress(self, event: object) -> None:
@@ -317,11 +352,6 @@ class MainWindow(QMainWindow):
         if fraction is not None:
             self.task_progress.setRange(0, 1000)
             self.task_progress.setValue(round(fraction * 1000))
-
-    @Slot(bool)
-    def _on_runner_busy(self, busy: bool) -> None:
-        self.task_label.setVisible(busy)
-        self.task_progress.setVisible(busy)
 
     # first launch ----------------------------------------------------------------------------------
     def store_is_empty(self) -> bool:

@@ -9,8 +9,11 @@ Pattern, measured on PySide6 6.11 / CPython 3.11:
 - the worker's signals are connected only to bound slots of ``Task``, a QObject living in the GUI
   thread, which re-emits them there; pages connect to ``Task``'s signals and so always run in the
   GUI thread, lambdas included;
-- ``TaskRunner`` runs one task at a time (one database writer) and ends every thread with
-  ``thread.quit(); thread.wait()``.
+- ``TaskRunner`` runs one task at a time and ends every thread with ``thread.quit(); thread.wait()``;
+- ``JobManager`` (the app's one instance is ``AppContext.runner``) holds two runners side by side:
+  the training queue (one run at a time) and the task queue (imports, generation, deletes, exports),
+  so a short import never waits behind a training run. The store allows concurrent readers and one
+  writer at a time (SQLite WAL with a busy timeout); readers use their own runners.
 
 Callable convention (core functions follow it, e.g. ``generate_demo_dataset(store, progress=, cancel=)``)::
 
@@ -35,9 +38,9 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from embsr_core.training.events import ControlToken
+from embsr_core.training.events import ControlToken, Recorder
 
-__all__ = ["CancelToken", "Task", "TaskCancelled", "TaskRunner", "Worker", "progress_fraction"]
+__all__ = ["CancelToken", "JobManager", "Task", "TaskCancelled", "TaskRunner", "Worker", "progress_fraction"]
 
 
 class TaskCancelled(Exception):
@@ -130,6 +133,20 @@ class Worker(QObject):
             self.moveToThread(app.thread())
         kind, payload = outcome
         getattr(self, kind).emit(payload)
+
+
+class TrainingBridge(Recorder):
+    """The GUI's recorder of a training run: every trainer event goes to the worker's ``progress``.
+
+    The trainer calls it after the store recorder, so a page reacting to an event (``Task``
+    re-emits it in the GUI thread) finds the store already written.
+    """
+
+    def __init__(self, progress: Callable[[object], None]) -> None:
+        self._progress = progress
+
+    def __call__(self, event: object) -> None:
+        self._progress(event)
 
 
 def yield_partials(gen: Any, emit: Callable[[object], None]) -> Any:
@@ -362,6 +379,71 @@ class TaskRunner(QObject):
                 self.busyChanged.emit(False)
         else:
             self.taskDone.emit(task)
+
+
+
+class JobManager(QObject):
+    """The app's background work in two queues that run beside each other.
+
+    ``training``: training runs (started on the Train page or resumed on the Runs page), one at a time;
+    every task submitted there is announced by ``trainingSubmitted`` so the Train page can show and
+    control it wherever it was started. ``tasks``: everything else that writes the store (imports,
+    generation, deletes, exports), one at a time. ``submit``/``is_busy``/``busyChanged``/``pending``/
+    ``current`` speak of the task queue (the ``TaskRunner`` API); ``taskStarted``/``taskDone`` and
+    ``running()`` cover both.
+    """
+
+    busyChanged = Signal(bool)  # the task queue
+    trainingBusyChanged = Signal(bool)  # noqa: N815 - Qt naming
+    taskStarted = Signal(object)  # Task, either queue
+    taskDone = Signal(object)  # Task, either queue
+    trainingSubmitted = Signal(object)  # noqa: N815 - Task, after it was queued (or started)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.training = TaskRunner(self)
+        self.tasks = TaskRunner(self)
+        for runner in (self.training, self.tasks):
+            runner.taskStarted.connect(self.taskStarted)
+            runner.taskDone.connect(self.taskDone)
+        self.tasks.busyChanged.connect(self.busyChanged)
+        self.training.busyChanged.connect(self.trainingBusyChanged)
+
+    @property
+    def current(self) -> Task | None:
+        return self.tasks.current
+
+    def is_busy(self) -> bool:
+        return self.tasks.is_busy()
+
+    def pending(self) -> int:
+        return self.tasks.pending()
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
+        """Queue a task that is not training (``TaskRunner.submit`` arguments); runs beside training."""
+        return self.tasks.submit(fn, *args, **kwargs)
+
+    def submit_training(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
+        """Queue a training run (``TaskRunner.submit`` arguments) behind the runs already queued."""
+        task = self.training.submit(fn, *args, **kwargs)
+        self.trainingSubmitted.emit(task)
+        return task
+
+    def running(self) -> list[Task]:
+        """Tasks running now, training first."""
+        return [t for t in (self.training.current, self.tasks.current) if t is not None]
+
+    def cancel_all(self) -> None:
+        self.training.cancel_all()
+        self.tasks.cancel_all()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel and join both queues (training first: it saves a checkpoint while the other stops)."""
+        for task in self.running():
+            task.cancel()  # both stop at once; each join below then waits for its own thread
+        training = self.training.shutdown(timeout_ms)
+        tasks = self.tasks.shutdown(timeout_ms)
+        return training and tasks
 
 
 def progress_fraction(event: object) -> float | None:

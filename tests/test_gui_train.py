@@ -10,8 +10,8 @@ from pathlib import Path
 import _gui_helpers
 import pytest
 from _gui_helpers import message_boxes
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.main_window import MainWindow
 from app.pages.train import TrainPage
@@ -204,3 +204,100 @@ def test_a_failing_run_shows_its_error_and_the_app_survives(qtbot, page: TrainPa
         page.start()  # and the next run trains normally
     assert ended.args[0].status == "finished"
     assert isinstance(page.monitor.loss_plot.data("loss")[0][0], float) and BatchEnd
+
+
+def _click(qtbot, button) -> None:
+    assert button.isVisible() and button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def _stop_by_clicking(qtbot, page: TrainPage):
+    with qtbot.waitSignal(page.runEnded, timeout=RUN_TIMEOUT_MS) as ended:
+        _click(qtbot, page.stop_button)
+    return ended.args[0]
+
+
+def test_a_run_resumed_on_the_runs_page_is_paused_and_stopped_on_the_train_page(qtbot, window, page, context):
+    page.train_form.set_values({"max_epochs": 50})
+    _click(qtbot, page.start_button)
+    qtbot.waitUntil(lambda: len(page.monitor.loss_plot.data("loss")[0]) >= 2, timeout=RUN_TIMEOUT_MS)
+    outcome = _stop_by_clicking(qtbot, page)
+    assert outcome.status == "stopped"
+
+    window.show_page("runs")
+    runs = window.page("runs")
+    runs.reload()
+    runs.select_runs([outcome.run_id])
+    _click(qtbot, runs.resume_button)
+    window.show_page("train")  # one place shows every training job, wherever it was started
+    assert page.queue.count() == 1 and f"Resuming run {outcome.run_id}" in page.queue.item(0).text()
+    qtbot.waitUntil(lambda: page.monitor.run_id == outcome.run_id
+                    and len(page.monitor.loss_plot.data("loss")[0]) >= 1, timeout=RUN_TIMEOUT_MS)
+    assert "resumed" in page.monitor.title.text() and "EMBSR" in page.monitor.title.text()
+    assert page.start_button.text() == "Add to queue"
+    _click(qtbot, page.pause_button)
+    assert page.monitor.status.text() == "paused" and page.pause_button.text() == "Resume"
+    _click(qtbot, page.pause_button)
+    assert page.monitor.status.text() == "running"
+    resumed = _stop_by_clicking(qtbot, page)
+    assert resumed.run_id == outcome.run_id and resumed.status == "stopped"
+    assert runs_repo.get_run(context.store, outcome.run_id).status == "stopped"
+    assert page.queue.count() == 0 and not page.stop_button.isEnabled()
+
+
+def test_an_import_runs_beside_a_training_run(qtbot, window, page, context, tmp_path):
+    from native_fixtures import write_jd
+
+    page.train_form.set_values({"max_epochs": 50})
+    _click(qtbot, page.start_button)
+    training = context.runner.training.current
+    qtbot.waitUntil(lambda: page.monitor.run_id is not None, timeout=RUN_TIMEOUT_MS)
+
+    window.show_page("datasets")
+    wizard = window.page("datasets").open_import_wizard()
+    written = write_jd(tmp_path / "during_training.txt", n_sessions=60, seed=5)
+    wizard.set_files([written.path])
+    with qtbot.waitSignal(wizard.imported, timeout=30_000) as imported:
+        wizard.next()
+        assert "Waiting" not in wizard.run_page.rate.text()
+    assert imported.args[0].rows_kept == written.kept
+    assert training.state == "running", "the import had to wait for the training run"
+    status_text = window.task_label.text()
+    wizard.accept()
+    assert "Training" in status_text or training.state == "running"
+    window.show_page("train")
+    assert page.dataset_combo.count() == 2  # the new dataset is offered while the run trains
+    assert _stop_by_clicking(qtbot, page).status == "stopped"
+
+
+def _answer_quit_question(qtbot, button_text: str, seen: list[str], tries: int = 100) -> None:
+    """Click ``button_text`` in the quit confirmation once it is open (polled from the nested event loop)."""
+    def attempt(left: int) -> None:
+        box = next((w for w in QApplication.topLevelWidgets()
+                    if isinstance(w, QMessageBox) and w.objectName() == "ConfirmQuit" and w.isVisible()), None)
+        if box is None:
+            if left:
+                QTimer.singleShot(50, lambda: attempt(left - 1))
+            return
+        seen.append(box.text())
+        qtbot.mouseClick(next(b for b in box.buttons() if b.text() == button_text), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(50, lambda: attempt(tries))
+
+
+def test_closing_the_window_while_training_asks_first(qtbot, window, page, context):
+    assert window.confirm_close()  # nothing trains: no question
+    page.train_form.set_values({"max_epochs": 50})
+    _click(qtbot, page.start_button)
+    qtbot.waitUntil(lambda: page.monitor.run_id is not None, timeout=RUN_TIMEOUT_MS)
+    run_id = page.monitor.run_id
+    seen: list[str] = []
+    _answer_quit_question(qtbot, "Keep training", seen)
+    assert not window.close()
+    assert window.isVisible() and context.runner.training.current is not None
+    assert seen and "Training is in progress" in seen[0] and "resume it later" in seen[0]
+
+    _answer_quit_question(qtbot, "Stop training and quit", seen)
+    assert window.close()
+    assert len(seen) == 2 and not window.isVisible()
+    assert runs_repo.get_run(context.store, run_id).status == "stopped"  # a checkpoint to resume from

@@ -467,11 +467,12 @@ class RunsPage(Page):
 
     @Slot()
     def resume_selected(self) -> Any:
-        """Submit the training engine's resume of the selected run to the shared task runner."""
+        """Queue the training engine's resume of the selected run on the training queue (shown on the Train page)."""
         infos = self.selected_infos()
         if len(infos) != 1 or infos[0].status not in RESUMABLE or self.store is None:
             return None
-        task = self.context.runner.submit(resume_job, self.store, infos[0].id, name=f"Resuming run {infos[0].id}")
+        task = self.context.runner.submit_training(resume_job, self.store, infos[0].id,
+                                                   name=f"Resuming run {infos[0].id}")
         task.done.connect(self.reload)
         task.failed.connect(self._on_resume_failed)
         self.message.setText(f"Resuming run #{infos[0].id}; follow it on the Train page.")

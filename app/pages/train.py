@@ -1,5 +1,6 @@
 """Train page: dataset + preprocessing, model + hyperparameters, training settings; Start / Pause / Stop;
-a queue of runs (one trains at a time on the shared task runner); live progress, curves and log.
+a queue of every training run of the job manager (started here or resumed on the Runs page; one trains at
+a time, imports and exports run beside it); live progress, curves and log.
 
 The page only gathers choices: forms are built from the core schemas (``ModelSpec.params``,
 ``TRAIN_PARAMS``, ``PRESETS``) and a run is ``app.jobs.train_job`` = ``prepare_dataset`` +
@@ -62,10 +63,11 @@ def _scroll(widget: QWidget) -> QScrollArea:
 
 
 class QueuedRun:
-    """A submitted run: its request, its task and its line in the queue list."""
+    """A training task of the job manager (started here or elsewhere): its label, task and queue line."""
 
-    def __init__(self, request: TrainRequest, task: Task, item: QListWidgetItem) -> None:
-        self.request = request
+    def __init__(self, label: str, task: Task, item: QListWidgetItem, request: TrainRequest | None = None) -> None:
+        self.label = label
+        self.request = request  # None for a run started elsewhere (a resume from the Runs page)
         self.task = task
         self.item = item
         self.run_id: int | None = None
@@ -87,6 +89,7 @@ class TrainPage(Page):
         self.runs: list[QueuedRun] = []
         self.current: QueuedRun | None = None
         self.model_form: ParamForm | None = None
+        self._submitting: TrainRequest | None = None  # the request submit() is queueing right now
         self._build()
         self._fill_models()
         if context.store is None:
@@ -95,7 +98,9 @@ class TrainPage(Page):
             self.start_button.setEnabled(False)
         else:
             self.reload_datasets()
-        context.runner.busyChanged.connect(self._update_buttons)
+        # every training task of the job manager shows here, wherever it was started (e.g. a resume)
+        context.runner.trainingSubmitted.connect(self._adopt)
+        context.runner.trainingBusyChanged.connect(self._update_buttons)
         self._update_buttons()
 
     # layout ----------------------------------------------------------------------------------------
@@ -130,7 +135,12 @@ class TrainPage(Page):
         self.stop_button = QPushButton("Stop", setup_card)
         self.stop_button.setToolTip("Stop the running run; a checkpoint is saved so it can be resumed (Runs page)")
         self.stop_button.clicked.connect(self.stop)
+        self.tune_button = QPushButton("Tune…", setup_card)
+        self.tune_button.setToolTip("Search better settings for this model on the validation data; "
+                                    "each try is saved as a run and the best one is marked")
+        self.tune_button.clicked.connect(self.open_tune)
         buttons.addWidget(self.start_button, 2)
+        buttons.addWidget(self.tune_button, 1)
         buttons.addWidget(self.pause_button, 1)
         buttons.addWidget(self.stop_button, 1)
         setup_layout.addLayout(buttons)
@@ -355,12 +365,40 @@ class TrainPage(Page):
         self.message.hide()
         return self.submit(request)
 
+    @Slot()
+    def open_tune(self) -> None:
+        """The Tune dialog for the current settings (it runs in the training queue)."""
+        from app.widgets.tune_dialog import TuneDialog
+
+        if self.context.store is None:
+            return
+        try:
+            request = self.build_request()
+        except ValueError as exc:
+            self.message.setText(f"Cannot tune: {exc}")
+            self.message.show()
+            return
+        self.message.hide()
+        self.tune_dialog = TuneDialog(self.context, request, self)
+        self.tune_dialog.show()
+
     def submit(self, request: TrainRequest) -> Task:
         assert self.context.store is not None
-        task = self.context.runner.submit(train_job, self.context.store, request, name=f"Training {request.label()}")
-        item = QListWidgetItem(f"queued · {request.label()}")
+        self._submitting = request
+        try:
+            return self.context.runner.submit_training(train_job, self.context.store, request,
+                                                       name=f"Training {request.label()}")
+        finally:
+            self._submitting = None
+
+    @Slot(object)
+    def _adopt(self, task: Task) -> None:
+        """Show and control a training task of the job manager (ours, or a resume from the Runs page)."""
+        request = self._submitting
+        label = request.label() if request is not None else task.name
+        item = QListWidgetItem(f"queued · {label}")
         self.queue.addItem(item)
-        run = QueuedRun(request, task, item)
+        run = QueuedRun(label, task, item, request)
         self.runs.append(run)
         task.started.connect(self._on_task_started)
         task.progress.connect(self._on_task_event)
@@ -371,15 +409,15 @@ class TrainPage(Page):
         if task.state == "running":  # started synchronously: ``started`` was emitted before we connected
             self._begin(run)
         self._update_buttons()
-        return task
 
     def _run_of(self, sender: object) -> QueuedRun | None:
         return next((r for r in self.runs if r.task is sender), None)
 
     def _begin(self, run: QueuedRun) -> None:
         self.current = run
-        run.item.setText(f"running · {run.request.label()}")
-        self.monitor.start(f"{run.request.label()}" + (f" · {run.request.run_name}" if run.request.run_name else ""))
+        run.item.setText(f"running · {run.label}")
+        name = run.request.run_name if run.request is not None else None
+        self.monitor.start(run.label + (f" · {name}" if name else ""))
         self._update_buttons()
 
     # task signals (GUI thread) -------------------------------------------------------------------------
@@ -396,7 +434,10 @@ class TrainPage(Page):
             return
         if isinstance(event, RunStarted):
             run.run_id = event.run_id
-            run.item.setText(f"running · run {event.run_id} · {run.request.label()}")
+            if run.request is None:  # started elsewhere: the run itself names its model
+                run.label = f"{event.model_name} (run {event.run_id}, resumed)" if event.resumed else run.label
+                self.monitor.title.setText(run.label)
+            run.item.setText(f"running · run {event.run_id} · {run.label}")
             self.runStarted.emit(event.run_id)
         elif isinstance(event, Failed):
             run.failure = event
@@ -410,7 +451,7 @@ class TrainPage(Page):
         run.outcome = result if isinstance(result, RunOutcome) else None
         if run.outcome is not None and run.outcome.status == "failed":
             details = run.failure.traceback if run.failure is not None else None
-            error_box(self, "Training failed", f"Run {run.outcome.run_id} ({run.request.label()}) failed:\n"
+            error_box(self, "Training failed", f"Run {run.outcome.run_id} ({run.label}) failed:\n"
                       f"{run.outcome.error}", details)
 
     @Slot(object)
@@ -428,7 +469,8 @@ class TrainPage(Page):
         if run is self.current:
             self.monitor.set_status("failed")
             self.monitor.append_log(traceback_text.rstrip())
-        error_box(self, "Training failed", f"{run.request.label()} could not run:\n{last}", traceback_text)
+        if run.request is not None:  # a run started elsewhere reports its failure where it was started
+            error_box(self, "Training failed", f"{run.label} could not run:\n{last}", traceback_text)
 
     @Slot()
     def _on_task_done(self) -> None:
@@ -490,7 +532,8 @@ class TrainPage(Page):
         running = self.current is not None and not self.current.task.is_done()
         ok = self.context.store is not None
         self.start_button.setEnabled(ok and self.dataset_combo.count() > 0)
-        self.start_button.setText("Add to queue" if self.context.runner.is_busy() else "Start")
+        self.tune_button.setEnabled(ok and self.dataset_combo.count() > 0)
+        self.start_button.setText("Add to queue" if self.context.runner.training.is_busy() else "Start")
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         paused = running and self.current is not None and self.current.task.is_paused()
