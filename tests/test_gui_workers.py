@@ -363,3 +363,29 @@ def test_queued_worker_signals_keep_the_refcount_of_true(qtbot, runner):
     assert len(recorder.values("progress")) == 100
     # a few incidental references to True may come and go; the 6.12.0 bug loses one per signal (100+)
     assert abs(sys.getrefcount(True) - before) < 10
+
+
+def test_job_manager_runs_tasks_beside_training_and_announces_training(qtbot, qapp):
+    from app.workers import JobManager
+
+    jobs = JobManager()
+    announced: list[object] = []
+    jobs.trainingSubmitted.connect(announced.append)
+    release = threading.Event()
+
+    def long_training(*, progress, cancel):
+        while not release.wait(0.01):
+            cancel.check()
+        return "trained"
+
+    training = jobs.submit_training(long_training, name="Training")
+    queued_run = jobs.submit_training(lambda *, progress, cancel: "second", name="Second run")
+    assert announced == [training, queued_run] and queued_run.state == "queued"
+    assert not jobs.is_busy()  # the task queue is free although a run trains
+    quick = jobs.submit(lambda *, progress, cancel: 42, name="Import")
+    qtbot.waitUntil(quick.is_done, timeout=5000)
+    assert quick.result == 42 and training.state == "running" and jobs.running() == [training]
+    release.set()
+    qtbot.waitUntil(queued_run.is_done, timeout=5000)
+    assert (training.result, queued_run.result) == ("trained", "second")
+    assert jobs.shutdown(5000) and jobs.running() == []
