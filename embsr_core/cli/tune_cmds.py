@@ -128,6 +128,8 @@ def tune_command(cli: CliContext, dataset: str, model: str, budget: str | None, 
                                                        or "nothing to tune (one trial)"))
 
     def on_progress(p: TuneProgress) -> None:
+        if p.trial.duplicate:
+            return  # the sampler re-proposed a configuration already tried: nothing was trained
         eta = "" if p.eta_s is None else f"  [ETA ≤ {p.eta_s / 60:.1f} min]"
         click.echo(trial_line(p) + eta)
 

@@ -138,6 +138,8 @@ def leaderboard(
         return None
 
     def emit(model: str, index: int, status: str, tune_progress: TuneProgress | None, elapsed: float) -> None:
+        if tune_progress is not None and tune_progress.trial.duplicate:
+            return  # a re-proposed known configuration trained nothing
         if on_progress is not None:
             on_progress(BoardProgress(board, model, index, len(models), status, tune_progress, cells.get(model),
                                       eta(index, elapsed)))

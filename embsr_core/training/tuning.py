@@ -187,6 +187,7 @@ class TrialInfo:
     epochs: int = 0
     seconds: float = 0.0
     note: str = ""  # why it was pruned / failed; "defaults" for trial 0
+    duplicate: bool = False  # the sampler proposed a configuration already tried: nothing was trained
 
     @property
     def label(self) -> str:
@@ -353,6 +354,7 @@ def _info(t: FrozenTrial) -> TrialInfo:
         epochs=int(t.user_attrs.get("epochs", 0)),
         seconds=float(seconds),
         note=str(t.user_attrs.get("note", "")),
+        duplicate=bool(t.user_attrs.get("duplicate", False)),
     )
 
 
