@@ -59,7 +59,7 @@ def test_settings_live_in_the_temporary_config_dir(context, isolated_user_dirs):
 
 
 def test_window_opens_with_every_page_and_status_bar(window, context):
-    assert window.page_ids() == ["datasets", "train", "runs", "playground", "settings"]
+    assert window.page_ids() == ["datasets", "train", "runs", "leaderboard", "playground", "settings"]
     assert window.nav.count() == len(PAGE_CLASSES) == window.stack.count()
     for page in window.pages:
         assert isinstance(page, Page) and page.title and not page.grab().isNull()
@@ -245,3 +245,27 @@ def test_smoke_mode_exits_zero_and_writes_screenshots(tmp_path, isolated_user_di
     assert "smoke: rendered settings (1280x800)" in proc.stdout
     # smoke mode must not persist window state
     assert not (isolated_user_dirs / "config" / ORGANIZATION).exists()
+
+
+def _click_nav(qtbot, window: MainWindow, page_id: str) -> None:
+    row = window.page_ids().index(page_id)
+    rect = window.nav.visualItemRect(window.nav.item(row))
+    qtbot.mouseClick(window.nav.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.current_page().page_id == page_id
+
+
+def test_settings_counts_follow_the_store_and_name_the_database_file(qtbot, window, context):
+    from embsr_core.data.demo import import_synthetic
+    from embsr_core.store import runs_repo
+
+    _click_nav(qtbot, window, "settings")
+    page = window.page("settings")
+    assert "0 datasets, 0 runs" in page.store_status.text()
+    location = Path(page.location_edit.text())
+    assert location.is_absolute() and location.name == "embsr-test.db" and location.exists()
+    _click_nav(qtbot, window, "datasets")
+    first = import_synthetic(context.store, "one", n_sessions=60, n_items=20, n_categories=2, seed=1)
+    import_synthetic(context.store, "two", n_sessions=60, n_items=20, n_categories=2, seed=2)
+    runs_repo.create_run(context.store, dataset_id=first.dataset_id, model_name="EMBSR", config={})
+    _click_nav(qtbot, window, "settings")
+    assert "2 datasets, 1 run" in page.store_status.text()

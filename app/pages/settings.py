@@ -1,4 +1,4 @@
-"""Settings page: store URL (applied on restart), theme, default device, data directory."""
+"""Settings page: store URL and database file (applied on restart), theme, default device, data directory."""
 
 from __future__ import annotations
 
@@ -20,16 +20,21 @@ from app.context import AppContext
 from app.environment import device_choices
 from app.pages.base import Page, card
 from app.theme import THEMES
-from embsr_core.store import data_dir, default_url
-from embsr_core.store.repository import store_info
+from embsr_core.store import data_dir, default_url, runs_repo, store_location
+from embsr_core.store.migrate import current_revision
+from embsr_core.store.repository import list_datasets
 
 SOURCE_TEXT = {
-    "--db": "from the --db option",
-    "EMBSR_DB_URL": "from the EMBSR_DB_URL environment variable",
+    "--db": "given when the workbench was started",
+    "EMBSR_DB_URL": "set for this computer's session (EMBSR_DB_URL)",
     "settings": "chosen in Settings",
     "default": "the embedded default",
 }
 COMBO_WIDTH = 320
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _form() -> QFormLayout:
@@ -57,6 +62,10 @@ class SettingsPage(Page):
         self.current_url = QLineEdit(self._current_display_url(), store_card)
         self.current_url.setReadOnly(True)
         form.addRow("In use", self.current_url)
+        self.location_edit = QLineEdit(self._current_location(), store_card)
+        self.location_edit.setReadOnly(True)
+        self.location_edit.setToolTip("The database file this store reads and writes (for a server: its address)")
+        form.addRow("Database file", self.location_edit)
         self.store_status = QLabel(store_card)
         self.store_status.setObjectName("Muted")
         self.store_status.setWordWrap(True)
@@ -121,28 +130,32 @@ class SettingsPage(Page):
         dir_layout.addWidget(hint)
         self.body.addWidget(dir_card)
         self.body.addStretch(1)
-
-        self._refreshed = False
+        # counts change whenever an import, a delete or a run ends: recount then, and each time shown
+        context.runner.taskDone.connect(self._on_task_done)
 
     # hooks -----------------------------------------------------------------------------------------
     def on_shown(self) -> None:
-        if not self._refreshed:
+        self.refresh()
+
+    @Slot(object)
+    def _on_task_done(self, _task: object) -> None:
+        if self.isVisible():
             self.refresh()
 
     def refresh(self) -> None:
-        self._refreshed = True
         ctx = self.context
         source = SOURCE_TEXT.get(ctx.store_url_source, ctx.store_url_source)
         if ctx.store is None:
             self.store_status.setObjectName("ErrorText")
             self.store_status.setText(f"Not open ({source}): {ctx.store_error}")
         else:
-            info = store_info(ctx.store)
-            counts = info.counts
+            n_datasets = len(list_datasets(ctx.store))
+            n_runs = len(runs_repo.list_runs(ctx.store))
+            revision = current_revision(ctx.store.engine)
             self.store_status.setObjectName("Muted")
             self.store_status.setText(
-                f"{info.dialect}, {source}, schema {info.schema_revision or '?'} — "
-                f"{counts.get('datasets', 0)} datasets, {counts.get('runs', 0)} runs"
+                f"{ctx.store.location}\n{ctx.store.engine.dialect.name}, {source}, schema {revision or '?'} — "
+                f"{_count(n_datasets, 'dataset')}, {_count(n_runs, 'run')}"
             )
         self.store_status.style().polish(self.store_status)
 
@@ -152,6 +165,12 @@ class SettingsPage(Page):
         if ctx.store is not None:
             return ctx.store.display_url
         return ctx.store_url
+
+    def _current_location(self) -> str:
+        ctx = self.context
+        if ctx.store is not None and ctx.store.location:
+            return ctx.store.location
+        return store_location(ctx.store_url)
 
     def _message(self, text: str, error: bool = False) -> None:
         self.url_message.setObjectName("ErrorText" if error else "Muted")
@@ -171,9 +190,11 @@ class SettingsPage(Page):
         self.context.preferences.store_url = url or None
         self.context.preferences.sync()
         override = self.context.store_url_source in ("--db", "EMBSR_DB_URL")
-        later = " (the --db option or EMBSR_DB_URL still wins while set)" if override else ""
+        later = " (while the workbench is started with another store, that one is used instead)" if override else ""
         shown = url or default_url()
-        self._message(f"Saved. The workbench will use {shown} the next time it starts{later}.")
+        where = store_location(shown)
+        file_note = f" (database file {where})" if where != shown else ""
+        self._message(f"Saved. The workbench will use {shown}{file_note} the next time it starts{later}.")
 
     @Slot()
     def _reset_url(self) -> None:
