@@ -22,6 +22,7 @@ from embsr_core.training import distributed as ddp
 from embsr_core.training.checkpoints import model_from_checkpoint, prepared_hash
 from embsr_core.training.config import TrainConfig, resolve_device
 from embsr_core.training.events import Callback, ControlToken, Recorder
+from embsr_core.training.memory_estimate import fit_to_memory
 from embsr_core.training.metrics import EvalResult, evaluate
 from embsr_core.training.recorders import StoreRecorder
 from embsr_core.training.trainer import RunOutcome, Trainer, run_settings
@@ -101,7 +102,8 @@ def run_training(
         run_name=run_name, search_group=search_group, checkpoint_root=checkpoint_root, dataset_id=dataset_id,
         recorders=recorders,
     )
-    if not distributed:
+    if not distributed:  # (DDP ranks must agree on the batch size: no per-rank lowering there)
+        train_config = fit_to_memory(prepared, model_name, model_overrides, train_config)  # refuse / lower
         return make_trainer(store, prepared, model_name, model_overrides, train_config, callback, control,
                             **options).run()
     created = not dist.is_initialized()
