@@ -2,22 +2,32 @@
 
     .venv/bin/python benchmarks/train_step.py                 # all EMBSR names, batch 512, L = 50
     .venv/bin/python benchmarks/train_step.py --models EMBSR --steps 20 --amp
+    .venv/bin/python benchmarks/train_step.py --models EMBSR --op-counts 10 50 200   # issue 18 row
+    .venv/bin/python benchmarks/train_step.py --dyadic-forms --op-counts 4 6 10 20 50 200
 
 Each step is forward + backward + Adam on one pre-collated batch (collation is timed apart: it
 runs in the data loader, off the critical path). Peak memory is the process's peak RSS during the
 model's steps (Linux: reset per model via /proc/self/clear_refs) or, on CUDA, the peak allocated;
 "(+steps)" is that peak minus the memory held just before the steps (torch, data, model, batches).
 Numbers on a shared machine are noisy: read the median, and compare runs made side by side.
+
+``--op-counts`` repeats each model at every operation-vocabulary size |O| (a fresh process each)
+and prints the cost at the largest |O| relative to the smallest, against the target of issue 18
+(≤ 1.3×: the dyadic attention must not grow with |O|²). ``--dyadic-forms`` times the attention
+layer alone (forward + backward) in both exact forms of its dyadic term, star row only (training,
+evaluation) and all rows (explanations, ``attn_layers`` > 1), with the form the size rule picks.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +37,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embsr_core.data.prepared import SplitArrays  # noqa: E402
+from embsr_core.models.layers.op_attention import OpAwareAttentionLayer, dyadic_form  # noqa: E402
 from embsr_core.models.registry import build_model, get_spec, list_specs  # noqa: E402
+
+OPS_RATIO_TARGET = 1.3  # issue 18: s/step at the largest |O| ≤ 1.3 × at the smallest
 
 
 def synthetic_split(n: int, max_len: int, n_items: int, n_ops: int, full: bool, seed: int = 0) -> SplitArrays:
@@ -117,6 +130,58 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
             "collate": collate_s, "peak": _peak_mb(device), "before": before, "loss": float(loss.detach())}
 
 
+def bench_dyadic_forms(args: argparse.Namespace) -> None:
+    """Forward + backward of one attention layer per |O|, form and query set (see the docstring)."""
+    B, K, d = args.batch, args.max_len + 1, args.dim
+    print(f"attention layer only: batch={B} K={K} d={d} threads={torch.get_num_threads()} "
+          f"steps={args.steps} (median ms, forward + backward)")
+    print(f"{'|O|':>5} {'|R|':>7} {'queries':>8} {'gather ms':>10} {'table ms':>9} {'rule picks':>11}")
+    for n_ops in args.op_counts:
+        rows = n_ops + 2
+        torch.manual_seed(0)
+        layer = OpAwareAttentionLayer(d, n_op_rows=rows).train()
+        x = torch.randn(B, K, d, requires_grad=True)
+        pos = torch.randn(B, K, d)
+        ops = torch.randint(1, rows, (B, K))
+        mask = torch.ones(B, K, dtype=torch.bool)
+        for label, query in (("star", torch.tensor([K - 1])), ("all", None)):
+            ms = {}
+            for form in ("gather", "table"):
+                if form == "table" and query is None and B * K * rows * rows * 4 * 3 > 2**32:
+                    ms[form] = float("nan")  # > 4 GiB of H×BQ×|R| buffers: not run
+                    continue
+                layer.dyadic = form
+                times = []
+                for _ in range(args.warmup + args.steps):
+                    t = time.perf_counter()
+                    out, _ = layer(x, mask, pos, ops, query_index=query)
+                    out.sum().backward()
+                    times.append(time.perf_counter() - t)
+                    layer.zero_grad(set_to_none=True)
+                    x.grad = None
+                ms[form] = 1000 * statistics.median(times[args.warmup:])
+            print(f"{n_ops:5d} {rows * rows:7d} {label:>8} {ms['gather']:10.1f} {ms['table']:9.1f} "
+                  f"{dyadic_form(rows * rows, K):>11}", flush=True)
+
+
+def _child_args(argv: list[str], drop: tuple[str, ...]) -> list[str]:
+    """``argv`` without the given multi-value options (each child gets one value instead)."""
+    rest = list(argv)
+    for opt in drop:
+        if opt in rest:
+            i = rest.index(opt)
+            j = i + 1
+            while j < len(rest) and not rest[j].startswith("--"):
+                j += 1
+            rest = rest[:i] + rest[j:]
+    return rest
+
+
+def _print_row(r: dict, label: str) -> None:
+    print(f"{label:<16} {r['step']:7.3f} {r['min']:7.3f} {r['sps']:11.0f} {r['collate']:10.4f} "
+          f"{r['peak']:8.0f} {r['peak'] - r['before']:8.0f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     names = [s.name for s in list_specs() if s.family in ("embsr", "ablation", "variant")]
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,15 +201,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--same-process", action="store_true",
                    help="run every model in this process (default: one fresh process per model, so each "
                         "model's peak memory is its own)")
+    p.add_argument("--op-counts", nargs="+", type=int, default=None,
+                   help="operation-vocabulary sizes |O| to compare (replaces --ops; e.g. 10 50 200)")
+    p.add_argument("--dyadic-forms", action="store_true",
+                   help="time the attention layer's two dyadic forms at each of --op-counts")
     p.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--result-file", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     device = torch.device(args.device)
+    if args.dyadic_forms:
+        args.op_counts = args.op_counts or [4, 6, 10, 20, 50, 200]
+        bench_dyadic_forms(args)
+        return
     for name in args.models:
         get_spec(name)  # fail early on a typo
+    if args.op_counts:
+        sweep_op_counts(args, argv if argv is not None else sys.argv[1:])
+        return
     split = synthetic_split(max(4 * args.batch, 2048), args.max_len, args.items, args.ops,
                             full=not args.uniform_lengths)
     if not args.row_only:
@@ -154,21 +231,38 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'model':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8} "
               f"{'(+steps)':>8}", flush=True)
     if len(args.models) > 1 and not args.same_process:
-        rest = [a for a in (argv if argv is not None else sys.argv[1:])]
-        if "--models" in rest:  # drop the model list; each child gets one name
-            i = rest.index("--models")
-            j = i + 1
-            while j < len(rest) and not rest[j].startswith("--"):
-                j += 1
-            rest = rest[:i] + rest[j:]
+        rest = _child_args(argv if argv is not None else sys.argv[1:], ("--models",))
         for name in args.models:
             subprocess.run([sys.executable, __file__, *rest, "--models", name, "--row-only"], check=True)
         return
     for name in args.models:
         r = bench(name, split, args, device)
-        print(f"{r['name']:<16} {r['step']:7.3f} {r['min']:7.3f} {r['sps']:11.0f} {r['collate']:10.4f} "
-              f"{r['peak']:8.0f} {r['peak'] - r['before']:8.0f}", flush=True)
+        if args.result_file is not None:
+            args.result_file.write_text(json.dumps(r))
+        _print_row(r, r["name"])
 
+
+def sweep_op_counts(args: argparse.Namespace, argv: list[str]) -> None:
+    """Each model at each |O| in a fresh process; the largest |O| against the smallest."""
+    rest = _child_args(argv, ("--models", "--op-counts", "--ops"))
+    print(f"device={args.device} threads={args.threads or 'default'} batch={args.batch} L={args.max_len} "
+          f"items={args.items} d={args.dim} |O| ∈ {args.op_counts} steps={args.steps} (median)")
+    print(f"{'model @ |O|':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8} "
+          f"{'(+steps)':>8}", flush=True)
+    lo, hi = min(args.op_counts), max(args.op_counts)
+    for name in args.models:
+        res = {}
+        for n_ops in args.op_counts:
+            with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+                subprocess.run([sys.executable, __file__, *rest, "--models", name, "--ops", str(n_ops),
+                                "--row-only", "--result-file", tmp.name], check=True, stdout=subprocess.DEVNULL)
+                res[n_ops] = json.loads(Path(tmp.name).read_text())
+            _print_row(res[n_ops], f"{name} @ {n_ops}")
+        ratio = res[hi]["step"] / res[lo]["step"]
+        mem = res[hi]["peak"] / res[lo]["peak"]
+        verdict = "meets" if ratio <= OPS_RATIO_TARGET else "MISSES"
+        print(f"{name}: s/step at |O| = {hi} is {ratio:.2f}× that at |O| = {lo} (target ≤ {OPS_RATIO_TARGET}×: "
+              f"{verdict}); peak memory {mem:.2f}×", flush=True)
 
 if __name__ == "__main__":
     main()
