@@ -1,0 +1,119 @@
+"""Tune dialog and Leaderboard page, driven by clicking their real buttons (offscreen)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from _gui_helpers import context, wait_until, window  # noqa: F401  (fixtures)
+from PySide6.QtCore import Qt
+
+from app.jobs import TrainRequest
+from app.pages.leaderboard import LeaderboardPage
+from app.widgets.tune_dialog import TuneDialog
+from embsr_core.data.demo import import_synthetic
+from embsr_core.data.from_store import default_preset
+from embsr_core.store import runs_repo
+from embsr_core.store.repository import get_dataset
+from embsr_core.training import TrainConfig
+
+torch.set_num_threads(1)
+SHOTS = os.environ.get("EMBSR_SCREENSHOTS")  # a folder to save the screens into, when set
+
+
+def _dataset(ctx) -> tuple[int, str]:
+    report = import_synthetic(ctx.store, "Small", n_sessions=240, n_items=60, n_categories=4)
+    return report.dataset_id, report.dataset_name
+
+
+def _request(ctx, model: str, max_epochs: int = 1) -> TrainRequest:
+    dataset_id, name = _dataset(ctx)
+    preset = default_preset(get_dataset(ctx.store, dataset_id))
+    config = TrainConfig(max_epochs=max_epochs, patience=max_epochs, device="cpu", eval_batch_size=256)
+    overrides = {"embedding_dim": 16} if model != "SKNN" else {}
+    return TrainRequest(dataset_id, name, preset, {}, model, overrides, config)
+
+
+def _save(widget, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        widget.grab().save(str(Path(SHOTS) / name))
+
+
+def test_tune_dialog_runs_trials_and_reports_the_best_run(qtbot, context) -> None:  # noqa: F811
+    dialog = TuneDialog(context, _request(context, "SKNN"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "Number of nearest neighbour sessions that vote" in dialog.space_label.text()
+    dialog.trials.setValue(2)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
+    wait_until(qtbot, lambda: dialog.task is not None and dialog.task.is_done(), 60_000)
+    assert dialog.task.state == "finished", dialog.status.text()
+    assert dialog.table.rowCount() == 2
+    assert dialog.table.item(0, 5).text() == "your current settings"
+    assert "Best so far" in dialog.best_label.text()
+    result = dialog.result
+    assert result is not None and f"saved as run {result.best_run_id}" in dialog.status.text()
+    assert runs_repo.get_run(context.store, result.best_run_id).is_best_trial
+    assert dialog.start_button.isEnabled() and dialog.start_button.text() == "Tune again"
+    _save(dialog, "tune_dialog.png")
+
+
+def test_tune_dialog_stop_ends_the_search(qtbot, context) -> None:  # noqa: F811
+    dialog = TuneDialog(context, _request(context, "NARM", max_epochs=30))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    wait_until(qtbot, lambda: dialog.table.rowCount() >= 1, 60_000)  # the first try is training
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    wait_until(qtbot, lambda: dialog.task.is_done(), 60_000)
+    assert dialog.task.state == "cancelled" and dialog.status.text().startswith("Stopped")
+    stopped = [r for r in runs_repo.list_runs(context.store) if r.model_name == "NARM"]
+    assert len(stopped) == 1 and stopped[0].status == "stopped"
+
+
+def test_leaderboard_page_compares_models_and_a_second_start_keeps_them(qtbot, context) -> None:  # noqa: F811
+    _dataset(context)
+    page = LeaderboardPage(context)
+    qtbot.addWidget(page)
+    page.resize(1180, 760)
+    page.show()
+    page.reload_datasets()
+    page.set_models(["S-POP", "SKNN"])
+    page.minutes.setValue(1)
+    page.epochs.setValue(1)
+    assert "2 models · 30 s of tuning each" in page.share.text()
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    assert page.stop_button.isEnabled() and not page.start_button.isEnabled()
+    wait_until(qtbot, lambda: page.task is not None and page.task.is_done(), 90_000)
+    assert page.task.state == "finished", page.status.text()
+    assert page.result_table.rowCount() == 2 and page.model_table.rowCount() == 2
+    models = {page.result_table.item(r, 0).text() for r in range(2)}
+    assert models == {"S-POP", "SKNN"}
+    p_cells = {page.result_table.item(r, 7).text() for r in range(2)}
+    assert "best" in p_cells and len(p_cells) == 2  # the other row has a p-value
+    run_ids = {int(page.result_table.item(r, 8).text()) for r in range(2)}
+    assert all(runs_repo.get_run(context.store, r).status == "finished" for r in run_ids)
+    _save(page, "leaderboard.png")
+
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)  # same settings: nothing is redone
+    wait_until(qtbot, lambda: page.task.is_done(), 60_000)
+    assert {page.model_table.item(r, 1).text() for r in range(2)} == {"done earlier (kept)"}
+    assert page.result_table.rowCount() == 2
+
+
+@pytest.mark.usefixtures("window")
+def test_train_page_tune_button_opens_the_dialog(qtbot, window) -> None:  # noqa: F811
+    _dataset(window.context)
+    train = window.page("train")
+    window.show_page("train")
+    train.reload_datasets()
+    qtbot.mouseClick(train.tune_button, Qt.MouseButton.LeftButton)
+    dialog = train.tune_dialog
+    assert isinstance(dialog, TuneDialog) and dialog.isVisible()
+    assert dialog.request.model_name == train.model_combo.currentData()
+    dialog.close()
+    assert "leaderboard" in window.page_ids()
