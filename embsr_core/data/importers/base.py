@@ -165,7 +165,11 @@ def _decode_text(head: bytes, path: Path, *, complete: bool) -> tuple[str, str]:
         text, _ = _decode_text(head[len(UTF8_BOM):], path, complete=complete)
         return text, "utf-8-sig"
     if b"\x00" in head:
-        raise DataFormatError("binary content (NUL bytes); expected a text table, JD lines or Parquet", path=path)
+        nul = head.index(b"\x00")
+        byte = nul - head.rfind(b"\n", 0, nul)
+        raise DataFormatError(f"binary content (a NUL byte at byte {byte} of the line); "
+                              "expected a text table, JD lines or Parquet", path=path,
+                              line=head.count(b"\n", 0, nul) + 1)
     try:
         text, encoding = head.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:

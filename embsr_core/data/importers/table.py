@@ -151,6 +151,10 @@ class _Scanner:
         before_end = np.searchsorted(delims, ends)
         fields = np.diff(np.r_[0, before_end]) + 1
         length = ends - starts
+        if len(length) and int(length.max()) > MAX_LINE_BYTES:
+            k = int(np.argmax(length > MAX_LINE_BYTES))
+            raise self.error(f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB; expected text lines below that "
+                             "limit", self._line_at(all_nl, int(starts[k])))
         cr = length > 0
         cr[cr] = arr[ends[cr] - 1] == 13
         blank = (length == 0) | ((length == 1) & cr)

@@ -45,6 +45,14 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def numeric(col: pd.Series) -> pd.Series:
+    """``pd.to_numeric(errors="coerce")`` that also takes integers too large for a float (as inf)."""
+    try:
+        return pd.to_numeric(col, errors="coerce")
+    except OverflowError:  # pandas parsed a 400-digit number into a Python int
+        return pd.to_numeric(col.astype(str), errors="coerce")
+
+
 def seconds(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
     """Numbers as given; datetimes of any unit and ISO strings as unix seconds (float64).
 
@@ -66,10 +74,10 @@ def seconds(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
         r = first(booleans)
         raise rows.error(f"{col.iloc[r]!r} is a true/false value; expected a time (seconds or an ISO date)", r,
                          name)
-    numeric = pd.to_numeric(col, errors="coerce")
-    is_number = numeric.notna().to_numpy()
+    number = numeric(col)
+    is_number = number.notna().to_numpy()
     if is_number.all():
-        return _check_range(numeric.to_numpy(dtype=np.float64), col, rows, name)
+        return _check_range(number.to_numpy(dtype=np.float64), col, rows, name)
     if is_number.mean() >= 0.5:  # a column of numbers: the first non-number is the odd one
         r = first(~is_number)
         raise rows.error(f"{_shown(col.iloc[r])} is not a number; expected a number of seconds like the rest of "
@@ -118,7 +126,7 @@ def counter(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
                              name)
         return values
     text = col if pd.api.types.is_float_dtype(col.dtype) else col.astype(str).str.strip()
-    floats = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    floats = numeric(text).to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(floats) | (floats < 0) | (floats != np.floor(floats)) | (floats >= 2.0**63)
     if bad.any():
         r = first(bad)
