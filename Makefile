@@ -1,5 +1,7 @@
 # Two commands do all set-up on a fresh machine:
-#   make run   - create .venv if missing, install, launch the workbench (embedded SQLite store)
+#   make run   - create .venv if missing, install, check the system libraries the window needs on Linux
+#                (installed when run as root with apt-get, else the exact command is printed and make stops),
+#                launch the workbench (embedded SQLite store)
 #   make test  - the same set-up, then ruff, the import-linter contract and the whole test suite
 # TORCH_SPEC picks the torch build (default: the CPU-friendly pinned release; CI uses the local wheel).
 PYTHON ?= python3
@@ -7,8 +9,9 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+QT_SYSTEM_LIBS := packaging/linux/qt-system-libs.sh
 
-.PHONY: run test install lint demo benchmarks package clean
+.PHONY: run test install qt-libs lint demo benchmarks package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +22,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# Qt's X11 window needs system libraries pip cannot install (see the README's set-up section).
+qt-libs:
+	bash $(QT_SYSTEM_LIBS) ensure
+
+run: $(STAMP) qt-libs
+	bash $(QT_SYSTEM_LIBS) display
 	$(BIN)/python -m app
 
 lint: $(STAMP)
