@@ -169,6 +169,7 @@ class TuneDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button = QPushButton("Close", self)
+        self.close_button.setToolTip("Close the window; a running search stops (the best so far is kept)")
         self.close_button.clicked.connect(self.close)
         for button in (self.start_button, self.cancel_button, self.close_button):
             buttons.addWidget(button)
