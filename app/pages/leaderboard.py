@@ -94,7 +94,8 @@ class LeaderboardPage(Page):
         self.minutes.setRange(1, 7 * 24 * 60)
         self.minutes.setValue(30)
         self.minutes.setSuffix(" min")
-        self.minutes.setToolTip("Total tuning time, shared equally by the chosen models")
+        self.minutes.setToolTip("Total tuning time, shared equally by the chosen models; each model's first try "
+                                "(its default settings) always finishes, even past its share")
         self.minutes.valueChanged.connect(self._update_share)
         form.addRow("Tuning time", self.minutes)
         self.epochs = QSpinBox(setup)
