@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import _gui_helpers
 import numpy as np
 import pytest
 import torch
@@ -152,3 +153,28 @@ def test_worst_case_split_has_full_sessions():
     split = me.worst_case_split(50, 7, 12, n=5)
     assert len(split) == 5 and np.all(split.lengths == 12)
     assert split.items.min() >= 1 and split.ops.max() <= 7
+
+
+context = _gui_helpers.context  # fixtures of the Train page test below
+window = _gui_helpers.window
+
+
+@pytest.mark.gui
+def test_train_page_shows_the_estimate_and_follows_the_batch_size(qtbot, window, context, monkeypatch):
+    from app.pages.train import TrainPage
+    from embsr_core.data.demo import import_synthetic
+
+    import_synthetic(context.store, "Small synthetic", n_sessions=300, n_items=60, n_categories=4, seed=1)
+    window.show_page("train")
+    page = window.page("train")
+    assert isinstance(page, TrainPage)
+    page.select_model("EMBSR")
+    page.model_form.set_values({"embedding_dim": 16})
+    batch = page.train_form.widgets["batch_size"]
+    qtbot.waitUntil(lambda: page.memory_label.text().startswith("Estimated peak"), timeout=30_000)
+    assert page.memory_label.isVisible() and "evaluation" in page.memory_label.text()
+    batch.setValue(64)  # the user edits the field (a spin box)
+    qtbot.waitUntil(lambda: "(batch 64)" in page.memory_label.text(), timeout=30_000)
+    monkeypatch.setattr(me, "available_bytes", lambda device: 1e3)  # a machine with no memory left
+    batch.setValue(128)
+    qtbot.waitUntil(lambda: "would not start" in page.memory_label.text(), timeout=30_000)

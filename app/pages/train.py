@@ -10,7 +10,7 @@ which the trainer checks between batches (Stop saves a checkpoint, the run ends 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,12 +37,13 @@ from app.pages.base import Page, card
 from app.pages.train_monitor import TrainMonitor
 from app.widgets.dialogs import error_box
 from app.widgets.param_form import ParamForm
-from app.workers import Task
+from app.workers import Task, TaskRunner
 from embsr_core.data.from_store import default_preset
 from embsr_core.data.preprocess import PRESETS
 from embsr_core.models.registry import get_spec, list_specs, resolve_config
 from embsr_core.store.repository import get_dataset, list_datasets
 from embsr_core.training import TRAIN_PARAMS, Failed, RunOutcome, RunStarted, TrainConfig
+from embsr_core.training.memory_estimate import estimate_for_shape
 
 PREP_FIELDS = ("min_item_support", "max_len", "split", "augment")
 SPLIT_TIPS = {
@@ -90,6 +91,12 @@ class TrainPage(Page):
         self.current: QueuedRun | None = None
         self.model_form: ParamForm | None = None
         self._submitting: TrainRequest | None = None  # the request submit() is queueing right now
+        self._memory_runner = TaskRunner(self)  # the memory estimate's dry run, off the GUI thread
+        if (app := QCoreApplication.instance()) is not None:
+            app.aboutToQuit.connect(self._memory_runner.shutdown)
+        self._memory_request = 0  # only the latest estimate is shown
+        self._memory_timer = QTimer(self, singleShot=True, interval=400)
+        self._memory_timer.timeout.connect(self._estimate_memory)
         self._build()
         self._fill_models()
         if context.store is None:
@@ -149,6 +156,14 @@ class TrainPage(Page):
         self.message.setWordWrap(True)
         self.message.hide()
         setup_layout.addWidget(self.message)
+        self.memory_label = QLabel("Memory estimate: choose a dataset.", setup_card)
+        self.memory_label.setObjectName("Muted")
+        self.memory_label.setWordWrap(True)
+        self.memory_label.setMinimumHeight(4 * self.memory_label.fontMetrics().lineSpacing())  # never clipped
+        self.memory_label.setToolTip("Peak memory of one training step and of evaluation, measured on a few "
+                                     "sessions before training; a run that would not fit lowers its batch "
+                                     "size or does not start")
+        setup_layout.addWidget(self.memory_label)
         left.addWidget(setup_card, 1)
 
         queue_card, queue_layout = card(self, "Queue")
@@ -195,6 +210,7 @@ class TrainPage(Page):
         self.max_len = QSpinBox(tab)
         self.max_len.setRange(1, 10_000)
         self.max_len.setToolTip("L: micro-behaviors kept before the target (JD-Appl. 40, JD-Comp. 30, Trivago 50)")
+        self.max_len.valueChanged.connect(self._schedule_memory_estimate)
         form.addRow("Max length", self.max_len)
         self.split_combo = QComboBox(tab)
         for name, tip in SPLIT_TIPS.items():
@@ -241,6 +257,7 @@ class TrainPage(Page):
         prefs = self.context.preferences
         self.train_form = ParamForm(TRAIN_PARAMS, tab, choices={"device": device_choices()},
                                     initial={"device": prefs.default_device})
+        self.train_form.changed.connect(self._schedule_memory_estimate)
         layout.addWidget(self.train_form)
         reset = QPushButton("Reset to paper defaults", tab)
         reset.clicked.connect(self.reset_train_params)
@@ -268,6 +285,8 @@ class TrainPage(Page):
             self.model_form.deleteLater()
         self.model_form = ParamForm(spec.params, self.model_combo.parentWidget())
         self.model_layout.insertWidget(2, self.model_form)
+        self.model_form.changed.connect(self._schedule_memory_estimate)
+        self._schedule_memory_estimate()
         self.reset_button.setEnabled(bool(spec.params))
 
     @Slot()
@@ -309,6 +328,45 @@ class TrainPage(Page):
         self._preset_chosen()
         self.dataset_info.setText(f"{ds.source_format} · {ds.n_sessions:,} sessions · {ds.n_items:,} items · "
                                   f"{ds.n_operations} operations. Default preset: {preset}.")
+        self._schedule_memory_estimate()
+
+    @Slot()
+    def _schedule_memory_estimate(self, *_args: object) -> None:
+        self._memory_timer.start()  # restarts: one estimate after the edits settle
+
+    @Slot()
+    def _estimate_memory(self) -> None:
+        """Dry-run the chosen model on the dataset's sizes in a worker; the label shows the verdict."""
+        dataset_id, model = self.dataset_combo.currentData(), self.model_combo.currentData()
+        if dataset_id is None or model is None or self.model_form is None or self.context.store is None:
+            return
+        try:
+            ds = get_dataset(self.context.store, int(dataset_id))
+            overrides = resolve_config(str(model), self.model_form.values())
+            config = TrainConfig.from_dict(self.train_form.values())
+        except (ValueError, KeyError) as exc:
+            self.memory_label.setText(f"Memory estimate: fix the settings first ({exc}).")
+            return
+        self._memory_request += 1
+        request = self._memory_request
+        self.memory_label.setText("Memory estimate: measuring a few sessions…")
+        self._memory_runner.cancel_all()  # an older estimate's result would be dropped anyway
+        # the stored item count is before the minimum-support filter: an upper bound
+        task = self._memory_runner.submit(
+            _memory_verdict, max(ds.n_items, 2), max(ds.n_operations, 1), self.max_len.value(),
+            int(0.7 * ds.n_sessions), str(model), overrides, config, name="memory estimate",
+            progress_kw=None, cancel_kw=None)
+        task.finished.connect(lambda text: self._show_memory(request, str(text)))
+        task.failed.connect(lambda text: self._show_memory(
+            request, "Memory estimate unavailable: " + str(text).strip().splitlines()[-1]))
+
+    def _show_memory(self, request: int, text: str) -> None:
+        if request == self._memory_request:
+            self.memory_label.setText(text)
+
+    def can_close(self) -> bool:
+        self._memory_runner.shutdown()  # join the estimate's thread before the window goes
+        return True
 
     @Slot()
     def _preset_chosen(self, *_args: object) -> None:
@@ -539,3 +597,9 @@ class TrainPage(Page):
         paused = running and self.current is not None and self.current.task.is_paused()
         self.pause_button.setText("Resume" if paused else "Pause")
         self.remove_button.setEnabled(any(r.task.state == "queued" for r in self.runs))
+
+
+def _memory_verdict(n_items: int, n_ops: int, max_len: int, n_train: int, model: str,
+                    overrides: dict, config: TrainConfig) -> str:
+    """The Train page's memory line (runs in a worker thread)."""
+    return estimate_for_shape(n_items, n_ops, max_len, n_train, model, overrides, config).verdict()

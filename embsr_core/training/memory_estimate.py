@@ -119,8 +119,10 @@ class MemoryEstimate:
         """What :func:`fit_to_memory` will do, in one or two sentences for an analyst (the Train page)."""
         try:
             changes = self.plan()
-        except MemoryBudgetError as exc:
-            return f"{self.summary()} Training would not start: {exc}"
+        except MemoryBudgetError:
+            best = _tidy(self.max_batch_size()) if self.batch_size else 0
+            limit = f"a batch size of at most {best}, " if best else ""
+            return f"{self.summary()} Training would not start: choose {limit}a smaller embedding size or fewer items."
         text = {"batch_size": "the training batch size will be lowered to {}",
                 "eval_batch_size": "evaluation will score {} sessions at a time"}
         if not changes:
