@@ -194,3 +194,67 @@ def test_first_launch_demo_dataset_end_to_end_refreshes_pages(qtbot, window: Mai
     assert window.current_page() is datasets and datasets.model.dataset(0).name == "Demo (synthetic)"
     assert train.dataset_combo.count() == 1 and train.dataset_combo.currentData() == ds.id
     assert train.preset_combo.currentData() == "synthetic"
+
+
+def test_data_view_pages_and_filters_the_imported_micro_behaviors(qtbot, window: MainWindow, context):
+    from PySide6.QtCore import Qt
+
+    from embsr_core.data.demo import import_synthetic
+    from embsr_core.data.store_io import load_events
+
+    import_synthetic(context.store, "Browse me", n_sessions=260, n_items=50, n_categories=4, seed=2)
+    events = load_events(context.store, "Browse me", categorical=False)
+    window.show_page("datasets")
+    page = window.page("datasets")
+    page.reload()
+    browser = page.browser
+    tabs = page.views.tabBar()
+    qtbot.mouseClick(tabs, Qt.MouseButton.LeftButton, pos=tabs.tabRect(1).center())
+    assert browser.isVisible()
+    qtbot.waitUntil(lambda: browser.page is not None, timeout=10_000)
+    assert browser.model.rowCount() == 100 and browser.status.text() == (
+        f"Micro-behaviors: rows 1–100 of {len(events):,}")
+    first = [browser.model.index(r, browser.model.column("item")).data() for r in range(100)]
+    assert first == events["item"].astype(str).tolist()[:100]
+    assert browser.model.index(0, browser.model.column("position")).data() == "1"  # steps counted from 1
+
+    # next page, then back
+    qtbot.mouseClick(browser.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: browser.page is not None and browser.page.offset == 100, timeout=10_000)
+    assert browser.model.index(0, browser.model.column("item")).data() == str(events["item"].iloc[100])
+    assert browser.model.headerData(0, Qt.Orientation.Vertical) == "101"
+    qtbot.mouseClick(browser.prev_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: browser.page.offset == 0, timeout=10_000)
+    assert not browser.prev_button.isEnabled()
+
+    # filter by item (typed) and operation (chosen), applied with the button
+    item = str(events["item"].iloc[5])
+    operation = str(events["operation"].iloc[5])
+    qtbot.mouseClick(browser.item_edit, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(browser.item_edit, item)
+    browser.operation.setCurrentIndex(browser.operation.findData(operation))
+    qtbot.mouseClick(browser.apply_button, Qt.MouseButton.LeftButton)
+    keep = events["item"].astype(str).str.contains(item, regex=False) & (events["operation"] == operation)
+    qtbot.waitUntil(lambda: browser.page is not None and browser.page.total == int(keep.sum()), timeout=10_000)
+    item_col, op_col = browser.model.column("item"), browser.model.column("operation")
+    shown = [(browser.model.index(r, item_col).data(), browser.model.index(r, op_col).data())
+             for r in range(browser.model.rowCount())]
+    assert shown == list(zip(events[keep]["item"].astype(str), events[keep]["operation"], strict=True))[:100]
+
+    # sessions view of the same filter; double-click a session → its micro-behaviors
+    browser.mode.setCurrentIndex(browser.mode.findData("sessions"))
+    qtbot.waitUntil(lambda: browser.status.text().startswith("Sessions"), timeout=10_000)
+    sessions = list(dict.fromkeys(events[keep]["session"]))
+    assert browser.page.total == len(sessions)
+    browser.item_edit.clear()
+    browser.operation.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: browser.page is not None and browser.page.total == events["session"].nunique(),
+                    timeout=10_000)
+    rect = browser.table.visualRect(browser.model.index(2, 0))
+    qtbot.mouseClick(browser.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(browser.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    target = list(dict.fromkeys(events["session"]))[2]
+    qtbot.waitUntil(lambda: browser.status.text().startswith("Micro-behaviors") and browser.page is not None
+                    and browser.session_edit.text() == target, timeout=10_000)
+    got = {browser.model.index(r, 0).data() for r in range(browser.model.rowCount())}
+    assert got and all(target in s for s in got)

@@ -1,4 +1,5 @@
-"""Datasets page: the datasets in the store, their statistics and sessions; import, generate, delete.
+"""Datasets page: the datasets in the store, their statistics and sessions; import, generate, delete;
+and a paged, filterable view of the imported micro-behaviors and sessions (``DataBrowser``).
 
 The page only gathers choices and renders: listing is ``repository.list_datasets``; statistics are
 ``dataset_stats(prepare_dataset(store, ds, default_preset(ds)))`` computed in a worker (seconds on
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +32,7 @@ from app.context import AppContext
 from app.jobs import DatasetOverview, Problem, delete_job, overview_job, synthetic_job
 from app.pages.base import Page, card
 from app.pages.datasets_models import DATASET_ID_ROLE, SORT_ROLE, DatasetsTableModel
+from app.widgets.data_browser import DataBrowser
 from app.widgets.dataset_charts import LengthHistogram, OperationChart, SessionTimeline
 from app.widgets.dialogs import error_box
 from app.widgets.import_wizard import ImportWizard
@@ -39,6 +42,7 @@ from embsr_core.data.store_io import ImportReport
 from embsr_core.store.repository import list_datasets
 
 COLUMN_WIDTHS = (78, 76, 64, 90, 128, 126)  # format … imported at; the name takes the rest
+TABLE2_LABELS = {"train": "Training sessions", "valid": "Validation sessions", "test": "Test sessions"}
 
 
 def _fmt(value: Any) -> str:
@@ -53,7 +57,7 @@ def table2_html(overview: DatasetOverview) -> str:
     """The paper's Table II row (train / valid / test sessions, items, micro-behaviors) and a few facts."""
     stats = overview.stats
     t2 = stats.get("table2", {})
-    rows: list[tuple[str, Any]] = [(k.replace("_", "-").capitalize(), v) for k, v in t2.items()]
+    rows: list[tuple[str, Any]] = [(TABLE2_LABELS.get(k, k.replace("_", "-").capitalize()), v) for k, v in t2.items()]
     rows += [
         ("Mean session length", stats.get("mean_session_length")),
         ("Mean macro-items", stats.get("mean_macro_items")),
@@ -64,7 +68,7 @@ def table2_html(overview: DatasetOverview) -> str:
         for label, v in rows if v is not None
     )
     note = f"<p style='color:gray'>{overview.note}</p>" if overview.note else ""
-    return (f"<div style='color:gray'>Table II, preset <b>{overview.preset}</b></div>"
+    return (f"<div style='color:gray'>Preprocessed (preset <b>{overview.preset}</b>)</div>"
             f"<table style='margin-top:6px'>{body}</table>{note}")
 
 
@@ -167,6 +171,7 @@ class DatasetsPage(Page):
         summary_card, summary_layout = card(self)
         self.summary = QLabel("Select a dataset.", summary_card)
         self.summary.setObjectName("DatasetSummary")
+        self.summary.setToolTip("The dataset after the preprocessing preset, counted as in the paper's Table II")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -188,15 +193,29 @@ class DatasetsPage(Page):
         self.table.setFixedHeight(152)
         right.addWidget(self.table)
         right.addWidget(self.empty_label)
+        charts = QWidget(self)
+        charts_layout = QVBoxLayout(charts)
+        charts_layout.setContentsMargins(0, 8, 0, 0)
+        charts_layout.setSpacing(14)
         len_card, len_layout = card(self)
         self.length_chart = LengthHistogram(len_card)
         len_layout.addWidget(self.length_chart)
         len_card.setFixedHeight(178)
-        right.addWidget(len_card)
+        charts_layout.addWidget(len_card)
         timeline_card, timeline_layout = card(self)
         self.timeline = SessionTimeline(timeline_card)
         timeline_layout.addWidget(self.timeline, 1)
-        right.addWidget(timeline_card, 1)
+        charts_layout.addWidget(timeline_card, 1)
+        self.browser = DataBrowser(self.context.store, self.reader, self)
+        browse_page = QWidget(self)
+        browse_layout = QVBoxLayout(browse_page)
+        browse_layout.setContentsMargins(0, 8, 0, 0)
+        browse_layout.addWidget(self.browser)
+        self.views = QTabWidget(self)
+        self.views.addTab(charts, "Charts")
+        self.views.addTab(browse_page, "Micro-behaviors and sessions")
+        self.views.setTabToolTip(1, "Browse and filter every imported micro-behavior and session, page by page")
+        right.addWidget(self.views, 1)
         columns.addLayout(right, 1)
         self.body.addLayout(columns, 1)
 
@@ -228,6 +247,7 @@ class DatasetsPage(Page):
         self.delete_button.setEnabled(not empty)
         if empty:
             self._show_overview(None)
+            self.browser.set_dataset(None)
             return
         self.select(keep if keep is not None and self.model.row_of(keep) >= 0 else None)
 
@@ -248,6 +268,7 @@ class DatasetsPage(Page):
     @Slot(QItemSelection, QItemSelection)
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._load_overview(self.selected_id())
+        self.browser.set_dataset(self.selected_id())
 
     # statistics --------------------------------------------------------------------------------------
     def _load_overview(self, dataset_id: int | None) -> None:
