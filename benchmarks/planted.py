@@ -1,16 +1,19 @@
-"""Does EMBSR learn what the paper says? EMBSR vs SGNN-Self (macro-only) on planted synthetic data.
+"""Does EMBSR learn what the paper says? EMBSR vs SGNN-Self (macro-only) and the strongest baselines.
 
-    .venv/bin/python benchmarks/planted.py                      # 3 seeds, default + zero signal
+    .venv/bin/python benchmarks/planted.py                      # 2 seeds, default + zero signal
     .venv/bin/python benchmarks/planted.py --seeds 1 --epochs 2 --sessions 3000   # a smoke run
 
-Trains each model with the project's trainer (registered defaults, Adam lr 1e-3, batch 512, the
-paper's early stopping) on ``generate_synthetic(signal=…)`` prepared with the ``synthetic`` preset,
-and prints test H@20 / M@20 means (± sd over seeds). Expectation (issue 4): at the default signal
-EMBSR beats SGNN-Self by ≥ 10 % relative on both metrics; at ``signal=0`` (operations carry no
-information) the two are within noise, taken here as |difference| ≤ 2 standard errors of the
-difference of the seed means. EMBSR is shown in the paper's protocol (target operation given,
-"oracle") and with the target operation unknown (the live setting). Numbers measured while other
-work shares the machine are noisy in time, not in value (training is seeded).
+Trains each model with the project's trainer and the CLI defaults (registered hyperparameters, Adam
+lr 1e-3, the data-size batch rule, prefix training, the paper's early stopping) on
+``generate_synthetic(n_sessions, signal=…)`` prepared with the ``synthetic`` preset, and prints test
+H@20 / M@20 means (± sd over seeds). Targets (issue 12, 5,000 sessions): at the default signal
+EMBSR ≥ 1.08 × the best baseline (BERT4Rec included) and ≥ 1.15 × SGNN-Self on both metrics; at
+``signal=0`` (operations carry no information) EMBSR and SGNN-Self within noise, taken here as
+|difference| ≤ 2 standard errors of the difference of the seed means. At signal 0 only the first two
+models are trained. EMBSR is shown in the paper's protocol (target operation given, "oracle") and
+with the target operation unknown (the live setting). The generator and its default signal are
+never changed here. Numbers measured while other work shares the machine are noisy in time, not in
+value (training is seeded).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,18 +36,24 @@ from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa
 from embsr_core.store import open_store  # noqa: E402
 
 METRICS = (("H@20", "hit@20"), ("M@20", "mrr@20"))
+BASELINES = ["BERT4Rec", "GC-SAN", "STAMP", "SKNN"]  # the strongest four of the earlier synthetic Table III
+TARGET_VS_BEST, TARGET_VS_MACRO = 1.08, 1.15
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--signals", type=float, nargs="+", default=[DEFAULT_SIGNAL, 0.0])
-    p.add_argument("--models", nargs=2, default=["EMBSR", "SGNN-Self"], metavar=("MICRO", "MACRO"))
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--sessions", type=int, default=20_000, help="synthetic sessions per dataset")
+    p.add_argument("--models", nargs="+", default=["EMBSR", "SGNN-Self", *BASELINES],
+                   help="the micro-behavior model, the macro-only variant, then the baselines")
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--sessions", type=int, default=5_000, help="synthetic sessions per dataset")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=0, help="0 = the data-size rule (the CLI default)")
+    p.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="one target per training session (the paper's protocol) instead of prefix training")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is robust on a shared CPU)")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                    help="hyperparameters of the micro-behavior model (e.g. target_op_dropout=0)")
     args = p.parse_args(argv)
@@ -56,20 +66,27 @@ def _within_noise(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(abs(a.mean() - b.mean()) <= 2 * se)
 
 
+def _fmt(x: np.ndarray) -> str:
+    return f"{100 * x.mean():.2f} ± {100 * x.std(ddof=1):.2f}" if len(x) > 1 else f"{100 * x.mean():.2f}"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    micro, macro = args.models
+    torch.set_num_threads(args.threads)
+    micro, macro, *baselines = args.models
     rows = []
     with tempfile.TemporaryDirectory(prefix="embsr-planted-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
         for signal in args.signals:
             events = generate_synthetic(n_sessions=args.sessions, signal=signal, seed=0)
-            prepared = prepare(events, preset("synthetic"), dataset_name=f"Synthetic signal={signal}")
+            prepared = prepare(events, preset("synthetic", augment=args.augment),
+                               dataset_name=f"Synthetic signal={signal}")
             dataset_id = add_dataset_row(store, prepared)
-            print(f"# signal={signal}: {len(prepared.train)}/{len(prepared.valid)}/{len(prepared.test)} sessions, "
-                  f"{prepared.n_items} items, {prepared.n_ops} operations", flush=True)
+            print(f"# signal={signal}: {prepared.stats['table2']['train']}/{len(prepared.valid)}/{len(prepared.test)} "
+                  f"sessions ({len(prepared.train)} training samples), {prepared.n_items} items, "
+                  f"{prepared.n_ops} operations", flush=True)
             res: dict[str, dict[str, list[float]]] = {}
-            for model in (micro, macro):
+            for model in [micro, macro] + (baselines if signal != 0 else []):
                 for seed in range(args.seeds):
                     metrics, sec = run_model(store, dataset_id, prepared, model, seed, args, Path(tmp) / "ckpt",
                                              args.overrides if model == micro else None, label="planted")
@@ -83,24 +100,31 @@ def main(argv: list[str] | None = None) -> None:
         store.engine.dispose()
 
     print(f"\nTest H@20 / M@20 (%), mean ± sd over {args.seeds} seed(s), up to {args.epochs} epochs "
-          f"(patience {args.patience}), {args.sessions} sessions"
+          f"(patience {args.patience}), {args.sessions} sessions, "
+          f"{'prefix training' if args.augment else 'one target per session'}"
           + (f", {micro} with {args.overrides}" if args.overrides else "") + ":\n")
-    print(f"| signal | metric | {micro} (oracle op) | {micro} (op unknown) | {macro} | rel. gain (oracle) | check |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| signal | metric | {micro} (oracle op) | {micro} (op unknown) | {macro} | best baseline | "
+          f"{micro} / {macro} (target ≥ {TARGET_VS_MACRO}) | {micro} / best baseline (target ≥ {TARGET_VS_BEST}) |")
+    print("|---|---|---|---|---|---|---|---|")
     for signal, res in rows:
         for label, key in METRICS:
             a = np.array(res[f"{micro}|oracle"][key])
             u = np.array(res.get(f"{micro}|unknown", {}).get(key, [np.nan]))
             b = np.array(res[f"{macro}|oracle"][key])
-            gain = (a.mean() - b.mean()) / b.mean() if b.mean() > 0 else float("nan")
+            ratio = a.mean() / b.mean() if b.mean() > 0 else float("nan")
             if signal == 0:
                 check = ("n/a (1 seed)" if len(a) < 2 else
-                         "within noise" if _within_noise(a, b) else "DIFFERS")
-            else:
-                check = "≥ 10 %" if gain >= 0.10 else "< 10 %"
-            fmt = (lambda x: f"{100 * x.mean():.2f} ± {100 * x.std(ddof=1):.2f}" if len(x) > 1
-                   else f"{100 * x.mean():.2f}")
-            print(f"| {signal} | {label} | {fmt(a)} | {fmt(u)} | {fmt(b)} | {100 * gain:+.1f} % | {check} |")
+                         "within noise ✓" if _within_noise(a, b) else "DIFFERS ✗")
+                print(f"| {signal} | {label} | {_fmt(a)} | {_fmt(u)} | {_fmt(b)} | – | {ratio:.3f} ({check}) | – |")
+                continue
+            base = {m: np.array(res[f"{m}|oracle"][key]) for m in baselines if f"{m}|oracle" in res}
+            best = max(base, key=lambda m: base[m].mean()) if base else None
+            best_cell = f"{best} {_fmt(base[best])}" if best else "–"
+            vs_best = a.mean() / base[best].mean() if best and base[best].mean() > 0 else float("nan")
+            ok_macro = "✓" if ratio >= TARGET_VS_MACRO else "✗"
+            ok_best = "✓" if vs_best >= TARGET_VS_BEST else "✗"
+            print(f"| {signal} | {label} | {_fmt(a)} | {_fmt(u)} | {_fmt(b)} | {best_cell} | {ratio:.3f} {ok_macro} | "
+                  f"{vs_best:.3f} {ok_best} |")
 
 
 if __name__ == "__main__":
