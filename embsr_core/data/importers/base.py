@@ -117,12 +117,12 @@ def probe(path: str | Path) -> Probe:
     except FileNotFoundError:
         if path.is_symlink():
             raise DataFormatError("a symbolic link to a missing file; expected a data file", path=path) from None
-        raise DataFormatError("file not found", path=path) from None
+        raise DataFormatError("file not found; expected an existing data file", path=path) from None
     except OSError as exc:  # ELOOP, EACCES on a parent, name too long...
         reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
         raise DataFormatError(f"cannot open the file ({reason}); expected a readable data file", path=path) from None
     if path.is_dir():
-        raise DataFormatError("is a folder; expected a data file", path=path)
+        raise DataFormatError("this is a folder; expected a data file", path=path)
     size = path.stat().st_size
     if size == 0:
         raise DataFormatError("the file is empty; expected a header or data lines", path=path)
@@ -193,7 +193,8 @@ def _parquet_columns(path: Path) -> tuple[str, ...]:
     try:
         return tuple(pq.read_schema(path).names)
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError with a terse text
-        raise DataFormatError(f"not a readable Parquet file, truncated or damaged? ({exc})", path=path) from None
+        raise DataFormatError(f"not a readable Parquet file ({exc}); expected a complete Parquet file (truncated or "
+                              "damaged?)", path=path) from None
 
 
 def sniff_delimiter(probe_: Probe) -> str | None:
@@ -259,6 +260,21 @@ def read_header(p: Probe, delimiter: str) -> list[str]:
     return [c.strip() for c in first]
 
 
+def gzip_error(path: Path, exc: Exception) -> DataFormatError:
+    """A damaged or cut gzip stream, located after the last line that still decompresses."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    lines = 0
+    with contextlib.suppress(zlib.error), path.open("rb") as raw:
+        while block := raw.read(1 << 20):
+            lines += inflater.decompress(block).count(b"\n")
+    return DataFormatError(f"the compressed file ends early or is damaged after line {lines} ({exc}); expected a "
+                           "complete gzip stream", path=path, line=lines + 1)
+
+
+def limit_text(n_bytes: int) -> str:
+    return f"{n_bytes // 2**20} MiB" if n_bytes >= 2**20 else f"{n_bytes // 1024} KiB"
+
+
 def text_lines(p: Probe) -> Iterator[tuple[int, str, int]]:
     """Lines of a text file as ``(line_number, text, bytes_read)``, streaming.
 
@@ -274,18 +290,14 @@ def text_lines(p: Probe) -> Iterator[tuple[int, str, int]]:
             try:
                 raw = reader.stream.readline(MAX_LINE_BYTES + 1)
             except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-                raise DataFormatError(
-                    f"the compressed file ends early or is damaged ({exc}); expected a complete gzip stream",
-                    path=p.path,
-                    line=number + 1,
-                ) from None
+                raise gzip_error(p.path, exc) from None
             if not raw:
                 return
             number += 1
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             if len(raw) > MAX_LINE_BYTES:
-                raise DataFormatError(f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB; expected lines "
+                raise DataFormatError(f"the line is longer than {limit_text(MAX_LINE_BYTES)}; expected lines "
                                       "below that limit", path=p.path, line=number)
             if b"\x00" in raw:
                 raise DataFormatError(f"a NUL byte at byte {raw.index(0) + 1}; expected text", path=p.path,

@@ -32,7 +32,7 @@ from embsr_core.data.importers.base import (
 )
 from embsr_core.data.importers.parquet import parquet_chunks
 from embsr_core.data.importers.table import Layout, Rows, iter_table, layout_of
-from embsr_core.data.importers.values import ids, seconds
+from embsr_core.data.importers.values import ids, seconds, shown
 
 NAME = "generic"
 DESCRIPTION = "Any CSV / TSV / Parquet table with session (or user), item, operation and time columns (mapped)"
@@ -79,7 +79,8 @@ def resolve_mapping(p: Probe, columns: list[str], mapping: ColumnMapping, fixed_
             col = resolve_column(str(wanted), columns)
             if col is None:
                 raise DataFormatError(
-                    f"no column {wanted!r} (mapped to {fld}); {_columns_phrase(p, columns, mapping)}"
+                    f"no column {wanted!r} (mapped to {fld}); expected one of the file's columns: "
+                    f"{_columns_phrase(p, columns, mapping)}"
                     f"{_delimiter_hint(p, columns)}",
                     path=p.path,
                     column=str(wanted),
@@ -94,8 +95,10 @@ def resolve_mapping(p: Probe, columns: list[str], mapping: ColumnMapping, fixed_
             extra = " or give a fixed operation for the file (--operation NAME)" if fld == "operation" else ""
             if fld == "session":
                 extra = " (or a user column, --user-col, to cut sessions by inactivity)"
+            names = "/".join(DEFAULT_NAMES[fld][:2])
             raise DataFormatError(
-                f"no column for the {fld}; map one with {FLAGS[fld]}{extra} ({_columns_phrase(p, columns, mapping)})"
+                f"no column for the {fld}; expected a column named {names} or one mapped with {FLAGS[fld]}{extra} "
+                f"({_columns_phrase(p, columns, mapping)})"
                 f"{_delimiter_hint(p, columns)}{_headerless_hint(columns, mapping)}",
                 path=p.path,
                 column=fld,
@@ -199,7 +202,7 @@ def _canonical(
         bad = (np.isnan(dwell) & col.notna().to_numpy()) | np.isinf(dwell) | (dwell < 0)
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise rows.error(f"{col.iloc[r]!r}; expected seconds (a number ≥ 0, or empty)", r, resolved["dwell"])
+            raise rows.error(f"{shown(col.iloc[r])}; expected seconds (a number ≥ 0, or empty)", r, resolved["dwell"])
         out["dwell"] = dwell
     result = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v) for k, v in out.items()})
     return Chunk(result, rows_read=len(frame), bytes_read=bytes_read)

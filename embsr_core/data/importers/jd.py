@@ -44,8 +44,8 @@ def iter_chunks(
     del mapping  # the format fixes its fields
     p = probe(source.path)
     if p.parquet:
-        raise DataFormatError("a Parquet file, not JD micro-behavior lines; choose the trivago or generic format",
-                              path=p.path)
+        raise DataFormatError("a Parquet file; expected JD micro-behavior lines (text). Choose the trivago or "
+                              "generic format", path=p.path)
     lines: list[str] = []
     numbers: list[int] = []
     tokens = 0

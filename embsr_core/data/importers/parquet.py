@@ -56,4 +56,5 @@ def parquet_chunks(p: Probe, columns: list[str], chunk_rows: int) -> Iterator[tu
     except DataFormatError:
         raise
     except Exception as exc:  # pyarrow: ArrowInvalid / OSError on damaged files
-        raise DataFormatError(f"cannot read the Parquet data, truncated or damaged? ({exc})", path=p.path) from None
+        raise DataFormatError(f"cannot read the Parquet data ({exc}); expected a complete Parquet file (truncated "
+                              "or damaged?)", path=p.path) from None

@@ -26,7 +26,7 @@ import pandas as pd
 
 from embsr_core.data.errors import DataFormatError
 from embsr_core.data.importers.base import UTF8_BOM as BOM
-from embsr_core.data.importers.base import CountingReader, Probe, read_header
+from embsr_core.data.importers.base import CountingReader, Probe, gzip_error, limit_text, read_header
 
 MAX_LINE_BYTES = 16 * 2**20  # 16 MiB per line: far above any real row, bounds the memory a line takes
 MIN_BLOCK_BYTES = 1 * 2**20
@@ -103,6 +103,7 @@ class _Scanner:
     def __init__(self, p: Probe, layout: Layout, chunk_rows: int, exact: tuple[str, ...] = ()):
         self.p = p
         self.exact = tuple(layout.names.index(c) for c in exact)
+        self.utf8 = p.encoding in ("utf-8", "utf-8-sig")
         self.layout = layout
         self.delim = ord(layout.delimiter)
         self.n_fields = len(layout.names)
@@ -138,10 +139,18 @@ class _Scanner:
         if len(buf) - complete > MAX_LINE_BYTES:
             open_quote = len(quotes) and np.count_nonzero(quotes >= complete) % 2 == 1
             why = "a quoted field opened there is not closed" if open_quote else "no line end found"
-            raise self.error(f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB ({why}); "
+            raise self.error(f"the line is longer than {limit_text(MAX_LINE_BYTES)} ({why}); "
                              "expected text lines below that limit", self._line_at(all_nl, complete))
         if not len(ends):
             return 0, starts, starts, 0, True
+        if self.utf8 and (arr[:complete] >= 0x80).any():  # the whole record, used columns or not, must decode
+            try:
+                buf[:complete].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line_start = self._line_start(all_nl, exc.start)
+                raise self.error(f"undecodable byte 0x{buf[exc.start]:02x} at byte {exc.start - line_start + 1} of "
+                                 f"the line ({exc.reason}); expected UTF-8 text (save the file as UTF-8)",
+                                 self._line_at(all_nl, exc.start)) from None
         nul = buf.find(b"\x00", 0, complete)
         if nul >= 0:
             raise self.error(f"a NUL byte at byte {nul - self._line_start(all_nl, nul) + 1}; expected text",
@@ -153,7 +162,7 @@ class _Scanner:
         length = ends - starts
         if len(length) and int(length.max()) > MAX_LINE_BYTES:
             k = int(np.argmax(length > MAX_LINE_BYTES))
-            raise self.error(f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB; expected text lines below that "
+            raise self.error(f"the line is longer than {limit_text(MAX_LINE_BYTES)}; expected text lines below that "
                              "limit", self._line_at(all_nl, int(starts[k])))
         cr = length > 0
         cr[cr] = arr[ends[cr] - 1] == 13
@@ -249,8 +258,7 @@ def iter_table(
             try:
                 block = reader.stream.read(scanner.block)
             except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-                raise scanner.error(f"the compressed file ends early or is damaged ({exc}); expected a "
-                                    "complete gzip stream", scanner.line + pending.count(b"\n")) from None
+                raise gzip_error(p.path, exc) from None
             eof = not block
             buf = pending + block
             if first:

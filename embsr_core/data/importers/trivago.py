@@ -77,12 +77,12 @@ def _check_columns(p: Probe, columns: list[str]) -> list[str]:
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise DataFormatError(
-            f"missing column(s) {', '.join(missing)}; a trivago train file has "
+            f"missing column(s) {', '.join(missing)}; expected a trivago train file with the columns "
             f"{', '.join(COLUMNS)} (found: {', '.join(columns[:12]) or 'nothing'})",
             path=p.path,
             column=missing[0],
         )
-    twice = sorted(repeated(columns) & set(COLUMNS))
+    twice = sorted(repeated(columns) & set(COLUMNS)) or [c for c in COLUMNS if f"{c} (2)" in columns]
     if twice:
         raise DataFormatError(f"the column {twice[0]!r} occurs twice in the header; expected it once",
                               path=p.path, column=twice[0])

@@ -34,13 +34,14 @@ def _check_range(values: np.ndarray, col: pd.Series, rows: Rows, name: str) -> n
     bad = ~np.isfinite(values) | (np.abs(values) > MAX_ABS_SECONDS)
     if bad.any():
         r = first(bad)
-        shown = _shown(col.iloc[r])
-        raise rows.error(f"{shown} is not a usable time; expected finite seconds within ±2^53 "
+        raise rows.error(f"{shown(col.iloc[r])} is not a usable time; expected finite seconds within ±2^53 "
                          "(or an ISO date)", r, name)
     return values
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -61,7 +62,7 @@ def seconds(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
     """
     require_present(col, rows, name, "a time (seconds or an ISO date)")
     if pd.api.types.is_bool_dtype(col.dtype):
-        raise rows.error(f"{col.iloc[0]!r} is a true/false value; expected a time (seconds or an ISO date)", 0,
+        raise rows.error(f"{shown(col.iloc[0])} is a true/false value; expected a time (seconds or an ISO date)", 0,
                          name)
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         return _datetime_seconds(col)
@@ -80,7 +81,7 @@ def seconds(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
         return _check_range(number.to_numpy(dtype=np.float64), col, rows, name)
     if is_number.mean() >= 0.5:  # a column of numbers: the first non-number is the odd one
         r = first(~is_number)
-        raise rows.error(f"{_shown(col.iloc[r])} is not a number; expected a number of seconds like the rest of "
+        raise rows.error(f"{shown(col.iloc[r])} is not a number; expected a number of seconds like the rest of "
                          "the column", r, name)
     dates = pd.to_datetime(col, errors="coerce", utc=True, format="ISO8601")
     bad = dates.isna().to_numpy() | is_number
@@ -88,14 +89,14 @@ def seconds(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
         r = first(bad)
         value = str(col.iloc[r]).strip()
         if is_number[r]:
-            raise rows.error(f"{_shown(col.iloc[r])} is a number among dates; expected one kind of time per "
+            raise rows.error(f"{shown(col.iloc[r])} is a number among dates; expected one kind of time per "
                              "column", r, name)
         if _MONTH_DAY.fullmatch(value):
             raise rows.error(
                 f"{value!r} is a month-day date without a year or a time of day: the order of a day's events "
                 "is unknown and would have to be invented; expected seconds or a full ISO date-time "
                 "(e.g. 2016-05-09T13:45:00)", r, name)
-        raise rows.error(f"{_shown(col.iloc[r])} is not a time; expected seconds or an ISO date "
+        raise rows.error(f"{shown(col.iloc[r])} is not a time; expected seconds or an ISO date "
                          "(e.g. 2016-05-09 or 2016-05-09T13:45:00)", r, name)
     return _datetime_seconds(dates)
 
@@ -111,7 +112,7 @@ def counter(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
     negatives and values above 2^63-1 with the row."""
     require_present(col, rows, name, "a whole number")
     if pd.api.types.is_bool_dtype(col.dtype):
-        raise rows.error(f"{col.iloc[0]!r} is a true/false value; expected a whole number", 0, name)
+        raise rows.error(f"{shown(col.iloc[0])} is a true/false value; expected a whole number", 0, name)
     if pd.api.types.is_integer_dtype(col.dtype):
         values = col.to_numpy()
         if values.dtype == np.uint64:
@@ -130,7 +131,7 @@ def counter(col: pd.Series, rows: Rows, name: str) -> np.ndarray:
     bad = ~np.isfinite(floats) | (floats < 0) | (floats != np.floor(floats)) | (floats >= 2.0**63)
     if bad.any():
         r = first(bad)
-        raise rows.error(f"{_shown(col.iloc[r])}; expected a whole number between 0 and 2^63-1", r, name)
+        raise rows.error(f"{shown(col.iloc[r])}; expected a whole number between 0 and 2^63-1", r, name)
     if floats.max(initial=0) >= 2.0**53 and not pd.api.types.is_float_dtype(col.dtype):
         return np.array([int(v) for v in text], dtype=np.int64)  # exact for large integers written as text
     return floats.astype(np.int64)
