@@ -22,9 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table3 import DATASETS, METRICS, add_dataset_row, load_dataset  # noqa: E402
+from table3 import DATASETS, METRICS, add_dataset_row, load_dataset, read_sample  # noqa: E402
 
-from embsr_core.data.importers import read_events  # noqa: E402
 from embsr_core.data.prepared import PreparedDataset  # noqa: E402
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
 from embsr_core.models.registry import get_spec  # noqa: E402
@@ -40,26 +39,26 @@ def default_preset(name: str) -> str:
     return DATASETS[name][2]
 
 
-def prepare_sample(name: str, preset_name: str | None = None) -> PreparedDataset:
+def prepare_sample(name: str, preset_name: str | None = None, synthetic_sessions: int = 20_000,
+                   augment: bool = True) -> PreparedDataset:
     """A real sample (or the synthetic set) prepared with ``preset_name`` (default: ``table3``'s)."""
     if preset_name is None or preset_name == default_preset(name):
-        return load_dataset(name, synthetic_sessions=20_000)
-    path, fmt, _ = DATASETS[name]
-    if path is None:
+        return load_dataset(name, synthetic_sessions=synthetic_sessions, augment=augment)
+    if DATASETS[name][0] is None:
         raise ValueError(f"{name}: only its default preset {default_preset(name)!r} is supported here")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the {name} sample is missing")
-    return prepare(read_events(path, format=fmt or "auto"), preset(preset_name), dataset_name=name)
+    return prepare(read_sample(name), preset(preset_name, augment=augment), dataset_name=name)
 
 
 def table2_row(prepared: PreparedDataset, preset_name: str) -> str:
     """The paper's Table II row (sessions, items, micro-behaviors, operations) plus the protocol used."""
     t2 = prepared.stats.get("table2", {})
-    n_sessions = len(prepared.train) + len(prepared.valid) + len(prepared.test)
+    n_train = t2.get("train", len(prepared.train))
+    n_sessions = n_train + len(prepared.valid) + len(prepared.test)
     cfg = prepared.config
+    samples = f", {len(prepared.train):,} prefix training samples" if cfg.get("augment") else ""
     return (f"{prepared.dataset_name} (preset {preset_name!r}: min support {cfg.get('min_item_support')}, "
             f"L = {cfg.get('max_len')}, {cfg.get('split')} split): {n_sessions:,} sessions "
-            f"({len(prepared.train):,}/{len(prepared.valid):,}/{len(prepared.test):,} train/valid/test), "
+            f"({n_train:,}/{len(prepared.valid):,}/{len(prepared.test):,} train/valid/test{samples}), "
             f"{prepared.n_items:,} items, {t2.get('micro_behaviors', 0):,} micro-behaviors, "
             f"{prepared.n_ops} operations, mean session length {prepared.stats.get('mean_session_length', 0):.1f}")
 
