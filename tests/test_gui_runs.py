@@ -294,9 +294,33 @@ def test_runs_of_another_dataset_are_flagged_not_compared(page, real_runs, qtbot
         assert table is not None and not table.comparable
         assert page.cmp_model.rowCount() == 2  # no Imp. row
         assert "Not comparable" in page.p_label.text() and "different datasets" in page.p_label.text()
+        assert not page.cmp_chosen.isEnabled()
+        assert not any(page.comparison_cell(r, c)[1] for r in range(2) for c in range(1, 11))  # nothing bold
     finally:
         runs_repo.delete_run(store, other)
         delete_dataset(store, "other-demo")
+        page.reload()
+    page.select_runs(list(real_runs.run_ids))
+    assert page.cmp_chosen.isEnabled() and page.cmp_model.table.comparable
+
+
+def test_a_live_runs_detail_follows_its_stored_log(page, real_runs, qtbot):
+    store = real_runs.store
+    dataset_id = runs_repo.get_run(store, real_runs.run_ids[0]).dataset_id
+    run_id = runs_repo.create_run(store, dataset_id=dataset_id, model_name="EMBSR", config={}, name="live log")
+    runs_repo.mark_started(store, run_id, "cpu")
+    try:
+        run_details.append_run_log(store, run_id, ["run started"])
+        page.reload()
+        dialog = page.open_details(run_id)
+        assert dialog.log.toPlainText().endswith("run started") and dialog.files.rowCount() == 0
+        run_details.append_run_log(store, run_id, ["epoch 1, validation: H@20 12.00 %"])
+        qtbot.waitUntil(lambda: dialog.log.toPlainText().endswith("H@20 12.00 %"), timeout=6000)  # its 2 s poll
+        assert len(dialog.log.toPlainText().splitlines()) == 2
+        dialog.close()
+    finally:
+        runs_repo.mark_ended(store, run_id, "stopped")
+        runs_repo.delete_run(store, run_id)
         page.reload()
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, inspect, select, text
 from embsr_core.store import Store, open_store
 from embsr_core.store import run_details as rd
 from embsr_core.store.engine import make_engine
-from embsr_core.store.migrate import alembic_config, current_revision
+from embsr_core.store.migrate import alembic_config, current_revision, head_revision
 from embsr_core.store.models import Dataset, Run, RunLogLine, RunTag
 from embsr_core.store.repository import delete_dataset
 from embsr_core.store.runs_repo import create_run, delete_run, update_run
@@ -55,7 +55,7 @@ def test_migration_0002_upgrades_an_existing_0001_store_and_keeps_its_runs(tmp_p
     engine.dispose()
 
     store = open_store(url)
-    assert current_revision(store.engine) == "0002"
+    assert current_revision(store.engine) == head_revision()  # 0002 and any later one
     tables = set(inspect(store.engine).get_table_names())
     assert {"run_tags", "run_logs"} <= tables
     assert "notes" in {c["name"] for c in inspect(store.engine).get_columns("runs")}
@@ -149,4 +149,16 @@ def test_a_trained_run_leaves_its_log_in_the_store_and_a_reopened_store_reads_it
     assert any(m.startswith("best epoch") and "test" in m for m in messages)
     assert messages[-1].startswith("finished after 2 epochs")
     assert [x.seq for x in lines] == list(range(1, len(lines) + 1))
+
+    # the CLI prints the same log, the notes and the tags
+    from click.testing import CliRunner
+
+    from embsr_core.cli import main
+
+    rd.set_notes(reopened, trainer.run_id, "first try")
+    rd.set_tags(reopened, trainer.run_id, ["tiny", "smoke"])
+    out = CliRunner().invoke(main, ["--db", url, "runs", "show", str(trainer.run_id), "--log"])
+    assert out.exit_code == 0, out.output
+    assert "tags:        smoke, tiny" in out.output and "notes:       first try" in out.output
+    assert rd.run_log_text(reopened, trainer.run_id) in out.output
     reopened.dispose()

@@ -402,6 +402,7 @@ class RunsPage(Page):
             significance_metric=self.cmp_sig_metric.currentData(),
         )
         self.cmp_model.set_table(table)
+        self.cmp_chosen.setEnabled(table.comparable)  # no Imp. across datasets or splits
         if self.cmp_chosen.currentData() != table.chosen_run_id:
             self.cmp_chosen.blockSignals(True)
             self.cmp_chosen.setCurrentIndex(self.cmp_chosen.findData(table.chosen_run_id))

@@ -105,14 +105,18 @@ def runs_list(cli: CliContext, status: str | None, dataset: str | None) -> None:
 
 @runs.command("show")
 @click.argument("run_id", type=int)
+@click.option("--log", "show_log", is_flag=True, help="Also print the run's stored training log.")
 @pass_cli
-def runs_show(cli: CliContext, run_id: int) -> None:
-    """Everything about one run: settings, status, checkpoints and best / last / max metrics.
+def runs_show(cli: CliContext, run_id: int, show_log: bool) -> None:
+    """Everything about one run: settings, status, notes, tags, best / last / max metrics (and its log).
 
     \b
-    Example:
+    Examples:
       embsr runs show 3
+      embsr runs show 3 --log
     """
+    from embsr_core.store import run_details
+
     try:
         (info,) = reports.run_infos(cli.store, [run_id])
     except KeyError as exc:
@@ -127,6 +131,12 @@ def runs_show(cli: CliContext, run_id: int) -> None:
     click.echo(f"  epochs:      {info.epochs_done} (best {info.best_epoch if info.best_epoch is not None else '-'})")
     if info.error_text:
         click.echo("  error:       " + info.error_text.strip().splitlines()[-1])
+    tags = run_details.get_tags(cli.store, run_id)
+    if tags:
+        click.echo("  tags:        " + ", ".join(tags))
+    notes = run_details.get_notes(cli.store, run_id)
+    if notes:
+        click.echo("  notes:       " + notes.replace("\n", "\n               "))
     click.echo("  config:")
     for key, value in sorted(reports.flatten_config(info.config).items()):
         click.echo(f"    {key} = {value}")
@@ -140,6 +150,9 @@ def runs_show(cli: CliContext, run_id: int) -> None:
         if rows:
             click.echo(f"\n{split} (oracle target operation):")
             click.echo(_table(["agg"] + table.labels, rows))
+    if show_log:
+        text = run_details.run_log_text(cli.store, run_id)
+        click.echo("\ntraining log:\n" + (text or "(no log stored for this run)"))
 
 
 @runs.command("compare")
