@@ -34,6 +34,7 @@ from torch import nn
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.base import Batch, SessionRecommender, TargetOp
 from embsr_core.models.layers.fusion import make_fusion
+from embsr_core.models.layers.gather import gather_nodes
 from embsr_core.models.layers.macro_batch import macro_sequences
 from embsr_core.models.layers.multigraph import build_multigraph
 from embsr_core.models.layers.op_attention import OpAwareSelfAttention
@@ -208,8 +209,7 @@ class EMBSR(SessionRecommender):
                 if explain and info:
                     out["star_gate_node"] = info["alpha"]
                     out["star_weight_node"] = info["star_weight"]
-            h_pad = torch.cat([h_f, h_f.new_zeros(1, self.dim)], 0)  # (Nn+1)×d, last row = padding
-            item_part = h_pad[batch["g_micro_node"]]  # B×L×d: e_{v_i} from the satellites
+            item_part = gather_nodes(h_f, batch["g_micro_node"])  # B×L×d: e_{v_i} from the satellites
         tgt = batch["target_op"]
         if self.training and self.uses_target_op and self.target_op_dropout > 0:
             hide = torch.rand(B, device=dev) < self.target_op_dropout
@@ -284,8 +284,7 @@ class EMBSR(SessionRecommender):
         if "star_gate_node" in enc:
             micro = batch["g_micro_node"]  # B×L, padding → Nn
             for key in ("star_gate", "star_weight"):
-                node_val = torch.cat([enc[key + "_node"], enc[key + "_node"].new_zeros(1)])
-                res[key] = node_val[micro]
+                res[key] = gather_nodes(enc[key + "_node"], micro)
         return {k: (v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu())
                 for k, v in res.items()}
 

@@ -112,11 +112,6 @@ def collate_graph(split: SplitArrays, index: np.ndarray) -> Batch:
     }
 
 
-def gather_nodes(h: torch.Tensor, node_index: torch.Tensor) -> torch.Tensor:
-    """Node states Nn×d laid out at ``node_index`` (any shape, Nn = padding → zeros)."""
-    return torch.cat([h, h.new_zeros(1, h.shape[1])])[node_index]
-
-
 class NeuralBaseline(SessionRecommender):
     """A gradient-trained baseline: item embedding table, dropout, dot-product scoring.
 

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from embsr_core.models.base import Batch
-from embsr_core.models.baselines._common import GNN_STEPS, NEURAL_PARAMS, gather_nodes, register_baseline
+from embsr_core.models.baselines._common import GNN_STEPS, NEURAL_PARAMS, register_baseline
 from embsr_core.models.baselines.srgnn import SessionGraphEncoder
+from embsr_core.models.layers.gather import gather_nodes
 from embsr_core.models.layers.op_attention import OpAwareAttentionLayer
 from embsr_core.models.layers.readouts import last_valid, valid_mask
 from embsr_core.models.registry import Param

@@ -18,8 +18,9 @@ from torch import nn
 
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.base import Batch, TargetOp
-from embsr_core.models.baselines._common import GNN_STEPS, NEURAL_PARAMS, collate_graph, gather_nodes, register_baseline
+from embsr_core.models.baselines._common import GNN_STEPS, NEURAL_PARAMS, collate_graph, register_baseline
 from embsr_core.models.baselines.srgnn import SessionGraphEncoder
+from embsr_core.models.layers.gather import gather_nodes
 from embsr_core.models.layers.readouts import SoftAttentionReadout
 from embsr_core.models.layers.sequence_gru import LeftAlignedGRU
 

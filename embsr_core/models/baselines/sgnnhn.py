@@ -21,9 +21,9 @@ from embsr_core.models.baselines._common import (
     MAX_LEN,
     NEURAL_PARAMS,
     GraphBaseline,
-    gather_nodes,
     register_baseline,
 )
+from embsr_core.models.layers.gather import gather_nodes
 from embsr_core.models.layers.readouts import PositionalAttentionReadout
 from embsr_core.models.layers.scoring import CosineScorer
 from embsr_core.models.layers.star_gnn import StarGNN

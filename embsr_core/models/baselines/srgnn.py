@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from embsr_core.models.base import Batch
-from embsr_core.models.baselines._common import GNN_STEPS, NEURAL_PARAMS, GraphBaseline, gather_nodes, register_baseline
+from embsr_core.models.baselines._common import GNN_STEPS, NEURAL_PARAMS, GraphBaseline, register_baseline
+from embsr_core.models.layers.gather import gather_nodes
 from embsr_core.models.layers.readouts import SoftAttentionReadout
 from embsr_core.models.layers.session_graph import GatedGraphConv
 
@@ -24,7 +25,8 @@ class SessionGraphEncoder(GraphBaseline):
 
     def __init__(self, n_items: int, n_ops: int, config: dict[str, Any]):
         super().__init__(n_items, n_ops, config)
-        self.gnn = GatedGraphConv(self.dim, int(config["gnn_steps"]))
+        # SR-GNN's released code: GRU-cell update, per-node biases, 1/degree edge weights
+        self.gnn = GatedGraphConv(self.dim, int(config["gnn_steps"]), update="gru_cell", node_bias=True)
 
     def node_states(self, batch: Batch) -> torch.Tensor:
         """Nn×d node states after propagation."""

@@ -1,12 +1,16 @@
-"""SR-GNN's gated graph neural network over the session graph (Wu et al., AAAI 2019, eq. 1-5).
+"""Session graphs over flat node / edge lists, and the one gated graph convolution every graph model uses.
 
-The session graph has one node per distinct item and one edge per distinct transition; incoming
+SR-GNN's session graph has one node per distinct item and one edge per distinct transition; incoming
 edges are weighted 1/in-degree and outgoing edges 1/out-degree of the node they are read from
-(SR-GNN's normalised connection matrices A_in, A_out). Computed over flat node/edge lists of the
-whole batch with ``index_add`` rather than dense B×n×n matrices.
+(SR-GNN's normalised connection matrices A_in, A_out, :func:`normalised_edges`). EMBSR's multigraph
+keeps every transition with weight 1. :class:`GatedGraphConv` serves both: SR-GNN, GC-SAN and
+MKM-SR use it directly, the star GNN (:mod:`embsr_core.models.layers.star_gnn`) extends it. Computed
+over flat node/edge lists of the whole batch with ``index_add`` rather than dense B×n×n matrices.
 """
 
 from __future__ import annotations
+
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -29,26 +33,98 @@ def normalised_edges(
     return src, dst, 1.0 / indeg[dst], 1.0 / outdeg[src]
 
 
+UpdateRule = Literal["paper", "gru_cell"]
+_LEGACY_NAMES = {"edge_in.": "msg_in.", "edge_out.": "msg_out."}  # SR-GNN checkpoints before the shared layer
+
+
 class GatedGraphConv(nn.Module):
-    """``steps`` rounds of SR-GNN propagation: a_i = [A_in H W_in + b_in ; A_out H W_out + b_out], GRU update."""
+    """Gated graph convolution (SR-GNN eq. 1-5, EMBSR eq. 5-8) over flat, optionally weighted edges.
 
-    def __init__(self, dim: int, steps: int = 1):
+    One step: every edge ``src → dst`` carries a message into ``dst`` from ``src`` and one into ``src``
+    from ``dst``, m_in = (W_in h_src + b_in [+ S_in h̃]) · w_in and m_out = (W_out h_dst + b_out
+    [+ S_out h̃]) · w_out; a node sums its messages per direction (a_in, a_out; optional per-node
+    biases after the sum) and updates its state from a = [a_in ; a_out] with a gate.
+
+    Args:
+        dim: node state size d.
+        steps: propagation steps of :meth:`forward` (the same weights each step).
+        seq_dim: size of a per-edge sequential feature h̃ added to the messages (EMBSR's op-GRU state,
+            eq. 6); ``None`` = node messages only.
+        update: ``"paper"``: z = σ(W_z a + U_z h), r = σ(W_r a + U_r h), ĥ = tanh(W_u a + U_u (r ⊙ h)),
+            h' = (1 − z) h + z ĥ (EMBSR eq. 8, SR-GNN's printed eq. 5). ``"gru_cell"``: SR-GNN's released
+            code, a ``torch.nn.GRUCell`` (reset gate applied after U_u and its bias; h' = (1 − z) ĥ + z h).
+        node_bias: SR-GNN's b_in / b_out added once per node after the sum.
+    """
+
+    def __init__(self, dim: int, steps: int = 1, *, seq_dim: int | None = None, update: UpdateRule = "paper",
+                 node_bias: bool = False):
         super().__init__()
-        self.steps = steps
-        self.edge_in = nn.Linear(dim, dim)
-        self.edge_out = nn.Linear(dim, dim)
-        self.bias_in = nn.Parameter(torch.zeros(dim))
-        self.bias_out = nn.Parameter(torch.zeros(dim))
-        self.cell = nn.GRUCell(2 * dim, dim)  # SR-GNN's gates are exactly a GRU cell's
+        if update not in ("paper", "gru_cell"):
+            raise ValueError(f"update: expected 'paper' or 'gru_cell', got {update!r}")
+        self.dim, self.steps, self.update_rule = dim, steps, update
+        self.msg_in = nn.Linear(dim, dim)  # W_in, b_in (EMBSR: W⁺_m node part, b⁺_m)
+        self.msg_out = nn.Linear(dim, dim)  # W_out, b_out (EMBSR: W⁻_m node part, b⁻_m)
+        self.seq_in = nn.Linear(seq_dim, dim, bias=False) if seq_dim else None  # W⁺_m (h̃ part)
+        self.seq_out = nn.Linear(seq_dim, dim, bias=False) if seq_dim else None  # W⁻_m (h̃ part)
+        self.bias_in = nn.Parameter(torch.zeros(dim)) if node_bias else None
+        self.bias_out = nn.Parameter(torch.zeros(dim)) if node_bias else None
+        if update == "paper":
+            self.w_a = nn.Linear(2 * dim, 3 * dim)  # W_z, W_r, W_u stacked
+            self.u_zr = nn.Linear(dim, 2 * dim, bias=False)  # U_z, U_r
+            self.u_u = nn.Linear(dim, dim, bias=False)  # U_u
+            self.cell = None
+        else:
+            self.cell = nn.GRUCell(2 * dim, dim)
+        self._register_load_state_dict_pre_hook(self._rename_legacy)
 
-    def forward(
-        self, h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor
-    ) -> torch.Tensor:
-        # h: Nn×d node states; src, dst: Ne int64 distinct edges; w_in, w_out: Ne float
+    @staticmethod
+    def _rename_legacy(state: dict[str, Any], prefix: str, *_: Any) -> None:
+        for key in [k for k in state if k.startswith(prefix)]:
+            for old, new in _LEGACY_NAMES.items():
+                if key.startswith(prefix + old):
+                    state[prefix + new + key[len(prefix + old):]] = state.pop(key)
+
+    def seq_messages(self, seq_feat: torch.Tensor, in_pos: torch.Tensor,
+                     out_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The h̃ part of each edge's two messages (Ne×d each); it does not change across steps."""
+        if self.seq_in is None or self.seq_out is None:
+            raise ValueError("GatedGraphConv built without seq_dim takes no sequential features")
+        return self.seq_in(seq_feat)[in_pos], self.seq_out(seq_feat)[out_pos]
+
+    def step(self, h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, w_in: torch.Tensor | None = None,
+             w_out: torch.Tensor | None = None, seq_msg: tuple[torch.Tensor, torch.Tensor] | None = None,
+             out_from: torch.Tensor | None = None) -> torch.Tensor:
+        """One propagation step. h: Nn×d; src, dst: Ne node indices; w_in, w_out: Ne (None = 1);
+        ``out_from``: Ne nodes whose state the outgoing message carries (default ``dst``, the neighbour)."""
+        n_nodes, d = h.shape
+        m_in = self.msg_in(h)[src]  # Ne×d: message src → dst
+        m_out = self.msg_out(h)[dst if out_from is None else out_from]  # Ne×d: message into src (outgoing side)
+        if seq_msg is not None:
+            m_in, m_out = m_in + seq_msg[0], m_out + seq_msg[1]
+        if w_in is not None:
+            m_in = m_in * w_in[:, None]
+        if w_out is not None:
+            m_out = m_out * w_out[:, None]
+        a_in = h.new_zeros(n_nodes, d).index_add_(0, dst, m_in.to(h.dtype))
+        a_out = h.new_zeros(n_nodes, d).index_add_(0, src, m_out.to(h.dtype))
+        if self.bias_in is not None and self.bias_out is not None:
+            a_in, a_out = a_in + self.bias_in, a_out + self.bias_out
+        return self.update(torch.cat([a_in, a_out], -1), h)  # Nn×d
+
+    def update(self, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Gated update of node states h (Nn×d) from aggregated messages a (Nn×2d)."""
+        if self.cell is not None:
+            return self.cell(a, h)
+        ga_z, ga_r, ga_u = self.w_a(a).chunk(3, -1)
+        gh_z, gh_r = self.u_zr(h).chunk(2, -1)
+        z = torch.sigmoid(ga_z + gh_z)
+        r = torch.sigmoid(ga_r + gh_r)
+        cand = torch.tanh(ga_u + self.u_u(r * h))
+        return (1 - z) * h + z * cand
+
+    def forward(self, h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, w_in: torch.Tensor | None = None,
+                w_out: torch.Tensor | None = None) -> torch.Tensor:
+        """``steps`` propagation steps (no sequential features); returns Nn×d node states."""
         for _ in range(self.steps):
-            into = self.edge_in(h)[src] * w_in[:, None]  # Ne×d: message src → dst
-            out_of = self.edge_out(h)[dst] * w_out[:, None]  # Ne×d: message dst → src (outgoing side)
-            a_in = torch.zeros_like(h).index_add_(0, dst, into) + self.bias_in
-            a_out = torch.zeros_like(h).index_add_(0, src, out_of) + self.bias_out
-            h = self.cell(torch.cat([a_in, a_out], dim=-1), h)  # Nn×d
+            h = self.step(h, src, dst, w_in, w_out)
         return h

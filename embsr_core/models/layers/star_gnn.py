@@ -1,9 +1,11 @@
 """Star graph neural network over the session multigraph (eq. 5–11).
 
 Works on flat node / edge lists (only valid nodes and edges, aggregated with ``index_add``), so
-its cost follows the real graph sizes, not B×L×L adjacency matrices. Without positional features
-(``seq_dim=None``) it is SGNN-HN's star GNN over macro items; with ``star=False`` and no
-highway it reduces to SR-GNN's gated GNN on a (multi)graph.
+its cost follows the real graph sizes, not B×L×L adjacency matrices. The gated GNN step (eq. 5–8)
+is the shared :class:`~embsr_core.models.layers.session_graph.GatedGraphConv`, which this layer
+extends with the star node and the highway. Without positional features (``seq_dim=None``) it is
+SGNN-HN's star GNN over macro items; with ``star=False`` and no highway it reduces to SR-GNN's
+gated GNN on a (multi)graph.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import torch
 from torch import nn
 
 from embsr_core.models.layers.segment import segment_mean, segment_softmax
+from embsr_core.models.layers.session_graph import GatedGraphConv
 
 MessageSource = Literal["paper", "code"]
 StarGate = Literal["paper", "sigmoid"]
 
 
-class StarGNN(nn.Module):
+class StarGNN(GatedGraphConv):
     """Stacked gated-GNN layers with a star node and a highway connection.
 
     Args:
@@ -43,7 +46,7 @@ class StarGNN(nn.Module):
     def __init__(self, dim: int, layers: int = 1, seq_dim: int | None = None,
                  message_source: MessageSource = "paper", star: bool = True, highway: bool = True,
                  star_gate: StarGate = "paper"):
-        super().__init__()
+        super().__init__(dim, layers, seq_dim=seq_dim, update="paper")  # eq. 5–8 (W±_m, W_z/r/u, U_z/r/u)
         if message_source not in ("paper", "code"):
             raise ValueError(f"message_source: expected 'paper' or 'code', got {message_source!r}")
         if star_gate not in ("paper", "sigmoid"):
@@ -51,13 +54,6 @@ class StarGNN(nn.Module):
         self.star_gate = star_gate
         self.dim, self.layers, self.message_source = dim, layers, message_source
         self.star, self.highway = star, highway
-        self.msg_in = nn.Linear(dim, dim)  # W⁺_m (node part) and b⁺_m, eq. 6
-        self.msg_out = nn.Linear(dim, dim)  # W⁻_m (node part) and b⁻_m
-        self.seq_in = nn.Linear(seq_dim, dim, bias=False) if seq_dim else None  # W⁺_m (h̃ part)
-        self.seq_out = nn.Linear(seq_dim, dim, bias=False) if seq_dim else None  # W⁻_m (h̃ part)
-        self.w_a = nn.Linear(2 * dim, 3 * dim)  # W_z, W_r, W_u of eq. 8 stacked
-        self.u_zr = nn.Linear(dim, 2 * dim, bias=False)  # U_z, U_r
-        self.u_u = nn.Linear(dim, dim, bias=False)  # U_u
         if star:
             self.q1, self.k1 = nn.Linear(dim, dim, bias=False), nn.Linear(dim, dim, bias=False)  # eq. 9
             self.q2, self.k2 = nn.Linear(dim, dim, bias=False), nn.Linear(dim, dim, bias=False)  # eq. 10
@@ -75,36 +71,21 @@ class StarGNN(nn.Module):
         ``alpha`` (Nn, eq. 9) and star attention ``star_weight`` (Nn, eq. 10).
         """
         d = self.dim
-        n_nodes = h0.shape[0]
-        seq_msg_in = seq_msg_out = None
+        seq_msg = None
         if self.seq_in is not None:
             if seq_feat is None or edge_src_pos is None or edge_dst_pos is None:
                 raise ValueError("StarGNN built with seq_dim needs seq_feat and edge positions")
             out_pos = edge_dst_pos if self.message_source == "paper" else edge_src_pos
             # the h̃ part of each message does not change across layers: compute it once, Ne×d
-            seq_msg_in = self.seq_in(seq_feat)[edge_src_pos]
-            seq_msg_out = self.seq_out(seq_feat)[out_pos]
+            seq_msg = self.seq_messages(seq_feat, edge_src_pos, out_pos)
+        out_from = edge_dst if self.message_source == "paper" else edge_src
         star = segment_mean(h0, node_session, n_sessions) if self.star else None  # B×d, eq. 2
         h = h0
         info: dict[str, torch.Tensor] = {}
         for _ in range(self.layers):
-            # eq. 5–7: messages along incoming edges come from the source; outgoing ones from the
-            # target (paper) or from the node itself (authors' code)
-            m_in = self.msg_in(h)[edge_src]  # Ne×d
-            m_out = self.msg_out(h)[edge_dst if self.message_source == "paper" else edge_src]  # Ne×d
-            if seq_msg_in is not None:
-                m_in = m_in + seq_msg_in
-                m_out = m_out + seq_msg_out
-            a_in = h.new_zeros(n_nodes, d).index_add_(0, edge_dst, m_in.to(h.dtype))
-            a_out = h.new_zeros(n_nodes, d).index_add_(0, edge_src, m_out.to(h.dtype))
-            a = torch.cat([a_in, a_out], -1)  # Nn×2d, eq. 7
-            # eq. 8 gated update
-            ga_z, ga_r, ga_u = self.w_a(a).chunk(3, -1)
-            gh_z, gh_r = self.u_zr(h).chunk(2, -1)
-            z = torch.sigmoid(ga_z + gh_z)
-            r = torch.sigmoid(ga_r + gh_r)
-            cand = torch.tanh(ga_u + self.u_u(r * h))
-            h_hat = (1 - z) * h + z * cand  # Nn×d
+            # eq. 5–8: messages along incoming edges come from the source; outgoing ones from the
+            # target (paper) or from the node itself (authors' code); unweighted sums, gated update
+            h_hat = self.step(h, edge_src, edge_dst, seq_msg=seq_msg, out_from=out_from)  # Nn×d
             if star is None:
                 h = h_hat
                 continue
