@@ -14,13 +14,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import grimp
+import numpy as np
+import pandas as pd
 import pytest
+from _store_helpers import PG_ENV, pg_unavailable_reason, unique_name
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from embsr_core.cli import main
+from embsr_core.data import store_io
+from embsr_core.data.errors import DataFormatError
+from embsr_core.data.importers.base import Chunk
 from embsr_core.store import Store, StoreError, engine, open_store, runs_repo
 from embsr_core.store.models import Dataset, Run
-from embsr_core.store.repository import get_dataset, list_datasets, store_info
+from embsr_core.store.repository import delete_dataset, get_dataset, list_datasets, store_info
 
 
 def test_engine_and_migrate_do_not_import_each_other() -> None:
@@ -283,3 +290,68 @@ def test_training_a_one_event_dataset_is_a_message(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "dataset 'one' cannot be prepared for training" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# --- PostgreSQL: COPY import, NUL bytes, no orphans -------------------------------------------------
+
+
+@pytest.fixture
+def pg_store() -> Iterator[Store]:
+    reason = pg_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    store = open_store(os.environ[PG_ENV])
+    yield store
+    store.dispose()
+
+
+def _events_frame(sessions: list[str], items: list[str], start: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame({"session": sessions, "item": items, "operation": ["view"] * len(items),
+                         "timestamp": start + np.arange(len(items), dtype=np.float64)})
+
+
+def test_a_nul_byte_that_reaches_postgresql_is_a_message(pg_store: Store, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The importers refuse NUL bytes first; should one reach the store, PostgreSQL's DataError is a message."""
+    frame = _events_frame(["s1", "s1", "s2", "s2"], ["i1", "bad\x00id", "i2", "i3"])
+    monkeypatch.setattr(store_io, "iter_source_chunks",
+                        lambda *a, **k: ("generic", iter([(0, Chunk(frame, rows_read=4, bytes_read=10))])))
+    csv = tmp_path / "x.csv"
+    csv.write_text("stand-in\n")
+    before = store_info(pg_store).counts
+    name = unique_name("nul")
+    with pytest.raises(DataFormatError, match=r"NUL character .*PostgreSQL cannot store"):
+        store_io.import_into_store(pg_store, csv, "generic", name)
+    assert store_info(pg_store).counts == before
+    assert name not in {d.name for d in list_datasets(pg_store)}
+
+
+def test_postgresql_import_by_copy_leaves_no_orphans_and_fails_atomically(
+        pg_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = [_events_frame(["a"] * 3 + ["b"] * 2, ["x", "y", "x", "z", "y"]),
+              _events_frame(["b", "c", "c"], ["x", "q", "r"], start=10.0)]
+    chunks = [(0, Chunk(f, rows_read=len(f), bytes_read=10)) for f in frames]
+    csv = tmp_path / "x.csv"
+    csv.write_text("stand-in\n")
+    monkeypatch.setattr(store_io, "iter_source_chunks", lambda *a, **k: ("generic", iter(chunks)))
+    name = unique_name("copy")
+    report = store_io.import_into_store(pg_store, csv, "generic", name)
+    assert (report.rows_kept, report.n_sessions, report.n_items) == (8, 3, 5)
+    events = store_io.load_events(pg_store, name, categorical=False)
+    assert events["session"].tolist() == ["a"] * 3 + ["b"] * 3 + ["c"] * 2  # b's late row merged in order
+    assert events["item"].tolist() == ["x", "y", "x", "z", "y", "x", "q", "r"]
+
+    def failing() -> Iterator[tuple[int, Chunk]]:
+        yield chunks[0]
+        raise DataFormatError("broken on purpose", line=7)
+
+    before = store_info(pg_store).counts
+    monkeypatch.setattr(store_io, "iter_source_chunks", lambda *a, **k: ("generic", failing()))
+    with pytest.raises(DataFormatError, match="broken on purpose"):
+        store_io.import_into_store(pg_store, csv, "generic", unique_name("copy-fail"))
+    assert store_info(pg_store).counts == before
+    delete_dataset(pg_store, name)
+    with pg_store.engine.connect() as conn:
+        orphans = conn.execute(text("SELECT COUNT(*) FROM events e LEFT JOIN datasets d ON d.id = e.dataset_id "
+                                    "WHERE d.id IS NULL")).scalar()
+    assert orphans == 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -137,8 +137,168 @@ class _BulkInserter:
             sql = self._statement(table, columns, row_sql, rows)
             self.cursor.execute(sql, flat[start * width : (start + rows) * width])
 
-    def close(self) -> None:
+    def pause(self) -> None:
+        """Nothing is kept back: every insert has run (the PostgreSQL copier's counterpart waits here)."""
+
+    def close(self, error: BaseException | None = None) -> None:
         self.cursor.close()
+
+
+_PG_BINARY_TYPES = {"integer": ">i4", "bigint": ">i8", "smallint": ">i2", "double precision": ">f8", "real": ">f4"}
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_PGCOPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+
+
+class _PgCopier:
+    """PostgreSQL ``COPY ... FROM STDIN`` inside the import's transaction (same atomicity as INSERT).
+
+    All-numeric tables (events, the late-rows table) go as binary COPY, encoded with NumPy in one
+    vectorised pass per chunk (a structured array of big-endian length/value pairs per row); tables
+    with text go as text COPY through psycopg's row writer. The events COPY stays open across chunks
+    and is fed by a writer thread, so the server stores one chunk while this process parses the next;
+    since a connection runs one COPY at a time, sessions and items are kept until :meth:`pause`.
+    Multi-row INSERTs reached ~75 k rows/s here.
+    """
+
+    STREAMED = "events"
+    DEFERRED = frozenset({"sessions", "items"})
+
+    def __init__(self, dbapi_connection: Any):
+        self.connection = dbapi_connection
+        self.cursor = dbapi_connection.cursor()
+        self._types: dict[str, dict[str, str]] = {}
+        self._stream: Any = None  # (context manager, Copy) of the open events COPY
+        self._stream_key: tuple[str, ...] = ()
+        self._deferred: list[tuple[str, Sequence[str], Sequence[Any]]] = []
+        for table in ("events", "sessions", "items", "operations"):
+            self.column_types(table)  # looked up now: no query may run while the events COPY is open
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """Column name → ``format_type`` of ``table`` (temp tables included), cached."""
+        got = self._types.get(table)
+        if got is None:
+            self.pause()
+            self.cursor.execute(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", [table]
+            )
+            got = {name: kind for name, kind in self.cursor.fetchall()}
+            self._types[table] = got
+        return got
+
+    def insert(self, table: str, columns: Sequence[str], arrays: Sequence[np.ndarray | list[Any] | str]) -> None:
+        """Same contract as :meth:`_BulkInserter.insert` (a str is an SQL literal for every row)."""
+        params = [a for a in arrays if not isinstance(a, str)]
+        if not params or len(params[0]) == 0:
+            return
+        if table in self.DEFERRED:
+            self._deferred.append((table, columns, arrays))
+        else:
+            self._write(table, columns, arrays, len(params[0]))
+
+    def _write(self, table: str, columns: Sequence[str], arrays: Sequence[Any], n: int) -> None:
+        names = [c.strip('"') for c in columns]
+        types = self.column_types(table)
+        binary = [_PG_BINARY_TYPES.get(types.get(name, "")) for name in names]
+        values = [_literal_column(a, n) if isinstance(a, str) else a for a in arrays]
+        sql = f'COPY {table} ({",".join(columns)}) FROM STDIN'
+        if not all(binary):
+            self.pause()
+            lists = [v.tolist() if isinstance(v, np.ndarray) else list(v) for v in values]
+            with self.cursor.copy(sql) as copy:
+                for row in zip(*lists, strict=True):
+                    copy.write_row(row)
+            return
+        if table == self.STREAMED:
+            copy = self._open_stream(sql)
+            for block in _binary_rows(values, binary):  # type: ignore[arg-type]
+                copy.write(block)
+            return
+        self.pause()
+        with self.cursor.copy(sql + " (FORMAT BINARY)") as copy:
+            copy.write(_PGCOPY_HEADER)
+            for block in _binary_rows(values, binary):  # type: ignore[arg-type]
+                copy.write(block)
+            copy.write(_PGCOPY_TRAILER)
+
+    def _open_stream(self, sql: str) -> Any:
+        if self._stream is not None and self._stream_key != (sql,):
+            self._close_stream()
+        if self._stream is None:
+            from psycopg.copy import QueuedLibpqWriter
+
+            context = self.cursor.copy(sql + " (FORMAT BINARY)", writer=QueuedLibpqWriter(self.cursor))
+            copy = context.__enter__()
+            copy.write(_PGCOPY_HEADER)
+            self._stream, self._stream_key = (context, copy), (sql,)
+        return self._stream[1]
+
+    def _close_stream(self, error: BaseException | None = None) -> None:
+        context, copy = self._stream
+        self._stream = None
+        if error is None:
+            copy.write(_PGCOPY_TRAILER)
+            context.__exit__(None, None, None)  # waits until the server has stored every row
+        else:
+            context.__exit__(type(error), error, error.__traceback__)  # the server aborts the COPY
+
+    def pause(self) -> None:
+        """End the open events COPY and write the kept sessions and items: then SQL may run again."""
+        if self._stream is not None:
+            self._close_stream()
+        deferred, self._deferred = self._deferred, []
+        for table, columns, arrays in deferred:
+            n = next(len(a) for a in arrays if not isinstance(a, str))
+            self._write(table, columns, arrays, n)
+
+    def close(self, error: BaseException | None = None) -> None:
+        try:
+            if self._stream is not None:
+                self._close_stream(error)
+        finally:
+            self.cursor.close()
+
+
+def _literal_column(literal: str, n: int) -> np.ndarray:
+    """An SQL literal repeated ``n`` times: NULL → an all-None column, a number → a constant array."""
+    if literal.upper() == "NULL":
+        return np.full(n, None, dtype=object)
+    number = float(literal)
+    return np.full(n, int(number) if number.is_integer() else number)
+
+
+def _binary_rows(values: Sequence[np.ndarray | list[Any]], dtypes: Sequence[str]) -> Iterator[bytes]:
+    """Binary COPY tuples of the columns; None in a column is NULL (rows grouped by which are NULL)."""
+    n = len(values[0])
+    nulls = np.zeros((len(values), n), dtype=bool)
+    numeric = []
+    for k, (column, dtype) in enumerate(zip(values, dtypes, strict=True)):
+        array = np.asarray(column)
+        if array.dtype == object:
+            nulls[k] = np.fromiter((v is None for v in array), bool, n)
+            array = np.where(nulls[k], 0, array).astype(np.float64 if "f" in dtype else np.int64)
+        numeric.append(array)
+    if nulls.any():
+        pattern = (nulls.astype(np.int64) << np.arange(len(values), dtype=np.int64)[:, None]).sum(axis=0)
+        groups = [np.flatnonzero(pattern == key) for key in np.unique(pattern)]
+    else:
+        groups = [np.arange(n)]
+    for rows in groups:
+        null_here = nulls[:, rows[0]]
+        fields: list[tuple[str, str]] = [("count", ">i2")]
+        for k, dtype in enumerate(dtypes):
+            fields.append((f"len{k}", ">i4"))
+            if not null_here[k]:
+                fields.append((f"val{k}", dtype))
+        out = np.empty(len(rows), dtype=np.dtype(fields))
+        out["count"] = len(dtypes)
+        for k, dtype in enumerate(dtypes):
+            if null_here[k]:
+                out[f"len{k}"] = -1
+            else:
+                out[f"len{k}"] = np.dtype(dtype).itemsize
+                out[f"val{k}"] = numeric[k][rows]
+        yield out.tobytes()
 
 
 @dataclass
@@ -174,7 +334,10 @@ class _DatasetWriter:
         self.dbapi = conn.connection.dbapi_connection
         self.dialect = conn.dialect.name
         self.cursor = self.dbapi.cursor()
-        self.bulk = _BulkInserter(self.dbapi, conn.dialect.paramstyle)
+        self.bulk: _BulkInserter | _PgCopier = (
+            _PgCopier(self.dbapi) if self.dialect == "postgresql"
+            else _BulkInserter(self.dbapi, conn.dialect.paramstyle)
+        )
         self.mark = _placeholder(conn.dialect.paramstyle)
         self.dataset_id = dataset_id
         self.lit_ds = str(int(dataset_id))
@@ -296,6 +459,7 @@ class _DatasetWriter:
         order = np.lexsort([*keys, sid])
         frame, sid = frame.iloc[order], sid[order]
         if self.late_rows == 0:
+            self.bulk.pause()
             self.cursor.execute(
                 "CREATE TEMPORARY TABLE embsr_import_late (session_id INTEGER, item_id INTEGER, "
                 'operation_code INTEGER, "timestamp" FLOAT, dwell FLOAT, src INTEGER, seq BIGINT)'
@@ -341,6 +505,7 @@ class _DatasetWriter:
     def finish(self) -> None:
         if self.carry is not None:
             self.add(pd.DataFrame(columns=self.carry.columns), final=True)
+        self.bulk.pause()  # every row is on the server before the SQL below
         if self.late_rows:
             self._merge_late()
         if self.dialect == "postgresql":  # explicit ids do not move the serial sequences
@@ -353,14 +518,16 @@ class _DatasetWriter:
         self.bulk.insert("operations", ("dataset_id", "code", "name"),
                          (self.lit_ds, [c for c, _ in ops], [n for _, n in ops]))
 
-    def close(self) -> None:
-        """Give the pooled connection its page cache back (also after a failure)."""
+    def close(self, error: BaseException | None = None) -> None:
+        """End an open COPY (aborted when ``error``) and give the pooled connection its page cache back."""
         try:
-            if self.saved_cache is not None:
-                self.cursor.execute(f"PRAGMA cache_size = {self.saved_cache}")
+            self.bulk.close(error)
         finally:
-            self.cursor.close()
-            self.bulk.close()
+            try:
+                if self.saved_cache is not None:
+                    self.cursor.execute(f"PRAGMA cache_size = {self.saved_cache}")
+            finally:
+                self.cursor.close()
 
     def operation_rows(self) -> list[tuple[int, str]]:
         return [(code, name) for name, code in self.ops.index.items()]
@@ -446,8 +613,10 @@ def _write_dataset(
         writer = _DatasetWriter(conn, report.dataset_id, get_importer(resolved_format).OPERATIONS)
         try:
             _fill(writer, chunks, srcs, report, progress, cancel)
-        finally:
-            writer.close()
+        except BaseException as exc:  # Ctrl-C included: the COPY is aborted, then the transaction rolls back
+            writer.close(exc)
+            raise
+        writer.close()
         report.seconds = time.perf_counter() - started
         conn.execute(
             update(Dataset).where(Dataset.id == report.dataset_id).values(
@@ -560,7 +729,9 @@ def load_events(store: Store, dataset: str | int | Dataset, *, categorical: bool
         packed = _contiguous(s_ids) and _contiguous(i_ids) and len(s_ids) * len(i_ids) * o_span < 2**62
         if packed:
             s0, i0, n_i = int(s_ids[0]), int(i_ids[0]), len(i_ids)
-            cols = f"((session_id - {s0}) * {n_i} + (item_id - {i0})) * {o_span} + operation_code, \"timestamp\""
+            # BIGINT arithmetic: PostgreSQL would overflow INTEGER (SQLite's integers are 64-bit anyway)
+            cols = (f"(CAST(session_id - {s0} AS BIGINT) * {n_i} + (item_id - {i0})) * {o_span} + operation_code, "
+                    '"timestamp"')
             fields = [("k", np.int64), ("t", np.float64)]
         else:
             cols = "session_id, item_id, operation_code, \"timestamp\""

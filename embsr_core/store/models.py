@@ -97,7 +97,8 @@ class Event(Base):
     )
     # session_id / item_id carry no FOREIGN KEY on purpose: on a 30 M-row table SQLite would check
     # (and on delete scan) them row by row. The importer guarantees them; deletes go by dataset_id,
-    # the key's prefix, so removing a dataset is one range delete.
+    # the key's prefix, so removing a dataset is one range delete. On PostgreSQL dataset_id has no
+    # FOREIGN KEY either (migration 0003: its per-row trigger was most of a COPY import's time).
     session_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(Integer)
