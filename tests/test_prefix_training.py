@@ -5,6 +5,7 @@ Also the data-size batch rule, which decides how many of those samples go into o
 
 from __future__ import annotations
 
+import _gui_helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -141,3 +142,25 @@ def test_cli_flag_and_batch_rule_reach_the_stored_run(flag: list[str], expected:
     assert bs != 0 and bs & (bs - 1) == 0  # resolved by the rule, then stored
     if n_train is not None:
         assert bs == auto_batch_size(n_train)
+
+
+context = _gui_helpers.context  # fixtures
+window = _gui_helpers.window
+
+
+def test_train_page_checkbox_chooses_the_protocol(qtbot, window, context):
+    from PySide6.QtCore import Qt
+
+    from app.pages.train import TrainPage
+    from embsr_core.data.demo import import_synthetic
+
+    import_synthetic(context.store, "Small synthetic", n_sessions=200, n_items=40, n_categories=4, seed=1)
+    window.show_page("train")
+    page = window.page("train")
+    assert isinstance(page, TrainPage) and page.dataset_combo.count() == 1
+    box = page.augment_box
+    assert box.isChecked() and "every step" in box.text() and "paper" in box.toolTip()
+    assert "augment" not in page.build_request().prep_overrides  # the default needs no override
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    assert not box.isChecked()
+    assert page.build_request().prep_overrides == {"augment": False}

@@ -218,7 +218,7 @@ class TrainPage(Page):
             self.split_combo.setItemData(self.split_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.split_combo.setToolTip("How sessions are split into train / valid / test")
         form.addRow("Split", self.split_combo)
-        self.augment_box = QCheckBox("Learn from every step of a session", tab)
+        self.augment_box = QCheckBox("Learn from every step", tab)
         self.augment_box.setToolTip(
             "On (recommended): each training session teaches the model once per item visited — predict the "
             "2nd item from the 1st, the 3rd from the first two, and so on.\nOff: only the session's last "
