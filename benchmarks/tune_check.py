@@ -76,7 +76,7 @@ def main() -> int:
             print("FAIL: the defaults trial did not finish")
             return 1
         n = {s: sum(t.state == s and not t.duplicate for t in result.trials) for s in ("complete", "pruned", "failed")}
-        print(f"\n{len(result.trials)} trials ({n['complete']} complete, {n['pruned']} pruned, {n['failed']} failed) "
+        print(f"\n{sum(n.values())} trials ({n['complete']} complete, {n['pruned']} pruned, {n['failed']} failed) "
               f"in {result.elapsed_s / 60:.1f} min; stopped by: {result.stop_reason}")
         print(f"defaults (trial 0, run {default.run_id}): {default.label}")
         print(f"tuned    (trial {best.number}, run {best.run_id}): {best.label}")
