@@ -147,7 +147,7 @@ class LeaderboardPage(Page):
         self.model_table = self._table(progress_card, MODEL_COLUMNS, "BoardModelsProgress")
         progress_layout.addWidget(self.model_table, 1)
         right.addWidget(progress_card, 1)
-        result_card, result_layout = card(self, "Table III (test sessions)")
+        result_card, result_layout = card(self, "Results on the test sessions (the paper's Table III layout)")
         self.result_note = QLabel("The table appears when the comparison ends.", result_card)
         self.result_note.setObjectName("Muted")
         self.result_note.setWordWrap(True)
