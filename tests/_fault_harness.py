@@ -23,14 +23,19 @@ from embsr_core.store import Store
 OUTCOMES = ("refused clearly", "refused unclearly", "wrongly accepted", "traceback", "valid file refused",
             "partial state", "imported exactly")
 TABLES = ("datasets", "sessions", "items", "operations", "events")
+# Refusals about the whole file, where no line or column applies.
+FILE_LEVEL = ("the file is empty", "only blank lines", "no micro-behavior to import", "not a readable Parquet",
+              "cannot read the Parquet data", "the compressed file is empty", "not a readable gzip",
+              "no data lines", "unrecognised content")
 
 
 @dataclass(frozen=True)
 class Expect:
-    """What an exact import gives (``refuse`` False) or that the file must be refused; a refusal
-    of a whole file (empty, binary, a link loop) need not name a line (``located`` False)."""
+    """What an exact import gives (``refuse`` False), that the file must be refused (True), or that
+    either is right (None: a refusal must still be clear); a refusal of a whole file (empty, binary,
+    a link loop) need not name a line (``located`` False)."""
 
-    refuse: bool = False
+    refuse: bool | None = False
     rows: int | None = None
     sessions: int | None = None
     items: int | None = None
@@ -61,7 +66,8 @@ def is_clear(exc: DataFormatError, paths: Sequence[Path], located: bool) -> bool
     message = str(exc)
     names_file = any(str(p) in message for p in paths)
     where = exc.line is not None or exc.column is not None or re.search(r"\brow \d+", message) is not None
-    return names_file and (where or not located) and "expected" in message
+    file_level = any(fragment in message for fragment in FILE_LEVEL)
+    return names_file and (where or not located or file_level) and "expected" in message
 
 
 def attempt(store: Store, name: str, sources: Sequence[str | Path | Source], fmt: str = "auto",
@@ -77,7 +83,7 @@ def attempt(store: Store, name: str, sources: Sequence[str | Path | Source], fmt
         after = store_state(store)
         if after != before:
             return Result("partial state", str(exc), {"before": before, "after": after})
-        if not expect.refuse:
+        if expect.refuse is False:
             return Result("valid file refused", str(exc))
         clear = is_clear(exc, [s.path for s in srcs], expect.located)
         return Result("refused clearly" if clear else "refused unclearly", str(exc))

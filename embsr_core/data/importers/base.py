@@ -179,7 +179,8 @@ def _decode_text(head: bytes, path: Path, *, complete: bool) -> tuple[str, str]:
             controls = sum(b < 9 or 13 < b < 32 for b in head[:4096])
             if controls > 0.01 * min(len(head), 4096):
                 raise DataFormatError(
-                    f"binary content at byte {exc.start}; expected a text table, JD lines or Parquet", path=path
+                    f"binary content (byte 0x{head[exc.start]:02x} is neither UTF-8 nor text); expected a text table, "
+                    "JD lines or Parquet", path=path, line=head.count(b"\n", 0, exc.start) + 1,
                 ) from None
             text, encoding = head.decode("latin-1"), "latin-1"
     if not complete and "\n" in text:

@@ -24,7 +24,7 @@ DESCRIPTION = "JD micro-behavior sessions (one per line: sku+behavior_type+categ
 OPERATIONS = JD_OPERATIONS
 FIELDS = ("sku", "behavior_type", "category", "time_interval", "dwell_time")
 MAX_ID = MAX_COUNTER
-_TOKEN = re.compile(r"\d+\+\d+\+\d+\+\d+(?:\.\d+)?\+\d+(?:\.\d+)?")
+_TOKEN = re.compile(r"\d+\+\d+\+\d+\+\d+(?:\.\d+)?\+\d+(?:\.\d+)?", re.ASCII)
 
 
 def sniff(p: Probe) -> bool:

@@ -32,7 +32,7 @@ MAX_LINE_BYTES = 16 * 2**20  # 16 MiB per line: far above any real row, bounds t
 MIN_BLOCK_BYTES = 1 * 2**20
 MAX_BLOCK_BYTES = 64 * 2**20
 NA_VALUES = ["", "NA", "NaN", "null", "NULL"]
-QUOTE, NEWLINE, NUL = 34, 10, 0
+QUOTE, NEWLINE, NUL, CR = 34, 10, 0, 13
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,11 @@ class _Scanner:
         first record with the wrong number of fields, a NUL byte, or (at the end) an open quote.
         """
         arr = np.frombuffer(buf, dtype=np.uint8)
-        marks = np.flatnonzero((arr == NEWLINE) | (arr == QUOTE) | (arr == self.delim))  # one nonzero pass
+        marks = np.flatnonzero((arr == NEWLINE) | (arr == QUOTE) | (arr == self.delim) | (arr == CR))  # one pass
         kind = arr[marks]
         all_nl = marks[kind == NEWLINE]
         quotes = marks[kind == QUOTE]
+        returns = marks[kind == CR]
         ends = _outside(all_nl, quotes)
         complete = int(ends[-1]) + 1 if len(ends) else 0
         newlines = int(np.searchsorted(all_nl, complete))
@@ -143,6 +144,7 @@ class _Scanner:
                              "expected text lines below that limit", self._line_at(all_nl, complete))
         if not len(ends):
             return 0, starts, starts, 0, True
+        self._check_quotes_and_returns(arr, quotes, returns, complete, all_nl)
         if self.utf8 and (arr[:complete] >= 0x80).any():  # the whole record, used columns or not, must decode
             try:
                 buf[:complete].decode("utf-8")
@@ -178,6 +180,33 @@ class _Scanner:
         keep = ~blank
         exact = _prints_as_integers(arr, starts[keep], delims, ends[keep], self.n_fields, self.exact)
         return complete, starts[keep], lines[keep], newlines, exact
+
+    def _check_quotes_and_returns(self, arr: np.ndarray, quotes: np.ndarray, returns: np.ndarray, complete: int,
+                                  all_nl: np.ndarray) -> None:
+        """Quotes only around whole fields (pandas reads a quote inside a field as a letter, which would
+        shift the columns), and no carriage return alone inside a line (pandas would end the row there)."""
+        n = len(arr)
+        q = quotes[quotes < complete]
+        if len(q):
+            prev = np.where(q > 0, arr[np.maximum(q - 1, 0)], NEWLINE)
+            nxt = np.where(q + 1 < n, arr[np.minimum(q + 1, n - 1)], NEWLINE)
+            opening = np.arange(len(q)) % 2 == 0
+            field_edge = (prev == self.delim) | (prev == NEWLINE) | (prev == QUOTE)
+            closing_edge = (nxt == self.delim) | (nxt == NEWLINE) | (nxt == CR) | (nxt == QUOTE) | (q + 1 >= complete)
+            bad = np.where(opening, ~field_edge, ~closing_edge)
+            if bad.any():
+                pos = int(q[np.argmax(bad)])
+                raise self.error(f"a quote at byte {pos - self._line_start(all_nl, pos) + 1} of the line is inside a "
+                                 "field; expected quotes only around a whole field (write a quote inside a quoted "
+                                 "field as \"\")", self._line_at(all_nl, pos))
+        r = _outside(returns[returns < complete], quotes)
+        if len(r):
+            lone = arr[np.minimum(r + 1, n - 1)] != NEWLINE
+            lone |= r + 1 >= n
+            if lone.any():
+                pos = int(r[np.argmax(lone)])
+                raise self.error("a carriage return inside the line; expected line ends of \\n or \\r\\n",
+                                 self._line_at(all_nl, pos))
 
     def _line_at(self, all_nl: np.ndarray, pos: int) -> int:
         return self.line + int(np.searchsorted(all_nl, pos))
