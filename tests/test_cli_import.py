@@ -1,0 +1,67 @@
+"""`embsr import` on generated files: user logs by position and gap, the ignored-options warning,
+and refusals that name the file and line (runs on any clone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from native_fixtures import write_generic_csv, write_jd, write_taobao
+
+from embsr_core.cli import main
+from embsr_core.store import open_store
+from embsr_core.store.repository import get_dataset
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def run(db: str, *args: str):
+    return CliRunner().invoke(main, ["--db", db, *args], catch_exceptions=False)
+
+
+def _dataset(db: str, name: str):
+    store = open_store(db)
+    try:
+        return get_dataset(store, name)
+    finally:
+        store.dispose()
+
+
+def test_user_log_by_position_with_a_session_gap(db: str, tmp_path: Path) -> None:
+    written = write_taobao(tmp_path / "user_behavior.csv", n_users=15, seed=3)
+    by_position = ["--format", "generic", "--no-header", "--user-col", "1", "--item-col", "2", "--category-col", "3",
+                   "--operation-col", "4", "--timestamp-col", "5"]
+    result = run(db, "import", str(written.path), "--name", "ub", *by_position)
+    assert result.exit_code == 0, result.output
+    assert f"sessions {written.sessions:,}" in result.output
+    assert _dataset(db, "ub").n_sessions == written.sessions
+    wide = run(db, "import", str(written.path), "--name", "ub-day", *by_position, "--session-gap", "1440")
+    assert wide.exit_code == 0, wide.output
+    assert _dataset(db, "ub-day").n_sessions < written.sessions
+
+
+def test_session_gap_needs_a_user_column(db: str, tmp_path: Path) -> None:
+    path = write_generic_csv(tmp_path / "log.csv").path
+    result = run(db, "import", str(path), "--session-gap", "30")
+    assert result.exit_code != 0 and "--user-col" in result.output
+
+
+def test_column_options_on_a_jd_file_are_ignored_with_a_warning(db: str, tmp_path: Path) -> None:
+    written = write_jd(tmp_path / "jd.txt", n_sessions=20)
+    result = CliRunner().invoke(main, ["--db", db, "import", str(written.path), "--item-col", "sku"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Warning:" in result.output and "jd file" in result.output and "ignored" in result.output
+    plain = run(db, "import", str(written.path), "--name", "jd-2")
+    assert "Warning" not in plain.output
+
+
+def test_header_less_file_without_the_flag_is_refused_with_advice(db: str, tmp_path: Path) -> None:
+    written = write_taobao(tmp_path / "ub.csv")
+    result = run(db, "import", str(written.path), "--format", "generic")
+    assert result.exit_code != 0
+    assert str(written.path) in result.output and "--no-header" in result.output
