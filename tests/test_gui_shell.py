@@ -240,7 +240,7 @@ def test_smoke_mode_exits_zero_and_writes_screenshots(tmp_path, isolated_user_di
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.stem for p in shots.glob("*.png")) == sorted(
-        ["datasets", "train", "runs", "playground", "settings"]
+        ["datasets", "train", "runs", "leaderboard", "playground", "settings"]
     )
     assert "smoke: rendered settings (1280x800)" in proc.stdout
     # smoke mode must not persist window state
