@@ -143,8 +143,9 @@ class MemoryEstimate:
         """One line for an analyst: both peaks and the free memory."""
         where = "GPU memory" if self.device.startswith("cuda") else "memory"
         free = "unknown" if self.available_bytes is None else f"{_gb(self.available_bytes)} free"
-        return (f"Estimated peak {where}: training {_gb(self.train_bytes())} (batch {self.batch_size}), "
-                f"evaluation {_gb(self.eval_bytes())}; {free}.")
+        train = (f"training {_gb(self.train_bytes())} (batch {self.batch_size})" if self.batch_size
+                 else "no training steps")
+        return f"Estimated peak {where}: {train}, evaluation {_gb(self.eval_bytes())}; {free}."
 
 
 def _largest(budget: float | None, overhead: float, fixed: float, per: float) -> int:
@@ -271,11 +272,12 @@ def _line(points: list[tuple[int, int]]) -> tuple[float, float]:
 def estimate_memory(split: SplitArrays, n_items: int, n_ops: int, model_name: str,
                     model_overrides: dict[str, Any] | None, config: TrainConfig,
                     device: torch.device | None = None, available: float | None = None,
-                    *, measure_available: bool = True) -> MemoryEstimate:
+                    *, measure_available: bool = True, n_eval: int | None = None) -> MemoryEstimate:
     """Dry-run ``model_name`` on sessions of ``split`` (see the module docstring).
 
     ``available`` overrides the measured free memory (tests, the GUI's "what if"). An automatic
-    batch size is resolved for ``len(split)`` training samples.
+    batch size is resolved for ``len(split)`` training samples; ``n_eval`` (the larger evaluation
+    split) caps the rows of an evaluation block.
     """
     config = config.resolved_for(len(split))  # the automatic batch size, as the trainer resolves it
     device = device or resolve_device(config.device)
@@ -308,7 +310,7 @@ def estimate_memory(split: SplitArrays, n_items: int, n_ops: int, model_name: st
     free = available if available is not None else (available_bytes(device) if measure_available else None)
     return MemoryEstimate(
         device=str(device), batch_size=config.batch_size if trainable else 0,
-        eval_rows=rows_per_block(n_items, config.eval_batch_size, config.eval_memory_mb),
+        eval_rows=min(rows_per_block(n_items, config.eval_batch_size, config.eval_memory_mb), n_eval or 1 << 30),
         state_bytes=float(state), step_fixed=step_fixed, step_per_session=step_per,
         eval_fixed=eval_fixed, eval_per_row=eval_per,
         overhead=CPU_OVERHEAD if device.type != "cuda" else 1.0, available_bytes=free,
@@ -319,7 +321,8 @@ def estimate_for_prepared(prepared: PreparedDataset, model_name: str, model_over
                           config: TrainConfig, available: float | None = None) -> MemoryEstimate:
     """:func:`estimate_memory` on the training split of a prepared dataset."""
     return estimate_memory(prepared.train, prepared.n_items, prepared.n_ops, model_name, model_overrides,
-                           config.resolved_for(len(prepared.train)), available=available)
+                           config.resolved_for(len(prepared.train)), available=available,
+                           n_eval=max(len(prepared.valid), len(prepared.test), 1))
 
 
 def worst_case_split(n_items: int, n_ops: int, max_len: int, n: int = max(PROBE_BATCHES),
