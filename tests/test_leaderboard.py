@@ -9,7 +9,7 @@ import torch
 from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
 
 from embsr_core.store import runs_repo
-from embsr_core.training import TrainConfig
+from embsr_core.training import ControlToken, TrainConfig
 from embsr_core.training.leaderboard import BoardProgress, board_progress_line, leaderboard, table3_models
 from embsr_core.training.tuning import load_study_state
 
@@ -73,3 +73,20 @@ def test_leaderboard_refuses_bad_requests(tmp_path: Path) -> None:
         leaderboard(store, data, ["S-POP", "Nope"], n_trials=1, train_config=FAST)
     with pytest.raises(ValueError, match="once"):
         leaderboard(store, data, ["S-POP", "S-POP"], n_trials=1, train_config=FAST)
+
+
+def test_cancel_stops_the_board_and_a_rerun_finishes_it(tmp_path: Path) -> None:
+    tiny, store, data = ensure_tiny_model(), tiny_store(tmp_path), tiny_prepared()
+    control = ControlToken()
+
+    def cancel_in_tiny(p: BoardProgress) -> None:
+        if p.model_name == tiny and p.tune is not None and p.tune.trial.state == "running":
+            control.cancel()
+
+    first = leaderboard(store, data, ["S-POP", tiny], n_trials=2, train_config=FAST, name="c",
+                        checkpoint_root=tmp_path, on_progress=cancel_in_tiny, control=control)
+    assert first.cancelled and first.statuses == {"S-POP": "done", tiny: "cancelled"}
+    assert first.table is not None and [i.model for i in first.table.runs] == ["S-POP"]  # what is done so far
+    again = leaderboard(store, data, ["S-POP", tiny], n_trials=2, train_config=FAST, name="c",
+                        checkpoint_root=tmp_path)
+    assert again.statuses == {"S-POP": "skipped", tiny: "done"} and len(again.run_ids) == 2
