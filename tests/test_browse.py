@@ -6,20 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _store_helpers import open_test_store, unique_name
 
 from embsr_core.data.browse import BrowseFilter, browse_events, browse_sessions, operation_choices
 from embsr_core.data.demo import import_synthetic
 from embsr_core.data.store_io import load_events
-from embsr_core.store import Store, open_store
+from embsr_core.store import Store
+from embsr_core.store.repository import delete_dataset
 
-NAME = "browse-demo"
+NAME = unique_name("browse-demo")  # unique: a shared PostgreSQL database needs no cleanup
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    st = open_store(f"sqlite:///{tmp_path_factory.mktemp('browse') / 'store.db'}")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    st = open_test_store(request.param, tmp_path_factory.mktemp("browse"))
     import_synthetic(st, NAME, n_sessions=150, n_items=60, n_categories=4, seed=5)
     yield st
+    delete_dataset(st, NAME)
     st.dispose()
 
 
