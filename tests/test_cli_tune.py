@@ -44,14 +44,17 @@ def test_bad_input_is_refused_with_a_clear_message(dataset: str) -> None:
     assert "unknown model 'Nope'" in invoke(["leaderboard", dataset, "--models", "S-POP,Nope"], code=2)
 
 
-def test_tune_and_leaderboard_record_runs(dataset: str) -> None:
+def test_tune_and_leaderboard_record_runs(dataset: str, tmp_path) -> None:
     out = invoke(["tune", dataset, "-m", "SKNN", "--trials", "2", *FAST])
     assert "trial 0 k=100: complete" in out and "best configuration: run" in out and "defaults trial 0" in out
     store = open_store()
     best = [r for r in runs_repo.list_runs(store) if r.is_best_trial]
     assert len(best) == 1 and best[0].model_name == "SKNN" and best[0].status == "finished"
 
-    board = invoke(["leaderboard", dataset, "--models", "S-POP,SKNN", "--trials", "1", *FAST])
+    csv_file = tmp_path / "board.csv"
+    board = invoke(["leaderboard", dataset, "--models", "S-POP,SKNN", "--trials", "1", "--csv", str(csv_file), *FAST])
+    rows = csv_file.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("run_id,") and "wilcoxon_p_vs_chosen" in rows[0] and len(rows) == 4  # 2 runs + Imp.
     assert "[1/2] S-POP" in board and "[2/2] SKNN" in board and "Wilcoxon p" in board and "(chosen)" in board
     again = invoke(["leaderboard", dataset, "--models", "S-POP,SKNN", "--trials", "1", *FAST])
     assert "already done (kept)" in again

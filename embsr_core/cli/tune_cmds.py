@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,6 +18,7 @@ from embsr_core.cli.train_cmds import (
     train_options,
 )
 from embsr_core.models.registry import get_spec, list_specs
+from embsr_core.reports import export_comparison_csv
 from embsr_core.training import ControlToken, EvaluationEnd, TrainEvent, cancel_on_sigint
 from embsr_core.training.leaderboard import (
     BoardProgress,
@@ -161,11 +163,14 @@ def tune_command(cli: CliContext, dataset: str, model: str, budget: str | None, 
 @click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True)
 @click.option("--name", "board", default=None,
               help="Name of the board (default: fixed by the data and settings, so a rerun continues it)")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table (every metric, Wilcoxon p-values) to this CSV file")
 @prep_options
 @train_options
 @pass_cli
 def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trials: int | None,
-                        models_text: str | None, pruner: str, board: str | None, preset: str | None,
+                        models_text: str | None, pruner: str, board: str | None, csv_path: Path | None,
+                        preset: str | None,
                         min_support: int | None, max_len: int | None, split: str | None,
                         **train_values: Any) -> None:
     """Compare all models on DATASET: same tuning budget and seed each, then Table III on test with
@@ -212,6 +217,12 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
         click.echo(f"board {result.name!r}:")
         click.get_current_context().invoke(runs_compare, run_ids=tuple(str(r) for r in result.run_ids),
                                            significance=len(result.run_ids) > 1)
+        if csv_path is not None:
+            try:
+                written = export_comparison_csv(store, result.run_ids, csv_path, split="test")
+            except (OSError, ValueError) as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"table written to {written}")
     if result.cancelled:
         click.echo(f"cancelled; run the same command again to continue board {result.name!r}", err=True)
         sys.exit(130)
