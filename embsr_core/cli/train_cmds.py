@@ -27,6 +27,7 @@ from embsr_core.training import (
     EvaluationEnd,
     Failed,
     Finished,
+    Recorder,
     RunOutcome,
     RunStarted,
     TrainConfig,
@@ -141,8 +142,8 @@ def _fmt_metrics(metrics: dict[str, float]) -> str:
                      for m in SHOWN_METRICS if m in metrics)
 
 
-class ProgressPrinter:
-    """Turns trainer events into a terminal progress bar with loss, samples/s and ETA."""
+class ProgressPrinter(Recorder):
+    """The console's recorder: trainer events as a terminal progress bar with loss, samples/s and ETA."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet

@@ -166,7 +166,7 @@ class StoreRecorder(Recorder):
             self._loss(event)
         elif isinstance(event, EvaluationEnd):
             self._flush_loss(force=True)
-            if event.train_loss is not None:  # the same value in every mode's event: stored once per epoch
+            if event.train_loss is not None and event.is_best is not None:  # once per epoch: the selection mode's event
                 runs_repo.add_epoch_metrics(
                     store, run_id, event.epoch, "train", self.train_config.train_target_op,
                     {"loss": event.train_loss}, event.wall_time,

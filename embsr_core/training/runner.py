@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.distributed as dist
 
 from embsr_core.data.prepared import PreparedDataset
@@ -45,7 +46,7 @@ def make_trainer(
     checkpoint_root: Path | None = None,
     dataset_id: int | None = None,
     dist_ctx: ddp.DistContext | None = None,
-    device: Any = None,
+    device: torch.device | None = None,
     recorders: Sequence[Recorder | Callback] = (),
     settings_on_start: dict[str, Any] | None = None,
 ) -> Trainer:
