@@ -89,17 +89,15 @@ def _check_columns(p: Probe, columns: list[str]) -> list[str]:
     return [c for c in COLUMNS if c in columns]
 
 
-def _references(col: pd.Series) -> np.ndarray:
+def _references(col: pd.Series) -> pd.Series:
     """References as text; whole floats (a pandas Parquet column with gaps: 123.0) as whole numbers."""
     if pd.api.types.is_float_dtype(col.dtype):
         values = col.to_numpy(dtype=np.float64)
         whole = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < 2.0**53)
         out = np.full(len(values), "", dtype=object)
         out[whole] = values[whole].astype(np.int64).astype(str)
-        return out
-    if pd.api.types.is_integer_dtype(col.dtype):
-        return col.astype(str).to_numpy(dtype=object)
-    return col.astype(str).to_numpy(dtype=object)
+        return pd.Series(out)
+    return col.astype(str).reset_index(drop=True)
 
 
 def _keep_items(frame: pd.DataFrame, rows: Rows, bytes_read: int) -> Chunk:
@@ -111,7 +109,7 @@ def _keep_items(frame: pd.DataFrame, rows: Rows, bytes_read: int) -> Chunk:
     action = frame["action_type"]
     item_level = action.isin(OPERATIONS).to_numpy(dtype=bool)
     reference = _references(frame["reference"])
-    is_item = pd.Series(reference).str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
+    is_item = reference.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
     keep = item_level & is_item
     session = frame["session_id"].astype(str).to_numpy(dtype=object)
     nul = pd.Series(session[keep]).str.contains("\x00", regex=False).to_numpy(dtype=bool)
@@ -120,7 +118,7 @@ def _keep_items(frame: pd.DataFrame, rows: Rows, bytes_read: int) -> Chunk:
                          "session_id")
     out = {
         "session": session[keep],
-        "item": reference[keep],
+        "item": reference[keep].reset_index(drop=True),
         "operation": action[keep].reset_index(drop=True),
         "timestamp": timestamp[keep],
     }
