@@ -121,7 +121,7 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         ctx = self.context
         ok = ctx.store is not None
-        text = f"Store: {ctx.store.display_url}" if ctx.store else f"Store unavailable: {ctx.store_error}"
+        text = f"Store: {ctx.store.location}" if ctx.store else f"Store unavailable: {ctx.store_error}"
         self.store_label = QLabel(text, bar)
         self.store_label.setObjectName("StoreLabel" if ok else "ErrorText")
         self.store_label.setToolTip(f"{text}\n(source: {ctx.store_url_source})")
@@ -292,7 +292,7 @@ class MainWindow(QMainWindow):
             "<p>Session-based recommendation with micro-behaviors (EMBSR): import interaction logs, "
             "train and compare models, and explore recommendations, without a terminal.</p>"
             f"<table>{rows}</table>"
-            f"<p>Store: {self.context.store.display_url if self.context.store else self.context.store_url}"
+            f"<p>Store: {self.context.store.location if self.context.store else self.context.store_url}"
             f"<br>Device: {device_label(self.context.device)}</p>"
         )
 

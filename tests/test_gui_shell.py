@@ -64,7 +64,7 @@ def test_window_opens_with_every_page_and_status_bar(window, context):
     for page in window.pages:
         assert isinstance(page, Page) and page.title and not page.grab().isNull()
         assert not window.nav.item(window.pages.index(page)).icon().isNull()
-    assert window.store_label.text() == f"Store: {context.store.display_url}"
+    assert window.store_label.text() == f"Store: {context.store.location}"
     assert window.device_label.text() in ("Device: CPU",) or window.device_label.text().startswith("Device: CUDA · ")
 
 

@@ -38,8 +38,12 @@ def cache_dir() -> Path:
 
 
 def dataset_fingerprint(store: Store, dataset: Dataset) -> str:
-    """Identifies the dataset's content without reading it: a re-import gets a new fingerprint."""
-    key = f"{store.display_url}|{dataset.id}|{dataset.name}|{dataset.imported_at.isoformat()}|{dataset.n_events}"
+    """Identifies the dataset's content without reading it: a re-import gets a new fingerprint.
+
+    The store is named by its absolute file, so ``sqlite:///x.db`` opened from two folders (two stores)
+    never shares a cache entry.
+    """
+    key = f"{store.location}|{dataset.id}|{dataset.name}|{dataset.imported_at.isoformat()}|{dataset.n_events}"
     return hashlib.sha256(key.encode()).hexdigest()
 
 
