@@ -154,7 +154,7 @@ class SettingsPage(Page):
             revision = current_revision(ctx.store.engine)
             self.store_status.setObjectName("Muted")
             self.store_status.setText(
-                f"{ctx.store.location}\n{ctx.store.engine.dialect.name}, {source}, schema {revision or '?'} — "
+                f"{ctx.store.engine.dialect.name}, {source}, schema {revision or '?'} — "
                 f"{_count(n_datasets, 'dataset')}, {_count(n_runs, 'run')}"
             )
         self.store_status.style().polish(self.store_status)
