@@ -63,6 +63,9 @@ class StoreGroup(click.Group):
 def main(ctx: click.Context, db_url: str | None) -> None:
     """EMBSR Workbench command line: import micro-behavior data, train and compare recommenders.
 
+    A DATASET argument is a dataset's name; write #ID (e.g. '#2') for its id, so a dataset named "2"
+    is never taken for id 2. Runs are always given by id (embsr runs list).
+
     \b
     Examples:
       embsr db info
