@@ -65,3 +65,10 @@ def test_header_less_file_without_the_flag_is_refused_with_advice(db: str, tmp_p
     result = run(db, "import", str(written.path), "--format", "generic")
     assert result.exit_code != 0
     assert str(written.path) in result.output and "--no-header" in result.output
+
+
+def test_numeric_ids_flag(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("session,item,operation,timestamp\na,007,v,1\na,7,v,2\n")
+    assert "items 2" in run(db, "import", str(path), "--name", "text-ids").output
+    assert "items 1" in run(db, "import", str(path), "--name", "number-ids", "--numeric-ids").output

@@ -727,3 +727,15 @@ def test_month_day_dates_are_refused_not_ordered_silently(tmp_path: Path) -> Non
     assert "line 2" in msg and "month-day" in msg and "invented" in msg
     if TMALL.exists():
         assert "month-day" in _error(TMALL, "generic", mapping)
+
+
+def test_numeric_ids_when_the_user_says_so(tmp_path: Path) -> None:
+    path = _write(tmp_path / "log.csv", "session,item,operation,timestamp\n01,007,v,1\n01,7,v,2\n1,+7,v,3\n2,x7,v,4\n")
+    assert read_events(path, "generic")["item"].nunique() == 4  # opaque text by default
+    df = read_events(path, "generic", ColumnMapping(numeric_ids=True))
+    assert df["item"].tolist() == ["7", "7", "7", "x7"] and df["session"].nunique() == 2
+    rows = ["session,item,operation,timestamp"] + [f"s{k // 5},{k % 50},v,{k}" for k in range(3000)]
+    rows += [f"t{k // 5},{k % 50:03d},v,{k}" for k in range(3000)]
+    path = _write(tmp_path / "big.csv", "\n".join(rows) + "\n")
+    mapping = ColumnMapping(numeric_ids=True)
+    assert {_store_items(tmp_path, path, n, mapping) for n in (700, 250_000)} == {50}

@@ -76,9 +76,10 @@ class Progress:
 
 def _mapping(session: str | None, item: str | None, operation: str | None, timestamp: str | None,
              category: str | None, dwell: str | None, delimiter: str | None, user: str | None = None,
-             gap_minutes: float | None = None, header: bool = True) -> ColumnMapping | None:
+             gap_minutes: float | None = None, header: bool = True,
+             numeric_ids: bool = False) -> ColumnMapping | None:
     values = (session, item, operation, timestamp, category, dwell, delimiter, user)
-    if not any(values) and gap_minutes is None and header:
+    if not any(values) and gap_minutes is None and header and not numeric_ids:
         return None
     if delimiter == "\\t":
         delimiter = "\t"
@@ -87,7 +88,7 @@ def _mapping(session: str | None, item: str | None, operation: str | None, times
                                  param_hint="--session-gap")
     gap = None if gap_minutes is None else 60.0 * gap_minutes
     return ColumnMapping(session, item, operation, timestamp, category, dwell, delimiter, user=user,
-                         session_gap=gap, header=header)
+                         session_gap=gap, header=header, numeric_ids=numeric_ids)
 
 
 def _warn_ignored_mapping(paths: Sequence[Path], fmt: str, mapping: ColumnMapping | None) -> None:
@@ -132,6 +133,9 @@ def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
               help="generic with --user-col: minutes without an event that end a session  [default: 30]")
 @click.option("--no-header", "no_header", is_flag=True,
               help="generic: the first line is data; give the columns by position (1, 2, ...).")
+@click.option("--numeric-ids", is_flag=True,
+              help="generic: ids that are whole numbers are numbers ('007' and '7' are one item); "
+                   "by default ids are text and differ.")
 @click.option("--operation", "operations", multiple=True, metavar="NAME",
               help="A fixed operation for every row of a file; repeat once per path, in order ('-' = none).")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, hidden=True)
@@ -139,7 +143,8 @@ def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
 def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | None, session_col: str | None,
                item_col: str | None, operation_col: str | None, timestamp_col: str | None,
                category_col: str | None, dwell_col: str | None, delimiter: str | None, user_col: str | None,
-               session_gap: float | None, no_header: bool, operations: tuple[str, ...], chunk_rows: int) -> None:
+               session_gap: float | None, no_header: bool, numeric_ids: bool, operations: tuple[str, ...],
+               chunk_rows: int) -> None:
     """Import micro-behavior files as a new dataset (one transaction: an error or Ctrl-C stores nothing).
 
     \b
@@ -163,7 +168,7 @@ def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | N
     """
     sources = _sources(paths, operations)
     mapping = _mapping(session_col, item_col, operation_col, timestamp_col, category_col, dwell_col, delimiter,
-                       user_col, session_gap, not no_header)
+                       user_col, session_gap, not no_header, numeric_ids)
     _warn_ignored_mapping(paths, fmt, mapping)
     store = cli.store
     total = sum(p.stat().st_size for p in paths if p.is_file())

@@ -42,7 +42,8 @@ class ColumnMapping:
     that spell a column differently (Diginetica: ``session_id`` in views, ``sessionId`` in purchases).
     With ``header=False`` the file's first line is data and columns are named by position ``"1"``,
     ``"2"``, ... A ``user`` column without a session column cuts each user's events into sessions
-    at gaps longer than ``session_gap`` seconds (default 30 minutes).
+    at gaps longer than ``session_gap`` seconds (default 30 minutes). Ids are opaque text (``007``
+    and ``7`` differ) unless ``numeric_ids`` says whole-number ids are numbers (then they are one).
     """
 
     session: str | None = None
@@ -55,6 +56,7 @@ class ColumnMapping:
     user: str | None = None
     session_gap: float | None = None  # None: DEFAULT_SESSION_GAP when sessions are cut from users
     header: bool = True
+    numeric_ids: bool = False  # True: session / user / item ids that are whole numbers compare as numbers
 
     def as_dict(self) -> dict[str, str | None]:
         return {k: getattr(self, k) for k in ("session", "item", "operation", "timestamp", "category", "dwell",
@@ -67,7 +69,7 @@ class ColumnMapping:
     def has_columns(self) -> bool:
         """Whether any column, delimiter or layout choice was made (they only apply to generic tables)."""
         return any(v is not None for v in self.as_dict().values()) or self.delimiter is not None \
-            or self.session_gap is not None or not self.header
+            or self.session_gap is not None or not self.header or self.numeric_ids
 
 
 @dataclass(frozen=True)

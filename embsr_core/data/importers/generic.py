@@ -163,7 +163,7 @@ def iter_chunks(
                                   path=p.path)
         resolved = resolve_mapping(p, list(p.parquet_columns), mapping, source.operation)
         for frame, rows, bytes_read in parquet_chunks(p, list(resolved.values()), chunk_rows):
-            yield _canonical(frame, rows, resolved, source.operation, bytes_read)
+            yield _canonical(frame, rows, resolved, source.operation, bytes_read, mapping.numeric_ids)
         return
     lay = layout(p, mapping)
     resolved = resolve_mapping(p, list(lay.names), mapping, source.operation)
@@ -175,7 +175,27 @@ def iter_chunks(
     usecols = list(dict.fromkeys(resolved.values()))
     for frame, rows, bytes_read in iter_table(p, lay, usecols=usecols, dtype=dtype, chunk_rows=chunk_rows,
                                               exact=exact):
-        yield _canonical(frame, rows, resolved, source.operation, bytes_read)
+        yield _canonical(frame, rows, resolved, source.operation, bytes_read, mapping.numeric_ids)
+
+
+def as_numbers(values: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
+    """Whole-number ids written as text in their plain form (``007``, ``+7``, `` 7`` -> ``7``); other ids
+    unchanged. Categoricals change their categories only (cheap)."""
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return values  # integers already
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        cats = pd.Series(values.cat.categories.astype(str))
+        plain = _plain_numbers(cats)
+        codes = values.cat.codes.to_numpy()
+        return pd.Series(plain.to_numpy(dtype=object)[codes], dtype=object)
+    return _plain_numbers(pd.Series(np.asarray(values, dtype=object)).astype(str)).to_numpy(dtype=object)
+
+
+def _plain_numbers(text: pd.Series) -> pd.Series:
+    whole = text.str.fullmatch(r"\s*[+-]?\d+\s*").fillna(False).to_numpy(dtype=bool)
+    out = text.copy()
+    out[whole] = [str(int(v)) for v in text[whole]]
+    return out
 
 
 def _canonical(
@@ -184,6 +204,7 @@ def _canonical(
     resolved: dict[str, str],
     fixed_op: str | None,
     bytes_read: int,
+    numeric_ids: bool = False,
 ) -> Chunk:
     out: dict[str, object] = {}
     key = USER_FIELD if USER_FIELD in resolved else "session"
@@ -192,7 +213,8 @@ def _canonical(
             out[fld] = np.full(len(frame), fixed_op, dtype=object)
             continue
         col = frame[resolved[fld]]
-        out[fld] = ids(col, rows, resolved[fld], f"the {fld}")
+        values = ids(col, rows, resolved[fld], f"the {fld}")
+        out[fld] = as_numbers(values) if numeric_ids and fld != "operation" else values
     out["timestamp"] = seconds(frame[resolved["timestamp"]], rows, resolved["timestamp"])
     if "category" in resolved:
         out["category"] = frame[resolved["category"]]
