@@ -103,3 +103,21 @@ def test_mapping_page_screenshot_renders(qtbot, window: MainWindow, tmp_path):
     image = wizard.grab()
     assert not image.isNull() and image.width() > 600
     wizard.reject()
+
+
+def test_ids_are_text_unless_the_user_ticks_numbers(qtbot, window: MainWindow, context, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("session,item,operation,timestamp\na,007,v,1\na,7,v,2\nb,7,v,3\n")
+    wizard = window.page("datasets").open_import_wizard()
+    wizard.set_files([path])
+    wizard.next()
+    mapping = wizard.mapping_page
+    mapping.refresh_preview()
+    assert mapping.isComplete() and mapping.mapped_table.item(0, 1).text() == "007"
+    qtbot.mouseClick(mapping.numeric_ids, Qt.MouseButton.LeftButton)
+    mapping.refresh_preview()
+    assert mapping.mapped_table.item(0, 1).text() == "7"
+    with qtbot.waitSignal(wizard.imported, timeout=IMPORT_TIMEOUT_MS) as blocker:
+        wizard.next()
+    assert blocker.args[0].n_items == 1
+    wizard.accept()

@@ -315,6 +315,11 @@ class MappingPage(QWizardPage):
         self.no_header.setToolTip("Columns are then chosen by position: 1 is the first column, 2 the second, …")
         self.no_header.toggled.connect(self._delimiter_changed)
         left.addRow("Header", self.no_header)
+        self.numeric_ids = QCheckBox("Ids that are numbers are one number (007 = 7)", self)
+        self.numeric_ids.setToolTip("Off: ids are compared as written, so 007 and 7 are two items. On: ids that are "
+                                    "whole numbers are compared as numbers")
+        self.numeric_ids.toggled.connect(self._schedule)
+        left.addRow("Ids", self.numeric_ids)
         user = QComboBox(self)
         user.setObjectName("map_user")
         user.setToolTip(FIELD_HELP["user"])
@@ -404,7 +409,7 @@ class MappingPage(QWizardPage):
         by_user = chosen["session"] is None and chosen["user"] is not None
         return ColumnMapping(**chosen, delimiter=self.delimiter.currentData() or None,
                              session_gap=60.0 * self.gap.value() if by_user else None,
-                             header=not self.no_header.isChecked())
+                             header=not self.no_header.isChecked(), numeric_ids=self.numeric_ids.isChecked())
 
     def fixed_operation(self) -> str | None:
         return self.fixed_op.text().strip() or None
