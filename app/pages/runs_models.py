@@ -15,25 +15,13 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
+from app.widgets.run_format import STATUS_COLORS, fmt_metric
 from embsr_core import reports
 from embsr_core.reports import ComparisonTable, RunInfo
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
-STATUS_COLORS = {  # readable on light and dark surfaces
-    "running": "#2f7de1",
-    "queued": "#8a8f99",
-    "finished": "#2e9d57",
-    "stopped": "#c98a12",
-    "interrupted": "#d9731c",
-    "failed": "#d64545",
-}
 Index = QModelIndex | QPersistentModelIndex
-
-
-def fmt_metric(value: float) -> str:
-    """A stored fraction as a percentage with two decimals (``0.41234`` → ``"41.23"``); "–" when missing."""
-    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
 
 
 @dataclass

@@ -34,14 +34,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.pages.runs_models import STATUS_COLORS, fmt_metric
 from app.widgets.run_curves import RunCurves
+from app.widgets.run_format import STATUS_COLORS, fmt_metric
 from embsr_core import reports
 from embsr_core.store import Store, run_details, runs_repo
 from embsr_core.store.repository import get_dataset
 
 POLL_MS = 2000
 LIVE = ("queued", "running")
+LABELS = {  # where a description's head does not make a good label
+    "device": "Device",
+    "embedding_dim": "Embedding size d",
+    "train_target_op": "Next operation during training",
+    "target_op_dropout": "Training with the operation hidden",
+    "mask_prob": "Masking probability",
+    "gnn_steps": "Graph propagation steps",
+    "sample_size": "Sessions sampled",
+}
 PREP_LABELS = {  # stored name → (label, what it means)
     "min_item_support": ("Minimum item count", "Items seen fewer times than this are dropped"),
     "min_macro_items": ("Minimum items per session", "Sessions with fewer distinct items are dropped"),
@@ -75,11 +84,20 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _source_text(source_format: str, source_path: str | None) -> str:
+    """``jd: /data/x.txt``; a source that already names its format (synthetic) is shown as it is."""
+    if not source_path:
+        return source_format
+    return source_path if source_path.startswith(f"{source_format}:") else f"{source_format}: {source_path}"
+
+
 def _humanise(name: str, meaning: str = "") -> str:
     """A setting's label: the head of its description (``"embedding size d (paper: 100)"`` →
     ``"Embedding size d"``), else its stored name made readable (``"min_item_support"`` → ``"Min item
     support"``)."""
-    head = re.split(r" \(|: |; |, | = ", meaning, maxsplit=1)[0].strip() if meaning else ""
+    if name in LABELS:
+        return LABELS[name]
+    head = re.split(r" \(|: |; |, | = ", meaning, maxsplit=1)[0].strip().rstrip(".") if meaning else ""
     text = head if 3 <= len(head) <= 48 else name.replace("_", " ")
     return text[:1].upper() + text[1:]
 
@@ -271,8 +289,7 @@ class RunDetailDialog(QDialog):
         try:
             dataset = get_dataset(self.store, info.dataset_id)
             dataset_rows += [
-                ("Imported from", f"{dataset.source_format}" + (f": {dataset.source_path}" if dataset.source_path
-                                                                 else ""), "", ""),
+                ("Imported from", _source_text(dataset.source_format, dataset.source_path), "", ""),
                 ("Sessions / items / events", f"{dataset.n_sessions:,} / {dataset.n_items:,} / {dataset.n_events:,}",
                  "Counts as imported, before preprocessing", ""),
             ]
