@@ -77,6 +77,7 @@ class Predictor:
         self.max_len = int(max_len)
         self.device = torch.device(device)
         self.run_id = run_id
+        self.model_info: Any = None  # the ModelFileInfo when loaded from a portable model file
         self._item_index = {item: i for i, item in enumerate(vocab.item_ids) if i != PAD}
         self._op_index = {op: i for i, op in enumerate(vocab.op_names) if i != PAD}
 
@@ -90,6 +91,17 @@ class Predictor:
         if vocab.n_items != meta["n_items"] or vocab.n_ops != meta["n_ops"]:
             raise CheckpointError(f"vocabulary next to {path} does not match the checkpoint's sizes")
         return cls(model, vocab, max_len, device=target, run_id=run_id)
+
+    @classmethod
+    def from_model_file(cls, path: Path | str, *, device: str = "cpu") -> Predictor:
+        """A portable model file (``embsr model export``): no store needed, every member hash-checked."""
+        from embsr_core.sharing.model_file import load_model_file
+
+        target = resolve_device(device)
+        loaded = load_model_file(path, target)
+        predictor = cls(loaded.model, loaded.vocab, loaded.info.max_len, device=target)
+        predictor.model_info = loaded.info
+        return predictor
 
     @classmethod
     def from_run(cls, store: Store, run_id: int, which: str = "best", *, device: str = "cpu") -> Predictor:
