@@ -37,6 +37,8 @@ def main() -> None:
     ensure_application()
     window = MainWindow(create_context(cli_url=args.db, theme="light"), persist=False)
     window.resize(DEFAULT_SIZE)
+    store = window.context.store
+    window.store_label.setText(f"Store: {Path(store.engine.url.database or 'store').name}")  # no folder of this machine
     window.show()
 
     def settle(condition=lambda: True, timeout: float = 60.0) -> None:

@@ -1,0 +1,82 @@
+"""Capture docs/screenshots/run_detail.png and data_view.png (1280×800) from a store with runs and datasets.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/capture_run_detail_data_view.py \
+        --db sqlite:///runs.db --run 1 --dataset "JD Appliances sample"
+
+run_detail.png: the run detail window of ``--run`` on its training-log tab. data_view.png: the
+Datasets page's micro-behavior view of ``--dataset``. ``--theme dark`` captures the dark theme.
+The status bar names only the store's file, so no folder of this machine shows in the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", required=True, help="store URL holding runs and datasets")
+    parser.add_argument("--run", type=int, required=True, help="run shown in run_detail.png")
+    parser.add_argument("--dataset", required=True, help="dataset shown in data_view.png")
+    parser.add_argument("--tab", type=int, default=1, help="run detail tab (0 settings, 1 log, 2 curves, …)")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = tempfile.mkdtemp(prefix="embsr-shots-")  # keep the user's settings untouched
+    for name in ("HOME", "XDG_CONFIG_HOME"):
+        os.environ[name] = home
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.application import create_context, ensure_application
+    from app.main_window import DEFAULT_SIZE, MainWindow
+    from embsr_core.store.repository import get_dataset
+
+    ensure_application()
+    context = create_context(cli_url=args.db, theme=args.theme)
+    window = MainWindow(context, persist=False)
+    window.resize(DEFAULT_SIZE)
+    window.store_label.setText(f"Store: {Path(context.store.engine.url.database or 'store').name}")
+    window.show()
+
+    def settle(condition=lambda: True, timeout: float = 60.0) -> None:
+        end = time.time() + timeout
+        while time.time() < end:
+            QApplication.processEvents()
+            if condition():
+                break
+            time.sleep(0.02)
+        for _ in range(10):
+            QApplication.processEvents()
+            time.sleep(0.02)
+
+    suffix = "" if args.theme == "light" else "_dark"
+    window.show_page("runs")
+    runs = window.page("runs")
+    runs.select_runs([args.run])
+    detail = runs.open_details(args.run)
+    detail.resize(DEFAULT_SIZE)
+    detail.tabs.setCurrentIndex(args.tab)
+    settle()
+    detail.grab().save(str(args.out / f"run_detail{suffix}.png"))
+    detail.close()
+
+    window.show_page("datasets")
+    datasets = window.page("datasets")
+    datasets.select(get_dataset(context.store, args.dataset).id)
+    datasets.views.setCurrentIndex(1)
+    settle(lambda: datasets.browser.page is not None)
+    window.grab().save(str(args.out / f"data_view{suffix}.png"))
+    print("saved to", args.out)
+
+
+if __name__ == "__main__":
+    main()
