@@ -330,6 +330,8 @@ def test_postgresql_import_by_copy_leaves_no_orphans_and_fails_atomically(
         pg_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frames = [_events_frame(["a"] * 3 + ["b"] * 2, ["x", "y", "x", "z", "y"]),
               _events_frame(["b", "c", "c"], ["x", "q", "r"], start=10.0)]
+    for frame, dwell in zip(frames, ([1.5, np.nan, 3.0, np.nan, 5.0], [6.0, np.nan, 8.0]), strict=True):
+        frame["dwell"] = dwell  # NULL and non-NULL rows in one binary COPY
     chunks = [(0, Chunk(f, rows_read=len(f), bytes_read=10)) for f in frames]
     csv = tmp_path / "x.csv"
     csv.write_text("stand-in\n")
@@ -340,6 +342,7 @@ def test_postgresql_import_by_copy_leaves_no_orphans_and_fails_atomically(
     events = store_io.load_events(pg_store, name, categorical=False)
     assert events["session"].tolist() == ["a"] * 3 + ["b"] * 3 + ["c"] * 2  # b's late row merged in order
     assert events["item"].tolist() == ["x", "y", "x", "z", "y", "x", "q", "r"]
+    np.testing.assert_array_equal(events["dwell"], [1.5, np.nan, 3.0, np.nan, 5.0, 6.0, np.nan, 8.0])
 
     def failing() -> Iterator[tuple[int, Chunk]]:
         yield chunks[0]
