@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 PROBE_BATCHES = (8, 32)  # the two dry-run batch sizes the line is fitted through
 SAFETY = 0.85  # use at most this share of the free memory (the OS, the GUI and other programs need some)
 # Peak RSS / counted tensor bytes on CPU: glibc keeps freed blocks, kernels use scratch buffers the
-# tracker cannot see. Measured 1.85 (200 operations) and 2.24 (10) for EMBSR at batch 512 (issue 18,
-# benchmarks/many_ops.py prints both for a whole epoch).
+# tracker cannot see. Measured 1.85 (200 operations) and 2.24 (10) for EMBSR steps at batch 512, L = 50
+# (train_step.py's synthetic batches); benchmarks/many_ops.py prints estimate and measurement per epoch.
 CPU_OVERHEAD = 2.0
 MIN_BATCH_FRACTION = 8  # lower the batch at most to 1/8 of the chosen one; below that, refuse
 GB = 1e9
