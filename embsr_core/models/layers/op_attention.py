@@ -10,11 +10,12 @@ The dyadic term (q_i·e_{r_ij} in the logits, Σ_j α_ij e_{r_ij} in the values,
   by α_ij. Cost O(B·Q·K·d), independent of |R|; the table's gradient is one scatter into |R|×d.
 - ``"table"``: every q_i·e_r for all r (one matmul of the flattened B·Q queries with M_R), gathered
   by pair id; the weights are summed into |R| buckets per query and multiplied by M_R (one matmul
-  again). Cost O(B·Q·|R|·d) and no d in its memory; cheaper when there are few operations.
+  again). Cost O(B·Q·|R|·d), memory O(B·Q·|R|) (no factor d); cheaper when there are few operations.
 
 Neither broadcasts M_R over the batch (a batched ``buckets @ R.unsqueeze(0)`` makes autograd
-materialise a B×|R|×d gradient: 8 GB at 200 operations and batch 512). Both never build the
-B×Q×K×d tensor of *summed* keys the printed equations suggest.
+materialise a B×|R|×d gradient: 8 GB at 200 operations and batch 512). In training and evaluation
+only the star row is a query (Q = 1), so the gather form holds B×K×d relation rows; explanations and
+``attn_layers`` > 1 ask for every row (Q = K).
 
 Without ``n_op_rows`` (no dyadic term) this is a standard single-layer Transformer encoder block
 (optionally with learned K/V projections) usable by GC-SAN / BERT4Rec-style baselines.
