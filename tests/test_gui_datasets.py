@@ -258,3 +258,17 @@ def test_data_view_pages_and_filters_the_imported_micro_behaviors(qtbot, window:
                     and browser.session_edit.text() == target, timeout=10_000)
     got = {browser.model.index(r, 0).data() for r in range(browser.model.rowCount())}
     assert got and all(target in s for s in got)
+
+
+def test_the_datasets_page_speaks_to_an_analyst(qtbot, window: MainWindow, context):
+    from _gui_text import cli_speak, visible_texts
+
+    from embsr_core.data.demo import import_synthetic
+
+    import_synthetic(context.store, "Plain words", n_sessions=80, n_items=30, n_categories=3, seed=1)
+    window.show_page("datasets")
+    page = window.page("datasets")
+    page.reload()
+    page.views.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: page.browser.page is not None, timeout=10_000)
+    assert len(visible_texts(page)) > 30 and cli_speak(page) == []

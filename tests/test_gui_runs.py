@@ -340,3 +340,19 @@ def test_export_button_asks_for_a_file_name(page, real_runs, qtbot, tmp_path, mo
     assert (tmp_path / "table3.csv").is_file() and (tmp_path / "table3_per_epoch.csv").is_file()
     assert "fractions" in page.message.text()
     page.select_runs([])
+
+
+def test_the_page_and_the_detail_window_speak_to_an_analyst(page, real_runs, qtbot):
+    from _gui_text import CLI_SPEAK, cli_speak, visible_texts
+
+    for old in ("choose another name (--name)", "No runs yet (or `embsr train`).", "run embsr datasets delete x"):
+        assert CLI_SPEAK.search(old)  # what the check looks for
+    assert not CLI_SPEAK.search("H@20 % (test) – 41.23")
+    page.select_runs(list(real_runs.run_ids))
+    for tab in range(page.tabs.count()):
+        page.tabs.setCurrentIndex(tab)
+    dialog = page.open_details(real_runs.run_ids[0])
+    assert len(visible_texts(page)) > 40 and len(visible_texts(dialog)) > 20
+    assert cli_speak(page) == [] and cli_speak(dialog) == []
+    dialog.close()
+    page.select_runs([])
