@@ -5,6 +5,7 @@ Each command calls one function of :mod:`embsr_core.sharing` (the GUI calls the 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -62,4 +63,48 @@ def model_info(path: Path) -> None:
     from embsr_core.sharing.model_file import read_info
 
     for line in read_info(path).summary_lines():
+        click.echo(line)
+
+
+@main.command("score")
+@click.argument("model_path", metavar="MODEL_FILE", type=IN_FILE)
+@click.argument("sessions", metavar="SESSIONS_FILE", type=IN_FILE)
+@click.option("-o", "--output", type=OUT_FILE, required=True, help="Predictions CSV to write.")
+@click.option("--top-k", type=click.IntRange(1, 1000), default=20, show_default=True, help="Items per session.")
+@click.option("--target-op", default="unknown", show_default=True, metavar="unknown|NAME",
+              help="The next operation: unknown, or an operation name to ask e.g. what they will buy.")
+@click.option("--exclude-seen", is_flag=True, help="Never recommend an item already in the session.")
+@click.option("--format", "file_format", type=click.Choice(["auto", "jd", "trivago", "generic"]), default="auto",
+              show_default=True, help="Format of SESSIONS_FILE (auto: detected from its content).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, or auto.")
+def score(model_path: Path, sessions: Path, output: Path, top_k: int, target_op: str, exclude_seen: bool,
+          file_format: str, device: str) -> None:
+    """Score every session of SESSIONS_FILE with MODEL_FILE: one CSV row per session and rank
+    (session_id, rank, item_id, score). Unknown items and operations are skipped and counted.
+
+    \b
+    Examples:
+      embsr score appliances.embsr new_sessions.txt -o predictions.csv
+      embsr score appliances.embsr sessions.csv -o buy.csv --top-k 10 --target-op Order --exclude-seen
+    """
+    from embsr_core.data.errors import DataFormatError
+    from embsr_core.inference import Predictor
+    from embsr_core.sharing.scoring import ScoreProgress, score_file
+
+    predictor = Predictor.from_model_file(model_path, device=device)
+    with click.progressbar(length=1000, label="Scoring", file=sys.stderr) as bar:
+        shown = [0]
+
+        def progress(event: object) -> None:
+            if isinstance(event, ScoreProgress):
+                step = int(event.fraction * 1000)
+                bar.update(step - shown[0])
+                shown[0] = step
+
+        try:
+            report = score_file(predictor, sessions, output, top_k=top_k, target_op=target_op,
+                                exclude_seen=exclude_seen, file_format=file_format, progress=progress)
+        except (DataFormatError, ValueError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+    for line in report.summary_lines():
         click.echo(line)
