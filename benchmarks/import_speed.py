@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print("summary:  " + "; ".join(f"{label} import {rate:,.0f} rows/s ({rate / 300_000:.2f}x the 300,000 target)"
                                        for label, rate in rates.items()))
         print(f"note: the 2-core machine is shared with other engineers (load average {os.getloadavg()[0]:.1f}); "
-              "wall-clock rates are noisy, rows per CPU-second are what the client code costs (the PostgreSQL "
-              "server's own CPU is not in it).")
+              "wall-clock rates are noisy; rows per CPU-second are what the code costs (the import lines count "
+              "this process, the server line adds a local PostgreSQL server's processes).")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Why raw DBAPI and not the ORM: SQLAlchemy dict inserts and ``DataFrame.to_sql`` reach ~120 k rows/s;
 ``pd.factorize`` per chunk + multi-row ``VALUES`` statements (~500 rows each) on the DBAPI cursor reach
-~400 k rows/s, and a cursor read into ``np.fromiter`` ~1 M rows/s (``read_sql``: ~350 k rows/s, 2 GB).
+~400 k rows/s on SQLite, and a cursor read into ``np.fromiter`` ~1 M rows/s (``read_sql``: ~350 k rows/s,
+2 GB). PostgreSQL gets ``COPY`` instead (binary for the events), which multi-row INSERTs trailed 5x.
 
 Ids: a dataset's sessions and items get contiguous ids ``base+1 .. base+n`` (base = the table's max id
 when the import starts, under the write lock), so reading back maps ids by subtraction. A session's
@@ -86,39 +87,20 @@ def _placeholder(paramstyle: str) -> str:
 class _BulkInserter:
     """Multi-row ``INSERT ... VALUES (...), (...)`` on a DBAPI cursor; constants go in as literals.
 
-    On psycopg 3 a raw cursor with PostgreSQL's own ``$n`` placeholders is used: psycopg re-parses
-    every ``%s`` query longer than 4 KB, which made multi-row statements ~20x slower there.
+    Used for SQLite (and any other DBAPI); PostgreSQL imports go through :class:`_PgCopier`.
     """
 
     def __init__(self, dbapi_connection: Any, paramstyle: str):
-        self.numbered = False
-        try:
-            import psycopg
-
-            if isinstance(dbapi_connection, psycopg.Connection) and hasattr(psycopg, "RawCursor"):
-                self.cursor = psycopg.RawCursor(dbapi_connection)
-                self.numbered = True
-        except ImportError:
-            pass
-        if not self.numbered:
-            self.cursor = dbapi_connection.cursor()
-            self.mark = _placeholder(paramstyle)
+        self.cursor = dbapi_connection.cursor()
+        self.mark = _placeholder(paramstyle)
         self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], int], str] = {}
 
     def _statement(self, table: str, columns: Sequence[str], row_sql: tuple[str, ...], rows: int) -> str:
         key = (table, tuple(columns), row_sql, rows)
         sql = self._sql.get(key)
         if sql is None:
-            if self.numbered:
-                width = sum(1 for x in row_sql if x == "?")
-                values = []
-                for r in range(rows):
-                    counter = itertools.count(r * width + 1)
-                    values.append("(" + ",".join(f"${next(counter)}" if x == "?" else x for x in row_sql) + ")")
-            else:
-                one = "(" + ",".join(self.mark if x == "?" else x for x in row_sql) + ")"
-                values = [one] * rows
-            sql = f'INSERT INTO {table} ({",".join(columns)}) VALUES ' + ",".join(values)
+            one = "(" + ",".join(self.mark if x == "?" else x for x in row_sql) + ")"
+            sql = f'INSERT INTO {table} ({",".join(columns)}) VALUES ' + ",".join([one] * rows)
             self._sql[key] = sql
         return sql
 
