@@ -105,6 +105,7 @@ def test_lists_sorts_filters_and_compares(page, real_runs):
     p = compare_runs(real_runs.store, table.chosen_run_id, other, split="test", measure="mrr", k=20).p_value
     assert table.p_values[other] == p
     assert f"p = {p:.3g}" in page.p_label.text()
+    assert page.cmp_legend.text().startswith("Scores in percent on the test split")
     p_col = 1 + len(table.columns)
     other_row = [i.id for i in table.runs].index(other)
     assert page.comparison_cell(other_row, p_col)[0] == f"{p:.3g}"
@@ -312,7 +313,10 @@ def test_a_live_runs_detail_follows_its_stored_log(page, real_runs, qtbot):
     try:
         run_details.append_run_log(store, run_id, ["run started"])
         page.reload()
-        dialog = page.open_details(run_id)
+        page.select_runs([run_id])
+        qtbot.mouseClick(page.details_button, Qt.MouseButton.LeftButton)
+        dialog = page.detail
+        assert dialog.isVisible() and dialog.run_id == run_id
         assert dialog.log.toPlainText().endswith("run started") and dialog.files.rowCount() == 0
         run_details.append_run_log(store, run_id, ["epoch 1, validation: H@20 12.00 %"])
         qtbot.waitUntil(lambda: dialog.log.toPlainText().endswith("H@20 12.00 %"), timeout=6000)  # its 2 s poll

@@ -47,6 +47,7 @@ POLL_MS = 2000
 RESUMABLE = ("interrupted", "stopped")
 LIVE = ("queued", "running")
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted", "queued")
+LEGEND = "<b>bold</b> = best, <u>underlined</u> = second best; ◆ = the run whose Imp. is shown"
 AGG_WORDS = {"best": "", "last": ", last epoch", "max": ", max over epochs", "min": ", min over epochs"}
 AGG_TIPS = ("best = at the epoch chosen on validation (as the paper reports); last = the last epoch; "
             "max / min over all epochs")
@@ -206,9 +207,9 @@ class RunsPage(Page):
         cmp_layout.setContentsMargins(0, 0, 0, 0)
         cmp_layout.addLayout(cmp_bar)
         cmp_layout.addWidget(self.cmp_view, 1)
-        legend = QLabel("<b>bold</b> = best, <u>underlined</u> = second best; ◆ = the run whose Imp. is shown", self)
-        legend.setObjectName("Muted")
-        cmp_layout.addWidget(legend)
+        self.cmp_legend = QLabel(LEGEND, self)
+        self.cmp_legend.setObjectName("Muted")
+        cmp_layout.addWidget(self.cmp_legend)
         cmp_layout.addWidget(self.p_label)
 
         self.tabs = QTabWidget(self)
@@ -403,6 +404,9 @@ class RunsPage(Page):
         )
         self.cmp_model.set_table(table)
         self.cmp_chosen.setEnabled(table.comparable)  # no Imp. across datasets or splits
+        where = f"Scores in percent on the {SPLIT_LABELS.get(table.split, table.split)} split"
+        self.cmp_legend.setText(f"{where}{AGG_WORDS.get(table.aggregation, '')}; {LEGEND}" if table.comparable
+                                else f"{where}{AGG_WORDS.get(table.aggregation, '')}")
         if self.cmp_chosen.currentData() != table.chosen_run_id:
             self.cmp_chosen.blockSignals(True)
             self.cmp_chosen.setCurrentIndex(self.cmp_chosen.findData(table.chosen_run_id))
