@@ -167,6 +167,15 @@ def test_a_read_only_folder_is_a_clear_message(tmp_path: Path) -> None:
         assert result.exit_code == 1 and "read-only folder" in result.output
 
 
+def test_no_folder_is_created_under_a_read_only_parent(tmp_path: Path) -> None:
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    expected = r"cannot create the folder .*new.*locked is read-only"
+    with read_only(parent), pytest.raises(StoreError, match=expected):
+        open_store(f"sqlite:///{parent / 'new' / 'x.db'}")
+    assert not (parent / "new").exists()
+
+
 def test_a_read_only_store_file_is_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "ro.db"
     open_store(f"sqlite:///{path}").dispose()
