@@ -2,7 +2,7 @@
 
 A dataset can hold tens of millions of events, so nothing here loads it whole: each call returns one
 page (``LIMIT``/``OFFSET`` over the events' primary key, which is the import order), and the match
-count stops at ``count_cap`` so a filter over a huge dataset answers quickly ("more than 100,000").
+count stops at ``count_cap`` so a filter over a huge dataset answers quickly ("more than 10,000").
 Filters: session id and item id (text contained in the imported id, case-insensitive) and operation
 (exact name). Portable SQL (SQLite and PostgreSQL), through SQLAlchemy Core.
 """
@@ -20,7 +20,7 @@ from embsr_core.store.repository import get_dataset
 
 DEFAULT_PAGE_ROWS = 100
 MAX_PAGE_ROWS = 10_000
-DEFAULT_COUNT_CAP = 100_000
+DEFAULT_COUNT_CAP = 10_000  # "more than 10,000" is all a browsing analyst needs; counting further costs a scan
 
 EVENT_COLUMNS = ("session", "position", "item", "category", "operation", "timestamp", "dwell")
 SESSION_COLUMNS = ("session", "events", "items", "operations", "first_timestamp", "last_timestamp")
@@ -50,7 +50,7 @@ class BrowsePage:
         return self.offset + len(self.rows)
 
     def describe(self) -> str:
-        """``"rows 101–200 of 57,332"`` (or ``"of more than 100,000"``); ``"no matching rows"``."""
+        """``"rows 101–200 of 57,332"`` (or ``"of more than 10,000"``); ``"no matching rows"``."""
         if self.total == 0:
             return "no matching rows"
         total = f"more than {self.total:,}" if self.capped else f"{self.total:,}"
@@ -107,10 +107,6 @@ def browse_events(
     flt = flt or BrowseFilter()
     ds = get_dataset(store, dataset)
     conditions = _event_filters(ds.id, flt)
-    if flt.is_empty():
-        total, capped = int(ds.n_events), False  # stored at import: no scan for the unfiltered view
-    else:
-        total, capped = _capped_count(store, select(literal(1)).select_from(Event).where(*conditions), count_cap)
     keys = (
         select(Event.session_id, Event.position, Event.item_id, Event.operation_code, Event.timestamp, Event.dwell)
         .where(*conditions)
@@ -132,7 +128,20 @@ def browse_events(
         rows = session.execute(query).all()
     frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
     frame["position"] = frame["position"].astype("int64")
+    if flt.is_empty():
+        total, capped = int(ds.n_events), False  # stored at import: no scan for the unfiltered view
+    else:
+        total, capped = _total(store, select(literal(1)).select_from(Event).where(*conditions), offset, limit,
+                               len(frame), count_cap)
     return BrowsePage(frame, offset, total, capped)
+
+
+def _total(store: Store, query: Select, offset: int, limit: int, n_rows: int, cap: int) -> tuple[int, bool]:
+    """The match count: known from the page itself when it is the last one (no second scan for a
+    rare item), else counted up to ``cap``."""
+    if n_rows < limit and (n_rows > 0 or offset == 0):
+        return offset + n_rows, False
+    return _capped_count(store, query, cap)
 
 
 def browse_sessions(
@@ -151,15 +160,12 @@ def browse_sessions(
     ds = get_dataset(store, dataset)
     matching = select(Event.session_id).where(*_event_filters(ds.id, flt)).distinct()
     if flt.is_empty():
-        total, capped = int(ds.n_sessions), False
         page_ids = select(SessionRow.id).where(SessionRow.dataset_id == ds.id)
     elif flt.item.strip() or flt.operation.strip():
-        total, capped = _capped_count(store, matching, count_cap)
         page_ids = matching
     else:  # a session filter alone needs no pass over the events
         page_ids = select(SessionRow.id).where(SessionRow.dataset_id == ds.id,
                                                _contains(SessionRow.external_id, flt.session.strip()))
-        total, capped = _capped_count(store, page_ids, count_cap)
     ids = page_ids.order_by(page_ids.selected_columns[0]).offset(offset).limit(limit).subquery()
     stats = (
         select(
@@ -185,6 +191,10 @@ def browse_sessions(
     frame = pd.DataFrame(rows, columns=list(SESSION_COLUMNS))
     for column in ("events", "items", "operations"):
         frame[column] = frame[column].astype("int64")
+    if flt.is_empty():
+        total, capped = int(ds.n_sessions), False
+    else:
+        total, capped = _total(store, page_ids, offset, limit, len(frame), count_cap)
     return BrowsePage(frame, offset, total, capped)
 
 
