@@ -254,6 +254,11 @@ class RunsPage(Page):
         self._update_buttons()
 
     # page hooks ------------------------------------------------------------------------------------
+    def heightForWidth(self, _width: int) -> int:  # noqa: N802 - Qt override
+        """The wrapped labels must not make the page ask the scroll area for its preferred height: it
+        fills the window (the table and the charts share what there is), scrolling only below its minimum."""
+        return self.minimumSizeHint().height()
+
     def on_shown(self) -> None:
         self.poll()
 
