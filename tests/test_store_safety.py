@@ -24,6 +24,7 @@ from sqlalchemy import text
 from embsr_core.cli import main
 from embsr_core.data import store_io
 from embsr_core.data.errors import DataFormatError
+from embsr_core.data.importers import ColumnMapping
 from embsr_core.data.importers.base import Chunk
 from embsr_core.store import Store, StoreError, engine, open_store, runs_repo
 from embsr_core.store.models import Dataset, Run
@@ -212,7 +213,7 @@ def test_a_write_lock_held_too_long_names_who_holds_it(tmp_path: Path, monkeypat
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 300)  # the real wait is 30 s
+        monkeypatch.setattr(engine, "LOCK_WAIT_MS", 300)  # the real wait is 30 s
         started = time.monotonic()
         result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "generate", "--sessions", "30",
                                            "--items", "20", "--categories", "4"])
@@ -367,3 +368,22 @@ def test_postgresql_import_by_copy_leaves_no_orphans_and_fails_atomically(
         orphans = conn.execute(text("SELECT COUNT(*) FROM events e LEFT JOIN datasets d ON d.id = e.dataset_id "
                                     "WHERE d.id IS NULL")).scalar()
     assert orphans == 0
+
+
+def test_a_postgresql_import_waiting_on_a_lock_names_who_holds_it(pg_store: Store, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    monkeypatch.setattr(engine, "LOCK_WAIT_MS", 300)  # the real wait is 30 s
+    csv = tmp_path / "events.csv"
+    csv.write_text("session,item,operation,timestamp\ns1,i1,view,1\ns1,i2,view,2\n")
+    url = os.environ[PG_ENV].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, application_name="lock-holder-test") as holder:
+        holder.execute("LOCK TABLE sessions IN EXCLUSIVE MODE")  # e.g. another import in progress
+        before = store_info(pg_store).counts
+        with pytest.raises(StoreError, match=rf"stayed locked for writing for 0.3 s .*server process "
+                                             rf"{holder.info.backend_pid} \(lock-holder-test"):
+            store_io.import_into_store(pg_store, csv, "generic", unique_name("locked"), ColumnMapping(
+                "session", "item", "operation", "timestamp"))
+        holder.rollback()
+    assert store_info(pg_store).counts == before

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from embsr_core.data.errors import DataFormatError, DatasetExistsError, ImportCancelled
 from embsr_core.data.importers import DEFAULT_CHUNK_ROWS, ColumnMapping, Source, get_importer, iter_source_chunks
+from embsr_core.store import engine
 from embsr_core.store.diagnose import explain_database_error, is_database_error
 from embsr_core.store.engine import Store
 from embsr_core.store.errors import StoreError
@@ -324,6 +325,7 @@ class _DatasetWriter:
         self.dataset_id = dataset_id
         self.lit_ds = str(int(dataset_id))
         if self.dialect == "postgresql":  # explicit ids below: keep concurrent imports out meanwhile
+            self.cursor.execute(f"SET LOCAL lock_timeout = {int(engine.LOCK_WAIT_MS)}")  # then: who holds it
             self.cursor.execute("LOCK TABLE sessions, items IN EXCLUSIVE MODE")
         self.saved_cache: int | None = None
         if self.dialect == "sqlite":

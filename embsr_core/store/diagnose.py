@@ -45,8 +45,8 @@ def explain_database_error(store: Store | None, exc: BaseException) -> str:
     text = _first_line(orig)
     where = store.location if store is not None else "the store"
     lowered = text.lower()
-    if "database is locked" in lowered or "database table is locked" in lowered:
-        return (f"the store {where} stayed locked for writing for {engine.SQLITE_BUSY_TIMEOUT_MS / 1000:g} s (retried "
+    if "database is locked" in lowered or "database table is locked" in lowered or "lock timeout" in lowered:
+        return (f"the store {where} stayed locked for writing for {engine.LOCK_WAIT_MS / 1000:g} s (retried "
                 f"with backoff) by {lock_holder(store)}; try again when it has finished, or stop it")
     if "readonly database" in lowered or "read-only" in lowered:
         return f"the store {where} is read-only for this user; make the file and its folder writable ({text})"
@@ -62,8 +62,10 @@ def explain_database_error(store: Store | None, exc: BaseException) -> str:
 
 def lock_holder(store: Store | None) -> str:
     """Who has the SQLite file open besides us: a run's process, another process, or another program."""
-    if store is None or not store.is_sqlite:
+    if store is None:
         return "another program"
+    if not store.is_sqlite:
+        return _postgresql_lock_holder(store)
     pids = _pids_with_file_open(Path(store.location))
     if not pids:
         return "another program (its process could not be identified)"
@@ -76,6 +78,24 @@ def lock_holder(store: Store | None) -> str:
             names.append(f"run {runs[pid]} (process {pid}, {command})")
         else:
             names.append(f"process {pid} ({command})")
+    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
+
+
+def _postgresql_lock_holder(store: Store) -> str:
+    """The other sessions holding locks on the import's tables, from ``pg_locks`` / ``pg_stat_activity``."""
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT DISTINCT a.pid, a.application_name, a.client_addr, a.state FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND a.pid <> pg_backend_pid() AND "
+                "l.relation IN ('sessions'::regclass, 'items'::regclass, 'events'::regclass) ORDER BY a.pid"
+            ).all()
+    except Exception:  # the diagnosis must never hide the original error
+        return "another program"
+    if not rows:
+        return "another program (it has finished meanwhile)"
+    names = [f"server process {pid} ({app or 'unnamed client'}{' from ' + str(addr) if addr else ''}, {state})"
+             for pid, app, addr, state in rows]
     return names[0] if len(names) == 1 else "one of " + ", ".join(names)
 
 

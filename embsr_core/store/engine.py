@@ -24,7 +24,8 @@ __all__ = ["Store", "StoreError", "connect_store", "data_dir", "default_url", "m
 
 APP_NAME = "embsr-workbench"
 ENV_URL = "EMBSR_DB_URL"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+LOCK_WAIT_MS = 30_000  # how long a write waits for a lock held by another program (SQLite busy timeout,
+# PostgreSQL lock_timeout of an import) before the user is told who holds it
 
 
 def data_dir() -> Path:
@@ -46,7 +47,7 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -110,7 +111,7 @@ def make_engine(url: str) -> Engine:
         path = sqlite_file(parsed.database)
         check_sqlite_location(path)
         parsed = parsed.set(database=str(path))
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": LOCK_WAIT_MS / 1000, "check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True
     try:
