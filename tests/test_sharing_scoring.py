@@ -141,10 +141,10 @@ def test_cancel_leaves_no_file(real_runs, model_path: Path, tmp_path: Path) -> N
 
     def progress(event: object) -> None:
         seen.append(event)
-        token.set()  # cancel after the first chunk
+        token.set()  # cancel after the first batch
 
     with pytest.raises(ScoringCancelled):
-        score_file(model_path, sessions, out, chunk_rows=50, progress=progress, cancel=token)
+        score_file(model_path, sessions, out, chunk_rows=50, batch_size=4, progress=progress, cancel=token)
     assert len(seen) == 1 and not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["test_split.csv"]
 

@@ -58,6 +58,14 @@ def load_predictor(store: Any, run_id: int, *, progress: Callable[[object], None
     return predictor, Catalogue(predictor.vocab)
 
 
+def load_model_file_predictor(path: str, *, progress: Callable[[object], None], cancel: Any) -> Any:
+    """A portable model file's Predictor (no store needed) and a search index over its items."""
+    from embsr_core.inference import Predictor
+
+    predictor = Predictor.from_model_file(path)
+    return predictor, Catalogue(predictor.vocab)
+
+
 def predict_all(
     predictors: list[Any], session: Session, k: int, target_op: str | None, *,
     progress: Callable[[object], None], cancel: Any,
@@ -122,6 +130,7 @@ class PlaygroundPage(Page):
         self._prepared: tuple[int, Any] | None = None  # (run id, PreparedDataset) for test samples
         self._test_row: int | None = None
         self._infos: dict[int, Any] = {}
+        self._model_file: str | None = None  # the opened model file, when it replaces a run
         self._build()
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -155,6 +164,16 @@ class PlaygroundPage(Page):
         bar.addWidget(self.k_spin)
         bar.addWidget(QLabel("Next operation", self))
         bar.addWidget(self.target_combo, 1)
+        self.open_file_button = QPushButton("Open model file…", self)
+        self.open_file_button.setToolTip("Use a model file a colleague exported (no store needed)")
+        self.open_file_button.clicked.connect(self._on_open_model_clicked)
+        bar.addWidget(self.open_file_button)
+        self.target_combo.setMinimumContentsLength(9)  # "unknown" stays readable beside the file buttons
+        self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.score_file_button = QPushButton("Score a file…", self)
+        self.score_file_button.setToolTip("Recommend the next items for every session of a file with this model")
+        self.score_file_button.clicked.connect(self.open_score_dialog)
+        bar.addWidget(self.score_file_button)
         self.body.addLayout(bar)
 
         # left: the session builder
@@ -317,6 +336,9 @@ class PlaygroundPage(Page):
             self.run_combo.addItem(f"#{info.id} {info.display_name} · {info.dataset} ({info.status})", info.id)
         self.run_combo.blockSignals(False)
         self._infos = {i.id: i for i in infos}
+        if self._model_file is not None:
+            self._add_model_file_entry()
+            return
         if not infos:
             self.status.setText("No trained run yet: train one on the Train page, then come back.")
             return
@@ -341,11 +363,67 @@ class PlaygroundPage(Page):
         self.compare_combo.setCurrentIndex(max(0, index))
         self.compare_combo.blockSignals(False)
 
+    def _add_model_file_entry(self) -> None:
+        """The opened model file heads the run chooser (selected); choosing a run replaces it."""
+        from pathlib import Path
+
+        self.run_combo.blockSignals(True)
+        self.run_combo.insertItem(0, f"Model file: {Path(str(self._model_file)).name}", None)
+        self.run_combo.setCurrentIndex(0)
+        self.run_combo.blockSignals(False)
+
+    @Slot()
+    def _on_open_model_clicked(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open model file", "", "EMBSR model files (*.embsr);;All files (*)")
+        if path:
+            self.open_model_file(path)
+
+    @Slot()
+    def open_score_dialog(self) -> Any:
+        """The batch-scoring dialog for the model shown here (the opened model file, or the chosen run)."""
+        from app.widgets.score_dialog import ScoreDialog, ScoreSource
+
+        if self._model_file is not None:
+            source = ScoreSource.from_model_file(self._model_file)
+        elif self.run_combo.currentData() is not None and self.context.store is not None:
+            run_id, label = self.run_combo.currentData(), self.run_combo.currentText()
+            source = ScoreSource.from_run(self.context.store, run_id, label)
+        else:
+            return None
+        self.score_dialog = ScoreDialog(source, self)
+        self.score_dialog.show()
+        return self.score_dialog
+
+    def open_model_file(self, path: str) -> None:
+        """Load a portable model file in the worker; it then takes the place of the chosen run."""
+        self.predictor = None
+        self.catalogue = None
+        self._prepared = None
+        self._set_builder_enabled(False)
+        self.status.setText(f"Opening model file {path} …")
+        self._loading.add("main")
+        task = self.runner.submit(load_model_file_predictor, path, name="open model file")
+        task.finished.connect(lambda result, p=path: self._on_model_file_loaded(p, result))
+        task.failed.connect(self._on_task_failed)
+
+    def _on_model_file_loaded(self, path: str, result: object) -> None:
+        self._model_file = path
+        self.compare_combo.setCurrentIndex(0)
+        self._add_model_file_entry()
+        self._on_predictor_loaded(result)
+
     @Slot()
     def _on_run_changed(self, *_args: object) -> None:
         run_id = self.run_combo.currentData()
         if run_id is None or self.context.store is None:
             return
+        if self._model_file is not None:  # a run was chosen: the model file's entry goes
+            self._model_file = None
+            self.run_combo.blockSignals(True)
+            self.run_combo.removeItem(self.run_combo.findData(None))
+            self.run_combo.blockSignals(False)
         self._fill_compare_combo()
         self.predictor = None
         self.catalogue = None

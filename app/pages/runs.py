@@ -39,6 +39,7 @@ from app.pages.base import Page, card
 from app.pages.runs_models import RUN_ID_ROLE, ComparisonModel, RunsFilterProxy, RunsTableModel
 from app.widgets.run_curves import SPLIT_LABELS, RunCurves, metric_choices
 from app.widgets.run_detail import RunDetailDialog
+from app.widgets.share_actions import ShareBar
 from embsr_core import reports
 from embsr_core.reports import RunInfo
 from embsr_core.store import run_details
@@ -152,6 +153,8 @@ class RunsPage(Page):
         bar.addWidget(self.delete_button)
         bar.addWidget(self.export_button)
         self.body.addLayout(bar)
+        self.share = ShareBar(lambda: self.store, self)  # model file, scoring, report, moving runs
+        self.body.addWidget(self.share)
 
         # runs table
         self.model = RunsTableModel(self)
@@ -251,6 +254,7 @@ class RunsPage(Page):
         self.resume_button.clicked.connect(self.resume_selected)
         self.delete_button.clicked.connect(self.delete_selected)
         self.export_button.clicked.connect(self.export_selected)
+        self.share.message.connect(self.message.setText)
         self._update_buttons()
 
     # page hooks ------------------------------------------------------------------------------------
@@ -450,6 +454,7 @@ class RunsPage(Page):
         self.resume_button.setEnabled(len(infos) == 1 and infos[0].status in RESUMABLE)
         self.delete_button.setEnabled(bool(infos) and all(i.status not in LIVE for i in infos))
         self.export_button.setEnabled(bool(infos))
+        self.share.set_selection(infos)
 
     # actions ---------------------------------------------------------------------------------------
     @Slot()

@@ -100,8 +100,10 @@ class ScoreReport:
 class _Scorer:
     """Encodes canonical event rows with the model's vocabulary and writes top-K rows per session."""
 
-    def __init__(self, predictor: Predictor, writer: Any, report: ScoreReport, exclude_seen: bool, batch_size: int):
+    def __init__(self, predictor: Predictor, writer: Any, report: ScoreReport, exclude_seen: bool, batch_size: int,
+                 after_batch: Callable[[], None]):
         self.p = predictor
+        self.after_batch = after_batch  # cancel check and progress, once per batch
         self.writer = writer
         self.report = report
         self.exclude_seen = exclude_seen
@@ -196,6 +198,7 @@ class _Scorer:
         self.writer.writerows(rows)
         self.report.rows_written += len(rows)
         self.report.sessions_scored += len(index)
+        self.after_batch()
 
 
 def score_file(
@@ -237,12 +240,21 @@ def score_file(
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(HEADER)
-            scorer = _Scorer(predictor, writer, report, exclude_seen, batch_size)
+            position = [0]  # bytes read by the reader so far
+
+            def after_batch() -> None:
+                if cancelled():
+                    raise ScoringCancelled("scoring was cancelled; no output file was written")
+                if progress is not None:
+                    progress(ScoreProgress(position[0], total, report.sessions_scored))
+
+            scorer = _Scorer(predictor, writer, report, exclude_seen, batch_size, after_batch)
             carry: pd.DataFrame | None = None
             done: set[str] = set()
             for _, chunk in chunks:
                 if cancelled():
                     raise ScoringCancelled("scoring was cancelled; no output file was written")
+                position[0] = chunk.bytes_read
                 for reason, n in chunk.skipped.items():
                     report.rows_skipped_by_reader[reason] = report.rows_skipped_by_reader.get(reason, 0) + n
                 if chunk.frame.empty:
@@ -255,8 +267,6 @@ def score_file(
                 carry, ready = frame[tail], frame[~tail]
                 _check_together(ready, done, src)
                 scorer.score(ready)
-                if progress is not None:
-                    progress(ScoreProgress(chunk.bytes_read, total, report.sessions_scored))
             if carry is not None:
                 _check_together(carry, done, src)
                 scorer.score(carry)

@@ -1,0 +1,107 @@
+"""The Runs page's "Share" row: export a model file, score a file, export a report, move runs.
+
+Each button gathers a file name, then calls one ``embsr_core.sharing`` function in a worker and says
+in the page's message line what was written. The page tells the row which runs are selected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+
+from app.widgets.score_dialog import ScoreDialog, ScoreSource
+from app.workers import TaskRunner
+
+WITH_CHECKPOINT = ("finished", "stopped", "interrupted")
+
+
+def export_model_job(store: Any, run_id: int, path: str, *, progress: Callable[[object], None], cancel: Any) -> Any:
+    from embsr_core.sharing.model_file import export_model
+
+    return export_model(store, run_id, path)
+
+
+class ShareBar(QWidget):
+    """Buttons acting on the selected runs; ``message(str)`` reports the outcome to the page."""
+
+    message = Signal(str)
+    exported = Signal(object)  # the path written (model file, report, runs archive)
+
+    def __init__(self, store: Callable[[], Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._infos: list[Any] = []
+        self.folder = Path.home()
+        self.score_dialog: ScoreDialog | None = None
+        self.runner = TaskRunner(self)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.runner.shutdown)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Share", self))
+        self.model_button = QPushButton("Export model…", self)
+        self.model_button.setToolTip("Save the selected run's trained model as one file a colleague can use "
+                                     "to score sessions (no store needed)")
+        self.model_button.clicked.connect(self.export_model)
+        self.score_button = QPushButton("Score a file…", self)
+        self.score_button.setToolTip("Recommend the next items for every session of a file with the selected run")
+        self.score_button.clicked.connect(self.open_score_dialog)
+        for b in (self.model_button, self.score_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        self.set_selection([])
+
+    def set_selection(self, infos: list[Any]) -> None:
+        self._infos = list(infos)
+        one_trained = len(infos) == 1 and infos[0].status in WITH_CHECKPOINT
+        self.model_button.setEnabled(one_trained)
+        self.score_button.setEnabled(one_trained)
+
+    def _save_name(self, title: str, name: str, filters: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(self.folder / name), filters)
+        if path:
+            self.folder = Path(path).parent
+        return path
+
+    def _failed(self, title: str) -> Callable[[str], None]:
+        def show(text: str) -> None:
+            last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+            QMessageBox.critical(self, title, last.split(": ", 1)[-1])
+            self.message.emit(f"{title}: {last.split(': ', 1)[-1]}")
+        return show
+
+    @Slot()
+    def export_model(self) -> Any:
+        if len(self._infos) != 1:
+            return None
+        info = self._infos[0]
+        path = self._save_name("Export model", f"run{info.id}_{info.model}.embsr", "EMBSR model files (*.embsr)")
+        if not path:
+            return None
+        if not path.endswith(".embsr"):
+            path += ".embsr"
+        self.message.emit(f"Exporting the model of run {info.id} …")
+        task = self.runner.submit(export_model_job, self._store(), info.id, path, name="export model")
+        task.finished.connect(lambda result: self._model_exported(result))
+        task.failed.connect(self._failed("Export failed"))
+        return task
+
+    def _model_exported(self, info: Any) -> None:
+        self.message.emit(f"Saved {info.model_name} as {info.path.name} in {info.path.parent}; "
+                          "open it on the Playground or score files with it.")
+        self.exported.emit(info.path)
+
+    @Slot()
+    def open_score_dialog(self) -> ScoreDialog | None:
+        if len(self._infos) != 1:
+            return None
+        info = self._infos[0]
+        source = ScoreSource.from_run(self._store(), info.id, f"run {info.id} ({info.display_name})")
+        self.score_dialog = ScoreDialog(source, self, self.folder)
+        self.score_dialog.show()
+        return self.score_dialog

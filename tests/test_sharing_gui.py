@@ -1,0 +1,104 @@
+"""Sharing from the GUI, by clicking the real buttons: export a model file from the Runs page, open it
+on the Playground, score a file in the dialog (progress, result, cancel)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+from test_sharing_scoring import write_split
+
+from embsr_core.inference import Predictor
+
+pytestmark = pytest.mark.gui
+WAIT_MS = 60_000
+
+
+@pytest.fixture()
+def runs_page(real_runs, qtbot):
+    from app.application import create_context
+    from app.pages.runs import RunsPage
+
+    context = create_context(cli_url=real_runs.url, theme="light")
+    page = RunsPage(context)
+    qtbot.addWidget(page)
+    page.resize(1300, 800)
+    page.show()
+    yield page
+    page.share.runner.shutdown()
+    context.runner.shutdown()
+
+
+def test_export_model_then_open_it_on_the_playground(real_runs, runs_page, qtbot, tmp_path, monkeypatch):
+    share = runs_page.share
+    assert not share.model_button.isEnabled()  # nothing selected
+    runs_page.select_runs([real_runs.run_ids[0]])
+    assert share.model_button.isEnabled() and share.score_button.isEnabled()
+    target = tmp_path / "shared_model"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    with qtbot.waitSignal(share.exported, timeout=WAIT_MS) as blocker:
+        qtbot.mouseClick(share.model_button, Qt.MouseButton.LeftButton)
+    path = Path(blocker.args[0])
+    assert path == tmp_path / "shared_model.embsr" and path.is_file()
+    assert "Saved EMBSR as shared_model.embsr" in runs_page.message.text()
+
+    from app.application import create_context
+    from app.pages.playground import PlaygroundPage
+
+    context = create_context(cli_url=real_runs.url, theme="light")
+    play = PlaygroundPage(context)
+    qtbot.addWidget(play)
+    play.show()
+    qtbot.waitUntil(lambda: play.predictor is not None and play.is_idle(), timeout=WAIT_MS)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    with qtbot.waitSignal(play.predictorLoaded, timeout=WAIT_MS):
+        qtbot.mouseClick(play.open_file_button, Qt.MouseButton.LeftButton)
+    assert play.predictor.model_info is not None and play.predictor.run_id is None
+    assert play.run_combo.currentText() == "Model file: shared_model.embsr"
+    vocab = play.predictor.vocab
+    session = [(vocab.item_ids[4], vocab.op_names[1]), (vocab.item_ids[7], vocab.op_names[2])]
+    with qtbot.waitSignal(play.predictionsReady, timeout=WAIT_MS):
+        play.set_session(session)
+    qtbot.waitUntil(play.is_idle, timeout=WAIT_MS)
+    shown = [play.pred_tables[0].item(r, 1).text() for r in range(play.pred_tables[0].rowCount())]
+    expected = Predictor.from_run(real_runs.store, real_runs.run_ids[0]).predict(session, k=play.k_spin.value())
+    assert shown == [r.item_id for r in expected]
+    play.grab().save(str(tmp_path / "playground_model_file.png"))
+    play.runner.shutdown()
+    context.runner.shutdown()
+
+
+def test_score_dialog_from_the_runs_page(real_runs, runs_page, qtbot, tmp_path, monkeypatch):
+    sessions = tmp_path / "sessions.csv"
+    ids = write_split(real_runs.prepared, sessions)
+    runs_page.select_runs([real_runs.run_ids[1]])
+    qtbot.mouseClick(runs_page.share.score_button, Qt.MouseButton.LeftButton)
+    dialog = runs_page.share.score_dialog
+    assert dialog is not None and dialog.isVisible()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(sessions), ""))
+    qtbot.mouseClick(dialog.sessions_browse, Qt.MouseButton.LeftButton)
+    assert dialog.output_edit.text() == str(tmp_path / "sessions_predictions.csv")
+    dialog.k_spin.setValue(5)
+    dialog.target_combo.setCurrentIndex(2)  # the second operation
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=WAIT_MS)
+    assert dialog.progress.value() == 1000 and f"Scored {len(ids):,} of {len(ids):,} sessions" in dialog.status.text()
+    with open(tmp_path / "sessions_predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5 * len(ids) and rows[0]["session_id"] == ids[0]
+    dialog.grab().save(str(tmp_path / "score_dialog.png"))
+
+    # a bad file: the reason is shown, nothing written
+    bad = tmp_path / "bad.csv"
+    bad.write_text("")
+    dialog.sessions_edit.setText(str(bad))
+    dialog.output_edit.setText(str(tmp_path / "bad_predictions.csv"))
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=WAIT_MS)
+    assert dialog.status.text().startswith("Scoring failed:") and "empty" in dialog.status.text()
+    assert not (tmp_path / "bad_predictions.csv").exists()
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
