@@ -1,11 +1,12 @@
-"""Capture docs/screenshots/run_detail.png and data_view.png (1280×800) from a store with runs and datasets.
+"""Capture docs/screenshots/run_detail.png, datasets.png and data_view.png (1280×800) from a store with runs.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/capture_run_detail_data_view.py \
-        --db sqlite:///runs.db --run 1 --dataset "JD Appliances sample"
+        --db sqlite:///runs.db --run 1 --dataset "Demo (synthetic)" --tab 0
 
-run_detail.png: the run detail window of ``--run`` on its training-log tab. data_view.png: the
-Datasets page's micro-behavior view of ``--dataset``. ``--theme dark`` captures the dark theme.
-The status bar names only the store's file, so no folder of this machine shows in the pictures.
+run_detail.png: the run detail window of ``--run`` (``--tab``: 0 settings, 1 training log, …).
+datasets.png and data_view.png: the Datasets page on ``--dataset``, its charts and its
+micro-behavior view. ``--theme dark`` captures the dark theme (``*_dark.png``). The status bar
+names only the store's file, so no folder of this machine shows in the pictures.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def main() -> None:
     window.show_page("datasets")
     datasets = window.page("datasets")
     datasets.select(get_dataset(context.store, args.dataset).id)
+    settle(lambda: datasets.overview() is not None)
+    window.grab().save(str(args.out / f"datasets{suffix}.png"))
     datasets.views.setCurrentIndex(1)
     settle(lambda: datasets.browser.page is not None)
     window.grab().save(str(args.out / f"data_view{suffix}.png"))
