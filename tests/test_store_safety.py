@@ -239,25 +239,30 @@ def test_runs_whose_owner_is_gone_are_marked_interrupted_on_open(tmp_path: Path)
     gone.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        now = datetime.now()
-        hour_ago = now - timedelta(hours=1)
-        owners = {  # name: (pid, host, started_at)
-            "dead": (gone.pid, socket.gethostname(), hour_ago),
-            "reused pid": (alive.pid, socket.gethostname(), hour_ago),  # alive started after the run did
-            "live": (alive.pid, socket.gethostname(), now + timedelta(minutes=1)),
-            "other host": (gone.pid, "some-other-host", hour_ago),
+        hour_ago = datetime.now() - timedelta(hours=1)
+        here = socket.gethostname()
+        alive_start = runs_repo.process_start_ticks(alive.pid)
+        if alive_start is None:
+            pytest.skip("a process's start token is read from /proc (Linux only); elsewhere the pid decides")
+        owners = {  # name: (pid, host, owner's start token)
+            "dead": (gone.pid, here, 1),
+            "reused pid": (alive.pid, here, alive_start - 1),  # alive is not the process that started it
+            "live": (alive.pid, here, alive_start),
+            "legacy live": (alive.pid, here, None),  # recorded before the token: the pid decides
+            "other host": (gone.pid, "some-other-host", 1),
         }
         with store.session() as session, session.begin():
-            for name, (pid, host, started) in owners.items():
+            for name, (pid, host, token) in owners.items():
                 session.add(Run(name=name, dataset_id=ds_id, model_name="EMBSR", config={}, status="running",
-                                created_at=started, started_at=started, epochs_done=0, pid=pid, host=host))
+                                created_at=hour_ago, started_at=hour_ago, epochs_done=0, pid=pid, host=host,
+                                owner_start=token))
         store.dispose()
         opened = CliRunner().invoke(main, ["--db", db, "db", "info"])  # any command opens the store
         assert opened.exit_code == 0, opened.output
         store = open_store(db)
         status = {r.name: r.status for r in runs_repo.list_runs(store)}
         assert status == {"dead": "interrupted", "reused pid": "interrupted", "live": "running",
-                          "other host": "running"}
+                          "legacy live": "running", "other host": "running"}
         dead = next(r for r in runs_repo.list_runs(store) if r.name == "dead")
         assert "ended unexpectedly" in dead.error_text
     finally:

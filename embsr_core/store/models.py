@@ -132,6 +132,7 @@ class Run(Base):
     is_best_trial: Mapped[bool] = mapped_column(Boolean, default=False)
     pid: Mapped[int | None] = mapped_column(Integer)  # process that owns a running run
     host: Mapped[str | None] = mapped_column(String(200))
+    owner_start: Mapped[int | None] = mapped_column(BigInteger)  # owner's start, clock ticks since boot (0004)
     notes: Mapped[str | None] = mapped_column(Text)  # the analyst's free text (migration 0002)
 
     dataset: Mapped[Dataset] = relationship(back_populates="runs")

@@ -71,6 +71,7 @@ def create_run(
             prep_hash=prep_hash,
             pid=os.getpid(),
             host=socket.gethostname(),
+            owner_start=process_start_ticks(os.getpid()),
         )
         session.add(run)
         session.flush()
@@ -117,7 +118,7 @@ def update_run(store: Store, run_id: int, **values: Any) -> None:
 
 
 def mark_started(store: Store, run_id: int, device: str) -> None:
-    """Status ``running``, owned by this process (pid/host let a later start-up spot a dead owner)."""
+    """Status ``running``, owned by this process (pid, host and start let a later start-up spot a dead owner)."""
     update_run(
         store,
         run_id,
@@ -128,6 +129,7 @@ def mark_started(store: Store, run_id: int, device: str) -> None:
         error_text=None,
         pid=os.getpid(),
         host=socket.gethostname(),
+        owner_start=process_start_ticks(os.getpid()),
     )
 
 
@@ -161,24 +163,17 @@ def _linux_proc_state(pid: int) -> str | None:
     return fields[0] if fields else None
 
 
-def process_start_time(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), or None where that is unknown (not Linux).
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux), or None where that is unknown.
 
-    With the run's own start time it tells a live owner from an unrelated process that got the same
-    pid after the owner died (the pid, host and start time together are the owner's token).
+    Stored with the pid and host of a run's owner, it tells a live owner from an unrelated process
+    that got the same pid after the owner died; ticks since boot do not move with the wall clock.
     """
     fields = _linux_proc_stat(pid)
-    if not fields or len(fields) < 20:
-        return None
     try:
-        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                     if line.startswith("btime "))
-        return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, StopIteration, ValueError, IndexError):
+        return int(fields[19]) if fields else None
+    except (IndexError, ValueError):
         return None
-
-
-PID_REUSE_SLACK_S = 5.0  # clock granularity (btime is whole seconds, ticks are 1/100 s)
 
 
 def owner_alive(run: Run) -> bool | None:
@@ -190,10 +185,10 @@ def owner_alive(run: Run) -> bool | None:
         return True
     if not _pid_alive(run.pid):
         return False
-    claimed = run.started_at if run.status == "running" and run.started_at else run.created_at
-    started = process_start_time(run.pid)
-    # False when the pid now belongs to a process that started after the run did
-    return started is None or claimed is None or started <= claimed.timestamp() + PID_REUSE_SLACK_S
+    if run.owner_start is None:  # recorded before the token existed (or not on Linux): the pid decides
+        return True
+    started = process_start_ticks(run.pid)
+    return started is None or started == run.owner_start  # another start: the pid was reused
 
 
 INTERRUPTED_TEXT = "the process running it ended unexpectedly (killed or crashed); resume it to continue"
