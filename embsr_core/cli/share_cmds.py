@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from embsr_core.cli.root import CliContext, main, pass_cli
+from embsr_core.cli.runs_cmds import _run_ids, runs  # noqa: F401  (runs: export/import register on it)
 
 OUT_FILE = click.Path(dir_okay=False, path_type=Path)
 IN_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -108,3 +109,34 @@ def score(model_path: Path, sessions: Path, output: Path, top_k: int, target_op:
             raise click.ClickException(str(exc)) from None
     for line in report.summary_lines():
         click.echo(line)
+
+
+@main.command("report")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("-o", "--output", type=OUT_FILE, required=True, help="HTML file to write (self-contained).")
+@click.option("--pdf", is_flag=True, help="Also print a PDF beside it when Chromium or wkhtmltopdf is installed.")
+@click.option("--agg", type=click.Choice(["best", "last", "max", "min"]), default="best", show_default=True,
+              help="Value per run in the comparison: at the best validation epoch, the last, or the max / min.")
+@click.option("--split", type=click.Choice(["test", "valid"]), default=None,
+              help="Split of the comparison (default: test when every run has it).")
+@pass_cli
+def report(cli: CliContext, run_ids: tuple[str, ...], output: Path, pdf: bool, agg: str, split: str | None) -> None:
+    """One HTML page on RUN_IDS a manager can open anywhere: the reading in plain words, the Table III
+    comparison with significance, curves, the dataset's Table II and every run's settings.
+
+    \b
+    Examples:
+      embsr report 3 4 -o report.html
+      embsr report 3 4 5 -o report.html --pdf
+    """
+    from embsr_core.sharing.report import write_report
+
+    try:
+        result = write_report(cli.store, _run_ids(run_ids), output, pdf=pdf, aggregation=agg, split=split)
+    except (KeyError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    click.echo(f"Wrote the report of {len(run_ids)} run(s) to {output}.")
+    for sentence in result.reading:
+        click.echo("  " + sentence)
+    if pdf:
+        click.echo(f"PDF: {result.pdf_path}" if result.pdf_path else f"No PDF: {result.pdf_note}.")
