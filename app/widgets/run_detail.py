@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QStringListModel, Qt, QTimer, QUrl, Signal, Slot
@@ -123,7 +124,8 @@ class RunDetailDialog(QDialog):
         self.store = store
         self.run_id = int(run_id)
         self._last_seq = 0
-        self._status = ""
+        self._state: tuple = ()
+        self._folder: Path | None = None
         self.setWindowTitle(f"Run #{self.run_id}")
         self.setObjectName("RunDetail")
         self.resize(980, 680)
@@ -220,7 +222,9 @@ class RunDetailDialog(QDialog):
         """Re-read the run: heading, settings, files, curves; append new log lines."""
         run = runs_repo.get_run(self.store, self.run_id)
         (info,) = reports.run_infos(self.store, [self.run_id])
-        self._status = info.status
+        state = (info.status, info.epochs_done, info.best_epoch)
+        status_changed = state != self._state
+        self._state = state
         color = STATUS_COLORS.get(info.status, "#8a8f99")
         self.heading.setText(f"#{info.id} {info.display_name} &nbsp;<span style='color:{color}'>{info.status}</span>")
         final = runs_repo.final_metrics(self.store, self.run_id).get("oracle", {})
@@ -233,7 +237,8 @@ class RunDetailDialog(QDialog):
             + (f" · {duration}" if duration else "")
             + (f" · test: {scores}" if scores else "")
         )
-        self._fill_settings(info)
+        if status_changed:  # redrawn once per epoch, not every poll: the tree keeps its scroll and folds
+            self._fill_settings(info)
         self._fill_files(run)
         frames = reports.metrics_by_run(self.store, [self.run_id])
         losses = reports.losses_by_run(self.store, [self.run_id])
