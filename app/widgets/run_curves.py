@@ -21,7 +21,6 @@ from embsr_core.reports import RunInfo
 
 X_AXES = (("epoch", "Epoch"), ("wall", "Wall time (s)"))
 SPLIT_LABELS = {"valid": "validation", "test": "test"}
-TARGET_LABELS = {"oracle": "oracle operation", "unknown": "unknown operation"}
 
 
 LOSS = ("loss", 0)
@@ -145,8 +144,7 @@ class RunCurves(QWidget):
         palette = theme_manager().palette
         item.setLabel("bottom", dict(X_AXES)[x_key])
         item.setLabel("left", "training loss" if is_loss else (
-            f"{reports.metric_label(metric, k)} % ({SPLIT_LABELS.get(split, split)}, "
-            f"{TARGET_LABELS.get(target_op, target_op)})"))
+            f"{reports.metric_label(metric, k)} % · {SPLIT_LABELS.get(split, split)} · {target_op}"))
         if not self._infos:
             item.addItem(self.empty_text)
             self.empty_text.setColor(palette.text_muted)
