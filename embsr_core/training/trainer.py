@@ -245,7 +245,7 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = (
             torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad,
-                             fused=self.device.type in ("cpu", "cuda") or None)  # one kernel per step: 4.7× faster on CPU
+                             fused=self.device.type in ("cpu", "cuda") or None)  # one kernel: 4.7× faster on CPU
             if model.trainable and params
             else None
         )
