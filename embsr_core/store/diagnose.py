@@ -46,8 +46,9 @@ def explain_database_error(store: Store | None, exc: BaseException) -> str:
     where = store.location if store is not None else "the store"
     lowered = text.lower()
     if "database is locked" in lowered or "database table is locked" in lowered or "lock timeout" in lowered:
-        return (f"the store {where} stayed locked for writing for {engine.LOCK_WAIT_MS / 1000:g} s (retried "
-                f"with backoff) by {lock_holder(store)}; try again when it has finished, or stop it")
+        how = "retried with backoff" if store is None or store.is_sqlite else "waited"
+        return (f"the store {where} stayed locked for writing for {engine.LOCK_WAIT_MS / 1000:g} s ({how}) by "
+                f"{lock_holder(store)}; try again when it has finished, or stop it")
     if "readonly database" in lowered or "read-only" in lowered:
         return f"the store {where} is read-only for this user; make the file and its folder writable ({text})"
     if "unable to open database file" in lowered:
