@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from embsr_core.cli.root import CliContext, main, pass_cli
-from embsr_core.cli.runs_cmds import _run_ids, runs  # noqa: F401  (runs: export/import register on it)
+from embsr_core.cli.runs_cmds import _run_ids, runs
 
 OUT_FILE = click.Path(dir_okay=False, path_type=Path)
 IN_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -140,3 +140,49 @@ def report(cli: CliContext, run_ids: tuple[str, ...], output: Path, pdf: bool, a
         click.echo("  " + sentence)
     if pdf:
         click.echo(f"PDF: {result.pdf_path}" if result.pdf_path else f"No PDF: {result.pdf_note}.")
+
+
+@runs.command("export")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("-o", "--output", type=OUT_FILE, required=True, help="Zip archive to write.")
+@pass_cli
+def runs_export(cli: CliContext, run_ids: tuple[str, ...], output: Path) -> None:
+    """Pack RUN_IDS (settings, metrics, curves, ranks, notes, tags, log, checkpoints) into one zip that
+    `embsr runs import` adds to another store.
+
+    \b
+    Examples:
+      embsr runs export 3 4 -o runs.zip
+    """
+    from embsr_core.sharing.runs_transfer import export_runs
+
+    ids = _run_ids(run_ids)
+    try:
+        export_runs(cli.store, ids, output)
+    except (KeyError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    click.echo(f"Wrote {len(ids)} run(s) to {output} ({output.stat().st_size / 2**20:.1f} MiB).")
+
+
+@runs.command("import")
+@click.argument("archive", type=IN_FILE)
+@pass_cli
+def runs_import(cli: CliContext, archive: Path) -> None:
+    """Add the runs of ARCHIVE (from `embsr runs export`) to this store. Each run attaches to the dataset
+    of the same name and content; runs already here are skipped, so importing twice adds nothing.
+
+    \b
+    Examples:
+      embsr runs import runs.zip
+      embsr --db sqlite:///colleague.db runs import runs.zip
+    """
+    from embsr_core.sharing.runs_transfer import import_runs
+
+    try:
+        result = import_runs(cli.store, archive)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in result.summary_lines():
+        click.echo(line)
+    if result.problems and not result.imported and not result.skipped:
+        raise SystemExit(1)
