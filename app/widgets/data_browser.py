@@ -44,6 +44,14 @@ HEADERS = {
     "first_timestamp": "First time",
     "last_timestamp": "Last time",
 }
+HEADER_TIPS = {
+    "position": "Position of the micro-behavior in its session; 1 = the first",
+    "timestamp": "Date and time of the micro-behavior; data without clock times (JD) shows seconds since the "
+                 "session began",
+    "dwell": "Seconds spent on the item, as imported",
+    "first_timestamp": "Time of the session's first micro-behavior",
+    "last_timestamp": "Time of the session's last micro-behavior",
+}
 NUMERIC = {"position", "dwell", "events", "items", "operations"}
 TIME_COLUMNS = {"timestamp", "first_timestamp", "last_timestamp"}
 Index = QModelIndex | QPersistentModelIndex
@@ -88,12 +96,12 @@ class FrameModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.frame.columns)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
         if orientation == Qt.Orientation.Vertical:
-            return f"{self.first_row + section + 1:,}"
+            return f"{self.first_row + section + 1:,}" if role == Qt.ItemDataRole.DisplayRole else None
         column = str(self.frame.columns[section])
-        return HEADERS.get(column, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(column)
+        return HEADERS.get(column, column) if role == Qt.ItemDataRole.DisplayRole else None
 
     def column(self, name: str) -> int:
         return list(self.frame.columns).index(name)
