@@ -51,6 +51,7 @@ from embsr_core.training import (
     resolve_device,
     run_training,
 )
+from embsr_core.training.threads import resolve_threads
 
 DATASET = "Trivago"
 
@@ -95,7 +96,7 @@ def measure(store: Store, dataset_id: int, prepared: PreparedDataset, model: str
     """Train ``model`` for ``args.epochs`` epochs and return its table row."""
     meter = Throughput()
     cfg = TrainConfig(max_epochs=args.epochs, patience=args.epochs, batch_size=args.batch_size, lr=0.001,
-                      seed=args.seed, device=args.device)
+                      seed=args.seed, device=args.device, threads=args.threads)
     memory.reset()
     start = time.perf_counter()
     outcome = run_training(store, prepared, model, paper_overrides(model), cfg, callback=meter,
@@ -126,6 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="preprocessing preset (default: trivago, the paper's: support 5, L = 50)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = the trainer's automatic choice)")
     return parser.parse_args(argv)
 
 
@@ -135,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     prepared = prepare_sample(DATASET, args.preset)
     print(machine_line())
     print(f"Table II row: {table2_row(prepared, args.preset)}")
-    print(f"Settings: d = 100, batch {args.batch_size}, lr 0.001, {args.epochs} epoch(s), device {device}", flush=True)
+    print(f"Settings: d = 100, batch {args.batch_size}, lr 0.001, {args.epochs} epoch(s), device {device}, "
+          f"{resolve_threads(args.threads)} CPU threads", flush=True)
     memory = PeakMemory(device)
     rows = []
     with throwaway_store("embsr-train-epoch-") as (store, ckpt):

@@ -66,6 +66,13 @@ def train_options(func: Any) -> Any:
     return func
 
 
+def threads_option(func: Any) -> Any:
+    """``--threads`` alone (for commands that take no other training flag, e.g. ``resume``)."""
+    param = next(p for p in TRAIN_PARAMS if p.name == "threads")
+    return click.option("--threads", "threads", type=click.IntRange(0), default=None,
+                        help=f"{param.help} [default: the run's own setting]")(func)
+
+
 def _remember_augment(ctx: click.Context, _param: click.Parameter, value: bool | None) -> bool | None:
     ctx.meta["embsr.augment"] = value
     return value
@@ -157,7 +164,8 @@ class ProgressPrinter(Recorder):
     def __call__(self, event: TrainEvent) -> None:
         if isinstance(event, RunStarted):
             what = "resumed" if event.resumed else "started"
-            click.echo(f"run {event.run_id} {what}: {event.model_name} on {event.device}, "
+            threads = f" ({event.threads} threads)" if event.threads else ""
+            click.echo(f"run {event.run_id} {what}: {event.model_name} on {event.device}{threads}, "
                        f"{event.n_train:,} train / {event.n_valid:,} valid / {event.n_test:,} test sessions")
         elif isinstance(event, EpochStarted) and not self.quiet:
             self._close_bar()
@@ -296,8 +304,9 @@ def _is_rank0() -> bool:
 @click.argument("run_id", type=int)
 @click.option("--device", default=None, help="Continue on another device (cpu, cuda, cuda:1, mps)")
 @click.option("--max-epochs", type=click.IntRange(1), default=None, help="Extend the run to this many epochs")
+@threads_option
 @pass_cli
-def resume(cli: CliContext, run_id: int, device: str | None, max_epochs: int | None) -> None:
+def resume(cli: CliContext, run_id: int, device: str | None, max_epochs: int | None, threads: int | None) -> None:
     """Continue a stopped or interrupted run from its last checkpoint.
 
     \b
@@ -311,7 +320,7 @@ def resume(cli: CliContext, run_id: int, device: str | None, max_epochs: int | N
     with cancel_on_sigint(control):
         try:
             outcome = resume_run(store, run_id, prepared, ProgressPrinter(), control, device=device,
-                                 max_epochs=max_epochs)
+                                 max_epochs=max_epochs, threads=threads)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     _exit_for(outcome)

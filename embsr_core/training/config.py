@@ -58,6 +58,7 @@ class TrainConfig:
     train_target_op: str = "oracle"  # how o_{t+1} is given during training (and model selection)
     eval_memory_mb: int = 512  # budget for one evaluation score block (rows × items × 4 bytes)
     loss_points_per_epoch: int = 50  # the stored loss series is downsampled to about this many
+    threads: int = 0  # CPU threads of PyTorch; 0 = automatic (training/threads.py: physical cores, ≤ 8)
 
     def __post_init__(self) -> None:
         for p in TRAIN_PARAMS:
@@ -119,6 +120,8 @@ TRAIN_PARAMS: tuple[Param, ...] = (
     ),
     Param("eval_memory_mb", "int", 512, "Memory budget of one evaluation score block (MiB)", low=1, high=1_000_000),
     Param("loss_points_per_epoch", "int", 50, "Stored loss points per epoch (downsampled)", low=1, high=100_000),
+    Param("threads", "int", 0,
+          "Processor threads used for training; 0 = automatic (the physical cores, at most 8)", low=0, high=1024),
 )
 
 assert [p.name for p in TRAIN_PARAMS] == [f.name for f in fields(TrainConfig)], "schema and dataclass differ"

@@ -31,6 +31,7 @@ class RunStarted:
     world_size: int = 1
     start_step: int = 0  # optimiser steps already done (a resumed run's records after it are stale)
     work_before_s: float = 0.0  # training seconds spent by earlier processes on this run (resume)
+    threads: int = 0  # CPU threads PyTorch uses in this process (0 = not told)
 
 
 @dataclass(frozen=True)

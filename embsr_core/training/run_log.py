@@ -35,6 +35,9 @@ def event_log_lines(event: TrainEvent) -> list[tuple[str, str]]:
     if isinstance(event, RunStarted):
         what = "resumed from epoch" if event.resumed else "started at epoch"
         workers = f" on {event.world_size} processes" if event.world_size > 1 else ""
+        if event.threads:
+            workers += f" with {event.threads} processor thread{'s' if event.threads > 1 else ''}"
+            workers += " each" if event.world_size > 1 else ""
         return [("info", f"run {event.run_id} {what} {event.start_epoch}: {event.model_name} on {event.device}"
                          f"{workers}; {event.n_train:,} training / {event.n_valid:,} validation / "
                          f"{event.n_test:,} test sessions, up to {event.max_epochs} epochs")]

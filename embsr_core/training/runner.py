@@ -141,11 +141,13 @@ def resume_run(
     *,
     device: str | None = None,
     max_epochs: int | None = None,
+    threads: int | None = None,
     recorders: Sequence[Recorder | Callback] = (),
 ) -> RunOutcome:
     """Continue a stopped / interrupted run from its last checkpoint with its stored settings.
 
-    ``device`` may move it (e.g. to another GPU); ``max_epochs`` may extend it. A run without a
+    ``device`` may move it (e.g. to another GPU); ``max_epochs`` may extend it; ``threads`` changes the
+    CPU thread count (it changes no result beyond float rounding). A run without a
     checkpoint (killed before its first epoch ended) starts over under the same id. A resume that
     fails before training restarts (e.g. a corrupted checkpoint) leaves the run as it was: the new
     settings are stored only once it runs.
@@ -166,6 +168,8 @@ def resume_run(
         changes["device"] = device
     if max_epochs is not None:
         changes["max_epochs"] = max_epochs
+    if threads is not None:
+        changes["threads"] = threads
     config = TrainConfig.from_dict({**run.config["train"], **changes})
     trainer = make_trainer(
         store,

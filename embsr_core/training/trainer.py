@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import tempfile
 import time
@@ -68,6 +69,7 @@ from embsr_core.training.metrics import (
     metrics_from_ranks,
     rows_per_block,
 )
+from embsr_core.training.threads import apply_threads
 
 
 class NonFiniteLoss(RuntimeError):
@@ -200,6 +202,7 @@ class Trainer:
                     1 if self.dist is None else self.dist.world_size,
                     start_step=self.progress.global_step,
                     work_before_s=self.progress.elapsed,
+                    threads=self.threads,
                 )
             )
             stopped_early = self._train_loop() if self.model.trainable else self._fit_once()
@@ -225,6 +228,8 @@ class Trainer:
         """Device, seeds, model, optimiser; restore the last checkpoint if the run has one."""
         cfg = self.config
         self.device = self._device_override or resolve_device(cfg.device)
+        local_procs = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist is not None else 1
+        self.threads = apply_threads(cfg.threads, local_procs)  # before any work: it is process-wide
         self.use_amp = cfg.amp and self.device.type == "cuda"
         for name, split in (("training", self.prepared.train), ("validation", self.prepared.valid)):
             if len(split) == 0:
