@@ -102,3 +102,45 @@ def test_score_dialog_from_the_runs_page(real_runs, runs_page, qtbot, tmp_path, 
     assert not (tmp_path / "bad_predictions.csv").exists()
     qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
     assert not dialog.isVisible()
+
+
+def test_report_and_moving_runs_from_the_runs_page(real_runs, runs_page, qtbot, tmp_path, monkeypatch):
+    from test_sharing_runs_transfer import colleague_store
+
+    share = runs_page.share
+    assert share.import_button.isEnabled() and not share.report_button.isEnabled()
+    runs_page.select_runs(real_runs.run_ids)
+    assert share.report_button.isEnabled() and share.runs_button.isEnabled()
+    assert not share.model_button.isEnabled()  # one run at a time
+    runs_page.grab().save(str(tmp_path / "runs_share_row.png"))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "team_report"), ""))
+    with qtbot.waitSignal(share.exported, timeout=WAIT_MS) as blocker:
+        qtbot.mouseClick(share.report_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0] == tmp_path / "team_report.html"
+    html = (tmp_path / "team_report.html").read_text()
+    assert "Comparison (Table III)" in html and "data:image/png;base64," in html
+    assert "Saved the report team_report.html" in runs_page.message.text()
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "team_runs.zip"), ""))
+    with qtbot.waitSignal(share.exported, timeout=WAIT_MS):
+        qtbot.mouseClick(share.runs_button, Qt.MouseButton.LeftButton)
+    assert (tmp_path / "team_runs.zip").is_file()
+
+    # a colleague's store: the Runs page imports the archive and lists the same runs
+    from app.application import create_context
+    from app.pages.runs import RunsPage
+
+    colleague_store(tmp_path).dispose()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "colleague_data"))
+    context = create_context(cli_url=f"sqlite:///{tmp_path / 'colleague.db'}", theme="light")
+    page = RunsPage(context)
+    qtbot.addWidget(page)
+    page.show()
+    assert page.model.rowCount() == 0
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "team_runs.zip"), ""))
+    with qtbot.waitSignal(page.share.imported, timeout=WAIT_MS) as blocker:
+        qtbot.mouseClick(page.share.import_button, Qt.MouseButton.LeftButton)
+    assert len(blocker.args[0].imported) == 2
+    qtbot.waitUntil(lambda: page.model.rowCount() == 2, timeout=WAIT_MS)
+    page.share.runner.shutdown()
+    context.runner.shutdown()

@@ -255,6 +255,7 @@ class RunsPage(Page):
         self.delete_button.clicked.connect(self.delete_selected)
         self.export_button.clicked.connect(self.export_selected)
         self.share.message.connect(self.message.setText)
+        self.share.imported.connect(lambda _result: self.reload())
         self._update_buttons()
 
     # page hooks ------------------------------------------------------------------------------------
