@@ -164,3 +164,15 @@ def test_train_page_checkbox_chooses_the_protocol(qtbot, window, context):
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
     assert not box.isChecked()
     assert page.build_request().prep_overrides == {"augment": False}
+
+
+def test_sample_view_pairs_two_index_arrays_like_numpy() -> None:
+    """``view[rows, cols]`` with two arrays pairs them element-wise (one cell each), as numpy does,
+    instead of building a rows × rows block (a 92,000-sample split asked for 32 GiB)."""
+    from embsr_core.data.prepared import SampleView
+
+    view = SampleView(np.arange(1, 11, dtype=np.int32), np.array([3, 7, 10]), np.array([3, 2, 3]), 4)
+    dense = np.asarray(view)
+    rows, cols = np.array([0, 1, 2, 2, 1]), np.array([0, 1, 2, 3, -1])
+    assert view[rows, cols].tolist() == dense[rows, cols].tolist()
+    assert view[rows, view.lengths[rows] - 1].tolist() == dense[rows, view.lengths[rows] - 1].tolist()

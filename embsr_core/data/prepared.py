@@ -72,7 +72,20 @@ class SampleView:
             rows = np.flatnonzero(rows)
         if isinstance(cols, slice) and cols.start is None and cols.step is None and cols.stop is not None:
             return self.take(rows, min(int(cols.stop), self.width))  # the batch gather: truncated
+        if not isinstance(cols, (slice, int, np.integer)):
+            return self._pairs(rows, np.asarray(cols))
         return self.take(rows)[:, cols]
+
+    def _pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``view[rows, cols]`` with two index arrays: numpy's element-wise pairing, one cell each."""
+        rows, cols = np.broadcast_arrays(rows, cols)
+        cols = np.where(cols < 0, cols + self.width, cols)
+        lengths = self.lengths[rows]
+        inside = cols < lengths
+        flat = np.where(inside, self.ends[rows] - lengths + cols, 0)
+        if len(self.values) == 0:
+            return np.zeros(rows.shape, self.values.dtype)
+        return np.where(inside, self.values[flat], 0).astype(self.values.dtype, copy=False)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self.take(np.arange(len(self)))
