@@ -50,3 +50,12 @@ def open_test_store(kind: str, tmp_path: Path) -> Store:
 def unique_name(prefix: str) -> str:
     """Dataset names unique per test, so a shared PostgreSQL database needs no cleanup between tests."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def real_sample(relative: str) -> Path:
+    """A real sample under ../shared/data, or skip this test with the reason (a clone may not have them;
+    the tests on generated files cover the same paths)."""
+    path = DATA / relative
+    if not path.exists():
+        pytest.skip(f"real sample not found at {path} (the tests on generated files cover the same path)")
+    return path

@@ -8,11 +8,14 @@ with the counts an exact import must reproduce. Every writer is deterministic fo
 from __future__ import annotations
 
 import gzip
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from embsr_core.data.events import JD_OPERATIONS
 
 JD_FIELDS = ("sku", "behavior_type", "category", "time_interval", "dwell_time")
 TRIVAGO_COLUMNS = ("user_id", "session_id", "timestamp", "step", "action_type", "reference", "platform", "city",
@@ -76,7 +79,14 @@ def write_jd(path: Path, n_sessions: int = 120, seed: int = 0, *, bom: bool = Fa
     rows = sum(len(s) for s in sessions)
     items = len({mb[0] for s in sessions for mb in s})
     categories = len({mb[2] for s in sessions for mb in s})
-    return Written(path, rows, len(sessions), items, rows, extra={"categories": categories, "sessions_data": sessions})
+    return Written(path, rows, len(sessions), items, rows, extra={"categories": categories, "sessions_data": sessions,
+                                                                  "operation_counts": jd_operation_counts(sessions)})
+
+
+def jd_operation_counts(sessions: list[list[tuple[int, ...]]]) -> dict[str, int]:
+    """Micro-behaviors per operation name (behavior_type 1..10 names the operation, as in the JD files)."""
+    counts = Counter(JD_OPERATIONS[mb[1] - 1] for s in sessions for mb in s)
+    return dict(counts.most_common())
 
 
 # -- Trivago -------------------------------------------------------------------------------------
@@ -118,7 +128,8 @@ def _trivago_written(path: Path, frame: pd.DataFrame) -> Written:
         skipped["action type without an item"] = n
     if (n := int((item_level & ~numeric).sum())):
         skipped["reference is not an item id"] = n
-    return Written(path, len(frame), kept["session_id"].nunique(), kept["reference"].nunique(), len(kept), skipped)
+    return Written(path, len(frame), kept["session_id"].nunique(), kept["reference"].nunique(), len(kept), skipped,
+                   extra={"operation_counts": kept["action_type"].value_counts().to_dict()})
 
 
 def write_trivago_csv(path: Path, n_sessions: int = 80, seed: int = 0, *, bom: bool = False, gz: bool = False,
