@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
             item.setSizeHint(QSize(180, 40))
             self.nav.addItem(item)
         side.addWidget(self.nav, 1)
-        footer = QLabel(f"v{embsr_core.__version__}  ·  F1 for About", sidebar)
+        footer = QLabel(f"v{embsr_core.__version__}  ·  F1 for Help", sidebar)
         footer.setObjectName("SidebarFooter")
         side.addWidget(footer)
         row.addWidget(sidebar)
@@ -174,7 +174,9 @@ class MainWindow(QMainWindow):
         help_menu = menu.addMenu("&Help")
         self.shortcuts_action = self._action("&Keyboard Shortcuts", "Ctrl+/", self.show_shortcuts)
         help_menu.addAction(self.shortcuts_action)
-        self.about_action = self._action("&About EMBSR Workbench", "F1", self.show_about)
+        self.help_action = self._action("&Help", "F1", self.show_help)
+        help_menu.addAction(self.help_action)
+        self.about_action = self._action("&About EMBSR Workbench", None, self.show_about)
         help_menu.addAction(self.about_action)
 
     # navigation ------------------------------------------------------------------------------------
@@ -285,6 +287,14 @@ class MainWindow(QMainWindow):
         self.setWindowState(self.windowState() ^ Qt.WindowState.WindowFullScreen)
 
     # help ------------------------------------------------------------------------------------------
+    @Slot()
+    def show_help(self) -> None:
+        """F1: the Help page, at the part about the page the user was on."""
+        came_from = self.current_page().page_id
+        self.show_page("help")
+        help_page = self.page("help")
+        help_page.show_section(help_page.section_for(came_from))  # type: ignore[attr-defined]
+
     def about_text(self) -> str:
         rows = "".join(f"<tr><td>{k}</td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in versions().items())
         return (
@@ -313,7 +323,7 @@ class MainWindow(QMainWindow):
             self.theme_action,
             self.fullscreen_action,
             self.shortcuts_action,
-            self.about_action,
+            self.help_action,
             self.quit_action,
         ]
         rows = "".join(

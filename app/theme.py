@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QSize, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -163,6 +163,21 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, p: Palette) -> None:
     if item.legend is not None:
         item.legend.setLabelTextColor(p.plot_fg)
         item.legend.setBrush(pg.mkBrush(QColor(p.plot_bg)))
+
+
+class SteadyPlotWidget(pg.PlotWidget):
+    """A PlotWidget whose size hint does not follow its current size.
+
+    QGraphicsView's size hint is its scene rect, which pyqtgraph keeps equal to the widget's size. In a
+    page whose height follows the preferred heights (a scroll area honouring height-for-width), every
+    relayout — each theme change restyles every widget — made the plots, and so the page, taller
+    (the Train page's queue and log ended below the window after two theme toggles).
+    """
+
+    SIZE_HINT = QSize(320, 160)  # plots stretch: the hint only has to be modest
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return self.SIZE_HINT
 
 
 class ThemeManager(QObject):

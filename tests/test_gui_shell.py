@@ -59,7 +59,7 @@ def test_settings_live_in_the_temporary_config_dir(context, isolated_user_dirs):
 
 
 def test_window_opens_with_every_page_and_status_bar(window, context):
-    assert window.page_ids() == ["datasets", "train", "runs", "leaderboard", "playground", "settings"]
+    assert window.page_ids() == ["datasets", "train", "runs", "leaderboard", "playground", "settings", "help"]
     assert window.nav.count() == len(PAGE_CLASSES) == window.stack.count()
     for page in window.pages:
         assert isinstance(page, Page) and page.title and not page.grab().isNull()
@@ -240,7 +240,7 @@ def test_smoke_mode_exits_zero_and_writes_screenshots(tmp_path, isolated_user_di
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.stem for p in shots.glob("*.png")) == sorted(
-        ["datasets", "train", "runs", "leaderboard", "playground", "settings"]
+        ["datasets", "train", "runs", "leaderboard", "playground", "settings", "help"]
     )
     assert "smoke: rendered settings (1280x800)" in proc.stdout
     # smoke mode must not persist window state
@@ -269,3 +269,52 @@ def test_settings_counts_follow_the_store_and_name_the_database_file(qtbot, wind
     runs_repo.create_run(context.store, dataset_id=first.dataset_id, model_name="EMBSR", config={})
     _click_nav(qtbot, window, "settings")
     assert "2 datasets, 1 run" in page.store_status.text()
+
+
+def test_f1_opens_help_at_the_part_about_the_current_page(qtbot, window):
+    window.show_page("playground")
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    assert window.current_page().page_id == "help"
+    browser = window.page("help").browser
+    text = browser.toPlainText()
+    for words in ("H@K", "M@K", "NDCG@K", "oracle", "unknown", "First steps", "Reading the Playground", "Attention"):
+        assert words in text
+    assert "eq." not in text and "--" not in text  # written for an analyst, not for the command line
+    at_playground = browser.verticalScrollBar().value()
+    assert at_playground > 0  # scrolled to the Playground part
+    window.show_page("datasets")
+    window.help_action.trigger()
+    assert window.current_page().page_id == "help" and browser.verticalScrollBar().value() < at_playground
+    assert not window.current_page().grab().isNull()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1440, 870)])
+def test_toggling_the_theme_twice_keeps_the_train_page_inside_the_window(qtbot, window, context, size):
+    from embsr_core.data.demo import import_synthetic
+
+    import_synthetic(context.store, "small", n_sessions=60, n_items=20, n_categories=2, seed=1)
+    window.resize(*size)
+    window.show_page("train")
+    page = window.page("train")
+    scroll = window.stack.currentWidget()
+
+    def settle() -> None:
+        for _ in range(3):
+            QApplication.processEvents()
+
+    def bottoms() -> tuple[int, int, int]:
+        queue_card = page.queue.parentWidget()
+        log = page.monitor.log
+        return (page.height(), queue_card.mapTo(page, queue_card.rect().bottomLeft()).y(),
+                log.mapTo(page, log.rect().bottomLeft()).y())
+
+    settle()
+    before = bottoms()
+    assert before[0] <= scroll.viewport().height() and max(before[1:]) < scroll.viewport().height()
+    for _ in range(2):
+        window.activateWindow()
+        qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+        settle()
+    assert context.theme.name == "light"  # toggled twice
+    assert bottoms() == before and scroll.verticalScrollBar().maximum() == 0

@@ -8,6 +8,7 @@ once with the shared ``AppContext`` and never reaches into a page's widgets.
 
 from app.pages.base import Page, PlaceholderPage, card
 from app.pages.datasets import DatasetsPage
+from app.pages.help import HelpPage
 from app.pages.leaderboard import LeaderboardPage
 from app.pages.playground import PlaygroundPage
 from app.pages.runs import RunsPage
@@ -15,12 +16,13 @@ from app.pages.settings import SettingsPage
 from app.pages.train import TrainPage
 
 PAGE_CLASSES: tuple[type[Page], ...] = (
-    DatasetsPage, TrainPage, RunsPage, LeaderboardPage, PlaygroundPage, SettingsPage,
+    DatasetsPage, TrainPage, RunsPage, LeaderboardPage, PlaygroundPage, SettingsPage, HelpPage,
 )
 
 __all__ = [
     "PAGE_CLASSES",
     "DatasetsPage",
+    "HelpPage",
     "LeaderboardPage",
     "Page",
     "PlaceholderPage",

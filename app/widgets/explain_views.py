@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from app.theme import style_plot, theme_manager
+from app.theme import SteadyPlotWidget, style_plot, theme_manager
 
 
 def _ticks(labels: list[str], max_ticks: int = 16) -> list[tuple[float, str]]:
@@ -18,7 +18,7 @@ def _ticks(labels: list[str], max_ticks: int = 16) -> list[tuple[float, str]]:
     return [(i + 0.5, labels[i]) for i in range(0, len(labels), step)]
 
 
-class Heatmap(pg.PlotWidget):
+class Heatmap(SteadyPlotWidget):
     """A T×T matrix (rows = queries, columns = keys) with step labels on both axes and a colour bar."""
 
     def __init__(self, parent: QWidget | None = None, *, title: str = "", diverging: bool = False) -> None:
@@ -69,7 +69,7 @@ class Heatmap(pg.PlotWidget):
         self.getPlotItem().showGrid(x=False, y=False)
 
 
-class GateBars(pg.PlotWidget):
+class GateBars(SteadyPlotWidget):
     """One bar per session step (e.g. the star-node gate α of the item at that step)."""
 
     def __init__(self, parent: QWidget | None = None, *, title: str = "", y_label: str = "") -> None:

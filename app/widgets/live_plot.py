@@ -17,7 +17,7 @@ from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
-from app.theme import Palette, style_plot, theme_manager
+from app.theme import Palette, SteadyPlotWidget, style_plot, theme_manager
 
 RAW_ALPHA = 70  # 0..255: the raw curve stays visible but does not compete with the smoothed one
 
@@ -119,7 +119,7 @@ class _Series:
         self.dirty = False
 
 
-class LivePlot(pg.PlotWidget):
+class LivePlot(SteadyPlotWidget):
     """A themed plot whose series are fed from slots and redrawn at most ``1000/interval_ms`` Hz.
 
     Use ``add_series(key, label)``, then ``append(key, x, y)`` / ``extend(key, xs, ys)`` from a slot;
