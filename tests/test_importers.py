@@ -442,6 +442,34 @@ def test_misnamed_trivago_columns_on_a_generated_file(tmp_path: Path) -> None:
     assert "missing column(s) session_id" in msg and "column 'session_id'" in msg
 
 
+def test_generated_files_chunks_operations_and_bad_timestamp(tmp_path: Path) -> None:
+    """What the real-sample tests check besides their counts, on generated files: Diginetica-like files
+    sniffed as generic, bounded chunks of whole JD sessions, Parquet streamed in bounded batches, trivago
+    operations, and a non-numeric trivago timestamp at its line."""
+    views, purchases = write_diginetica(tmp_path / "digi")
+    assert detect_format(views.path) == detect_format(purchases.path) == "generic"
+    jd = write_jd(tmp_path / "jd.txt", n_sessions=200, seed=6)
+    chunks = _chunks("jd", jd.path, chunk_rows=jd.rows // 8)
+    assert len(chunks) > 5 and sum(len(c.frame) for c in chunks) == jd.rows
+    sessions = [set(c.frame["session"]) for c in chunks]
+    assert all(a.isdisjoint(b) for a, b in zip(sessions, sessions[1:], strict=False))
+    parquet = write_trivago_parquet(tmp_path / "val.parquet", n_sessions=200)
+    chunks = _chunks("trivago", parquet.path, chunk_rows=parquet.rows // 6)
+    assert len(chunks) > 3 and all(c.rows_read <= parquet.rows // 6 for c in chunks)  # bounded batches
+    assert sum(c.rows_read for c in chunks) == parquet.rows
+    df = read_events(parquet.path, "trivago")
+    assert set(df["operation"]) <= set(get_importer("trivago").OPERATIONS)
+    assert df["operation"].value_counts().to_dict() == parquet.extra["operation_counts"]
+    assert df["item"].str.fullmatch(r"\d+").all()
+    lines = trivago_frame(10).to_csv(index=False, lineterminator="\n").splitlines()
+    fields = lines[5].split(",")
+    fields[2] = "yesterday"
+    lines[5] = ",".join(fields)
+    path = _write(tmp_path / "train.csv", "\n".join(lines) + "\n")
+    msg = _error(path, "trivago")
+    assert str(path) in msg and "line 6" in msg and "column 'timestamp'" in msg and "expected a number" in msg
+
+
 # == issue 13 regressions: each failed before the importer fixes ===================================
 def _write(path: Path, text: str | bytes) -> Path:
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
