@@ -144,3 +144,33 @@ def test_report_and_moving_runs_from_the_runs_page(real_runs, runs_page, qtbot, 
     qtbot.waitUntil(lambda: page.model.rowCount() == 2, timeout=WAIT_MS)
     page.share.runner.shutdown()
     context.runner.shutdown()
+
+
+def test_cancel_in_the_score_dialog_leaves_no_file(real_runs, runs_page, qtbot, tmp_path):
+    from app.widgets.score_dialog import ScoreDialog, ScoreSource
+
+    one = tmp_path / "one.csv"
+    write_split(real_runs.prepared, one)
+    header, *rows = one.read_text().splitlines()
+    big = tmp_path / "big.csv"
+    with open(big, "w") as handle:  # 200 copies of the test split under distinct session ids: ~12,000 sessions
+        handle.write(header + "\n")
+        for copy in range(200):
+            handle.write("\n".join(f"c{copy}-{row}" for row in rows) + "\n")
+    source = ScoreSource.from_run(real_runs.store, real_runs.run_ids[0], "EMBSR tiny")
+    dialog = ScoreDialog(source, runs_page)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.sessions_edit.setText(str(big))
+    dialog.output_edit.setText(str(tmp_path / "big_predictions.csv"))
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0 or dialog.report is not None, timeout=WAIT_MS)
+    if dialog.report is not None:
+        pytest.fail("scoring finished before it could be cancelled; make the file bigger")
+    assert dialog.cancel_button.isEnabled()
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=WAIT_MS)
+    assert dialog.status.text() == "Cancelled; no predictions file was written."
+    assert not (tmp_path / "big_predictions.csv").exists()
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    dialog.runner.shutdown()
