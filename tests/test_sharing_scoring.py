@@ -163,12 +163,20 @@ def test_cli_score(real_runs, model_path: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "'x' is not one of" in result.output
 
 
-def test_scores_a_native_jd_file(model_path: Path, tmp_path: Path) -> None:
-    """A real JD sample: detected as jd, read in streaming chunks; its items are unknown to this model."""
-    path = SHARED_DATA / "jd" / "JD_Appliances_sample.txt"
-    if not path.is_file():
-        pytest.skip(f"sample data not present ({path.name}); the round trip above covers scoring")
-    report = score_file(model_path, path, tmp_path / "pred.csv", chunk_rows=5_000)
+@pytest.mark.parametrize("source", ["generated", "real-sample"])
+def test_scores_a_native_jd_file(model_path: Path, tmp_path: Path, source: str) -> None:
+    """A JD file (generated on any clone, or the real sample): detected as jd, read in streaming chunks;
+    its items are unknown to this model."""
+    if source == "generated":
+        from native_fixtures import write_jd
+
+        written = write_jd(tmp_path / "jd.txt", n_sessions=150, seed=2)
+        path, chunk_rows = written.path, written.rows // 5
+    else:
+        path, chunk_rows = SHARED_DATA / "jd" / "JD_Appliances_sample.txt", 5_000
+        if not path.is_file():
+            pytest.skip(f"sample data not present ({path.name}); the generated JD file covers the same path")
+    report = score_file(model_path, path, tmp_path / "pred.csv", chunk_rows=chunk_rows)
     assert report.format == "jd" and report.sessions_read > 100
     assert report.sessions_scored + report.sessions_skipped == report.sessions_read
     # another catalogue: every item is unknown, every session is reported as skipped, nothing crashes
