@@ -148,7 +148,7 @@ class StoreRecorder(Recorder):
         )
 
     def __call__(self, event: TrainEvent) -> None:
-        if isinstance(event, Failed) and self.existing and not self.started:
+        if isinstance(event, Failed | Cancelled) and self.existing and not self.started:
             return  # the resume never started: leave the run (status, settings, records, log) as it was
         self._write(event)
         run_details.append_run_log(self.store, self.run_id, event_log_lines(event))
