@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from app.workers import CancelToken
+from app.workers import CancelToken, TrainingBridge
 from embsr_core.data.demo import free_name, import_synthetic
 from embsr_core.data.errors import DataFormatError, ImportCancelled
 from embsr_core.data.from_store import default_preset, prepare_dataset
@@ -185,8 +185,8 @@ def train_job(store: Store, request: TrainRequest, *, progress: Progress, cancel
         request.model_name,
         request.model_overrides,
         request.train_config,
-        callback=progress,
         control=control,
+        recorders=[TrainingBridge(progress)],  # after the store's recorder
         run_name=request.run_name,
         dataset_id=request.dataset_id,
     )

@@ -67,6 +67,7 @@ def _combo(parent: QWidget, items: list[tuple[str, Any]], current: Any = None, t
 
 def resume_job(store: Any, run_id: int, *, progress: Callable[[object], None], cancel: Any) -> Any:
     """Worker job: rebuild the run's prepared split, then the engine's ``resume_run`` (as `embsr resume`)."""
+    from app.workers import TrainingBridge
     from embsr_core.data.from_store import prepared_for_run
     from embsr_core.store import runs_repo
     from embsr_core.training import resume_run
@@ -76,7 +77,7 @@ def resume_job(store: Any, run_id: int, *, progress: Callable[[object], None], c
     if missing:
         raise ValueError(f"run {run_id} has no stored {' / '.join(missing)} settings, so it cannot be resumed")
     prepared = prepared_for_run(store, run.config, run.dataset_id)
-    return resume_run(store, run_id, prepared, callback=progress, control=cancel)
+    return resume_run(store, run_id, prepared, control=cancel, recorders=[TrainingBridge(progress)])
 
 
 class RunsPage(Page):
