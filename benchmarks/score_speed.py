@@ -15,6 +15,7 @@ shared machine are noisy; the file generation is not timed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -79,25 +80,29 @@ def main() -> None:
               f"({src.stat().st_size / 2**20:.1f} MiB CSV), top-{args.top_k}, batch {args.batch_size}")
         cancel = threading.Event()
         timer = threading.Timer(args.time_limit, cancel.set)
-        last: list[tuple[float, int]] = []
-        started = time.perf_counter()
+        last: list[tuple[float, int, float]] = []
+        started, cpu_started = time.perf_counter(), time.process_time()
 
         def progress(event: object) -> None:
             if isinstance(event, ScoreProgress):
-                last.append((time.perf_counter() - started, event.sessions_scored))
+                last.append((time.perf_counter() - started, event.sessions_scored, time.process_time() - cpu_started))
 
         timer.start()
         try:
             report = score_file(predictor, src, out, top_k=args.top_k, batch_size=args.batch_size,
                                 progress=progress, cancel=cancel)
             seconds, done, note = report.seconds, report.sessions_read, ""
+            cpu = time.process_time() - cpu_started
         except ScoringCancelled:
-            seconds, done = last[-1] if last else (time.perf_counter() - started, 0)
+            seconds, done, cpu = last[-1] if last else (time.perf_counter() - started, 0, 0.0)
             note = f" (partial: cancelled at the {args.time_limit:.0f} s limit)"
         finally:
             timer.cancel()
     rate = done / seconds if seconds > 0 else 0.0
     print(f"scored {done:,} sessions in {seconds:.1f} s: {rate:,.0f} sessions/s{note}")
+    # on a busy machine the wall rate mostly measures the neighbours: the CPU figure is this process's own
+    print(f"process CPU {cpu:.1f} s ({done / cpu if cpu > 0 else 0.0:,.0f} sessions per CPU second, "
+          f"{args.threads} thread(s)); load average {os.getloadavg()[0]:.1f}")
     if done >= args.sessions:
         print(f"100,000-session file: {seconds:.1f} s end to end")
 
