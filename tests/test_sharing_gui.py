@@ -174,3 +174,26 @@ def test_cancel_in_the_score_dialog_leaves_no_file(real_runs, runs_page, qtbot, 
     assert not (tmp_path / "big_predictions.csv").exists()
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
     dialog.runner.shutdown()
+
+
+def test_score_dialog_with_a_model_file(real_runs, qtbot, tmp_path):
+    """What the Playground's "Score a file…" opens once a model file is loaded: no store involved."""
+    from app.widgets.score_dialog import ScoreDialog, ScoreSource
+    from embsr_core.sharing.model_file import export_model
+
+    path = tmp_path / "m.embsr"
+    export_model(real_runs.store, real_runs.run_ids[0], path)
+    sessions = tmp_path / "s.csv"
+    ids = write_split(real_runs.prepared, sessions)
+    dialog = ScoreDialog(ScoreSource.from_model_file(path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "model file m.embsr (EMBSR)" in dialog.findChildren(type(dialog.status))[0].text()
+    assert dialog.target_combo.count() == 1 + len(real_runs.prepared.vocab.op_names) - 1
+    dialog.sessions_edit.setText(str(sessions))
+    dialog.output_edit.setText(str(tmp_path / "p.csv"))
+    dialog.exclude_check.setChecked(True)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=WAIT_MS)
+    assert dialog.report.sessions_scored == len(ids) and (tmp_path / "p.csv").is_file()
+    dialog.runner.shutdown()
