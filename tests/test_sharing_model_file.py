@@ -98,6 +98,14 @@ def test_damaged_altered_and_newer_files_are_refused(exported: Path, tmp_path: P
     with pytest.raises(ModelFileError, match="'FutureNet', which this EMBSR Workbench .* cannot build"):
         load_model_file(unknown)
 
+    no_len = tmp_path / "no_len.embsr"
+    no_len.write_bytes(exported.read_bytes())
+    manifest = read_info(exported).manifest
+    del manifest["preprocessing"]["max_len"]
+    rewrite_member(no_len, model_file.MANIFEST, json.dumps(manifest).encode())
+    with pytest.raises(ModelFileError, match="'preprocessing' section lacks 'max_len'"):
+        read_info(no_len)
+
     not_model = tmp_path / "notes.embsr"
     not_model.write_text("hello")
     with pytest.raises(ModelFileError, match="not an EMBSR model file"):

@@ -193,7 +193,8 @@ def _check_manifest(path: Path, manifest: Any) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is not an EMBSR model file (its manifest does not name format {FORMAT_NAME!r})")
     version = manifest.get("format_version")
-    made_by = manifest.get("versions", {}).get("package", "an unknown version")
+    versions = manifest.get("versions") if isinstance(manifest.get("versions"), dict) else {}
+    made_by = versions.get("package", "an unknown version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} was made by EMBSR Workbench {made_by} in model-file format version {version}; this "
@@ -205,6 +206,10 @@ def _check_manifest(path: Path, manifest: Any) -> dict[str, Any]:
     for key in ("model", "vocabulary", "preprocessing", "sha256"):
         if not isinstance(manifest.get(key), dict):
             raise ModelFileError(f"{path}: the manifest lacks its {key!r} section (the file was altered)")
+    for section, key in (("model", "name"), ("model", "config"), ("vocabulary", "n_items"), ("vocabulary", "n_ops"),
+                         ("preprocessing", "max_len")):
+        if key not in manifest[section]:
+            raise ModelFileError(f"{path}: the manifest's {section!r} section lacks {key!r} (the file was altered)")
     return manifest
 
 
