@@ -9,32 +9,24 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import func, select
 
+from embsr_core.cli.lazy import LazyChoice, LazyOption, lazy_value
 from embsr_core.cli.root import CliContext, main, pass_cli
 from embsr_core.cli.runs_cmds import _table
 from embsr_core.data.errors import DataFormatError, ImportCancelled
-from embsr_core.data.importers import (
-    DEFAULT_CHUNK_ROWS,
-    FORMATS,
-    ColumnMapping,
-    Source,
-    detect_format,
-    ignored_mapping,
-)
-from embsr_core.data.store_io import ImportReport, import_into_store
 from embsr_core.store import StoreError
-from embsr_core.store.models import Dataset, Event
-from embsr_core.store.repository import (
-    delete_dataset,
-    get_dataset,
-    list_datasets,
-    operation_names,
-    printable,
-)
+
+if TYPE_CHECKING:
+    from embsr_core.data.importers import ColumnMapping, Source
+    from embsr_core.data.store_io import ImportReport
+    from embsr_core.store.models import Dataset
+
+# The importers (pandas, pyarrow) are imported by `embsr import` itself, the store's modules (SQLAlchemy)
+# by the commands that open it: `embsr --help` does not wait for them, `embsr datasets list` not for pandas.
+_IMPORTERS = "embsr_core.data.importers"
 
 EXIT_CANCELLED = 130
 
@@ -78,6 +70,8 @@ def _mapping(session: str | None, item: str | None, operation: str | None, times
              category: str | None, dwell: str | None, delimiter: str | None, user: str | None = None,
              gap_minutes: float | None = None, header: bool = True,
              numeric_ids: bool = False) -> ColumnMapping | None:
+    from embsr_core.data.importers import ColumnMapping
+
     values = (session, item, operation, timestamp, category, dwell, delimiter, user)
     if not any(values) and gap_minutes is None and header and not numeric_ids:
         return None
@@ -93,6 +87,8 @@ def _mapping(session: str | None, item: str | None, operation: str | None, times
 
 def _warn_ignored_mapping(paths: Sequence[Path], fmt: str, mapping: ColumnMapping | None) -> None:
     """Column options only shape generic tables: say so when the file is of another format."""
+    from embsr_core.data.importers import detect_format, ignored_mapping
+
     if mapping is None:
         return
     try:
@@ -105,6 +101,8 @@ def _warn_ignored_mapping(paths: Sequence[Path], fmt: str, mapping: ColumnMappin
 
 
 def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
+    from embsr_core.data.importers import Source
+
     if operations and len(operations) != len(paths):
         raise click.BadParameter(
             f"{len(operations)} --operation value(s) for {len(paths)} path(s); give one per path, in the "
@@ -117,7 +115,8 @@ def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
 
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True,
+@click.option("--format", "fmt", type=LazyChoice(lazy_value(_IMPORTERS, "FORMATS", lambda found: ["auto", *found])),
+              default="auto", show_default=True,
               help="Source format; auto sniffs the content.")
 @click.option("--name", help="Dataset name in the store (default: the first file's name without extension).")
 @click.option("--session-col", help="generic: column of the session id.")
@@ -138,7 +137,8 @@ def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
                    "by default ids are text and differ.")
 @click.option("--operation", "operations", multiple=True, metavar="NAME",
               help="A fixed operation for every row of a file; repeat once per path, in order ('-' = none).")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, hidden=True)
+@click.option("--chunk-rows", type=click.IntRange(min=1), cls=LazyOption,
+              lazy_default=lazy_value(_IMPORTERS, "DEFAULT_CHUNK_ROWS"), hidden=True)
 @pass_cli
 def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | None, session_col: str | None,
                item_col: str | None, operation_col: str | None, timestamp_col: str | None,
@@ -166,6 +166,8 @@ def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | N
     gaps of more than --session-gap minutes; that mode holds the file's rows in memory while cutting.
     Lines longer than 16 MiB are refused.
     """
+    from embsr_core.data.store_io import import_into_store
+
     sources = _sources(paths, operations)
     mapping = _mapping(session_col, item_col, operation_col, timestamp_col, category_col, dwell_col, delimiter,
                        user_col, session_gap, not no_header, numeric_ids)
@@ -224,6 +226,8 @@ def datasets_list(cli: CliContext) -> None:
     Example:
       embsr datasets list
     """
+    from embsr_core.store.repository import list_datasets, printable
+
     rows = [
         [f"#{d.id}", printable(d.name), d.source_format, f"{d.n_sessions:,}", f"{d.n_items:,}",
          str(d.n_operations), f"{d.n_events:,}", d.imported_at.strftime("%Y-%m-%d %H:%M")]
@@ -236,6 +240,8 @@ def datasets_list(cli: CliContext) -> None:
 
 
 def _dataset(cli: CliContext, ref: str) -> Dataset:
+    from embsr_core.store.repository import get_dataset
+
     try:
         return get_dataset(cli.store, ref)
     except KeyError as exc:
@@ -244,6 +250,11 @@ def _dataset(cli: CliContext, ref: str) -> Dataset:
 
 def _operation_counts(cli: CliContext, ds: Dataset) -> dict[str, int]:
     """From the import report; counted in the events table when the report lacks them."""
+    from sqlalchemy import func, select
+
+    from embsr_core.store.models import Event
+    from embsr_core.store.repository import operation_names
+
     names = operation_names(cli.store, ds.id)
     stored = (ds.import_report or {}).get("operation_counts")
     if stored is not None:
@@ -302,6 +313,8 @@ def datasets_delete(cli: CliContext, name: str, yes: bool) -> None:
       embsr datasets delete jd-appliances
       embsr datasets delete '#3' --yes
     """
+    from embsr_core.store.repository import delete_dataset
+
     ds = _dataset(cli, name)
     if not yes:
         click.confirm(f"Delete dataset {ds.name!r} ({ds.n_events:,} events) and its runs?", abort=True)

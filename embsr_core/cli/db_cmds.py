@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from embsr_core.cli.root import CliContext, main, pass_cli
-from embsr_core.store.migrate import head_revision
-from embsr_core.store.repository import store_info
 
 
 @main.group()
@@ -23,6 +21,9 @@ def db_info(cli: CliContext) -> None:
     Example:
       embsr db info
     """
+    from embsr_core.store.migrate import head_revision
+    from embsr_core.store.repository import store_info
+
     info = store_info(cli.store)
     click.echo(f"URL:            {info.url}")
     if info.dialect == "sqlite":

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from embsr_core import __version__
-from embsr_core.data.from_store import PreparationError
-from embsr_core.store import Store, StoreError, open_store
-from embsr_core.store.diagnose import explain_database_error, is_database_error
-from embsr_core.training.checkpoints import CheckpointError
+from embsr_core.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from embsr_core.store import Store
+
+# Errors shown as one line, by (module, class). Looked up only in modules already loaded: an exception
+# of a module nobody imported cannot have been raised, and importing them here would load pandas and
+# PyTorch for `embsr --help`.
+_ONE_LINE_ERRORS = (
+    ("embsr_core.data.from_store", "PreparationError"),  # a dataset that cannot be prepared
+    ("embsr_core.training.checkpoints", "CheckpointError"),  # a damaged checkpoint
+)
+
+
+def _is_one_line_error(exc: BaseException) -> bool:
+    if isinstance(exc, StoreError):
+        return True
+    for module_name, class_name in _ONE_LINE_ERRORS:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, class_name, None) if module is not None else None
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return False
 
 
 class CliContext:
@@ -23,6 +43,8 @@ class CliContext:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from embsr_core.store import open_store  # (SQLAlchemy, alembic: not needed for --help)
+
             try:
                 self._store = open_store(self.db_url)
             except StoreError as exc:
@@ -40,9 +62,11 @@ class StoreGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (StoreError, PreparationError, CheckpointError) as exc:
-            raise click.ClickException(str(exc)) from None
         except Exception as exc:
+            if _is_one_line_error(exc):
+                raise click.ClickException(str(exc)) from None
+            from embsr_core.store.diagnose import explain_database_error, is_database_error
+
             if not is_database_error(exc):
                 raise
             cli = ctx.find_object(CliContext)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from embsr_core import reports
+from embsr_core.cli.lazy import LazyChoice, LazyModule
 from embsr_core.cli.root import CliContext, main, pass_cli
 
-AGG_CHOICE = click.Choice(list(reports.AGGREGATIONS))
+reports = LazyModule("embsr_core.reports")  # pandas: loaded by the commands that read metrics, not by --help
+AGG_CHOICE = LazyChoice(lambda: list(reports.AGGREGATIONS))
 SPLIT_CHOICE = click.Choice(["test", "valid"])
 TARGET_OP_CHOICE = click.Choice(["oracle", "unknown"])
 

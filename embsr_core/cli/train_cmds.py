@@ -6,20 +6,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from embsr_core.cli.lazy import LazyChoice, LazyOption, lazy_value
 from embsr_core.cli.root import CliContext, main, pass_cli
-from embsr_core.data.demo import free_name, import_synthetic
-from embsr_core.data.from_store import prepare_dataset, prepared_for_run
-from embsr_core.data.preprocess import PRESETS
-from embsr_core.data.synthetic import DEFAULT_SIGNAL
 from embsr_core.models.registry import get_spec, list_specs, resolve_config
-from embsr_core.store import runs_repo
-from embsr_core.store.repository import get_dataset
-from embsr_core.training import (
-    TRAIN_PARAMS,
+from embsr_core.training.config import TRAIN_PARAMS, TrainConfig
+from embsr_core.training.events import (
     BatchEnd,
     Cancelled,
     ControlToken,
@@ -28,16 +23,17 @@ from embsr_core.training import (
     Failed,
     Finished,
     Recorder,
-    RunOutcome,
     RunStarted,
-    TrainConfig,
     TrainEvent,
     cancel_on_sigint,
-    evaluate_checkpoint,
-    resume_run,
-    run_training,
 )
-from embsr_core.training.search import PAPER_GRID, grid_search
+
+if TYPE_CHECKING:
+    from embsr_core.training.trainer import RunOutcome
+
+# Data preparation (pandas), the trainer (PyTorch) and the search (optuna) are imported inside the
+# commands that use them: `embsr --help`, `embsr datasets list` and `embsr runs list` start in well under
+# a second instead of waiting seconds for PyTorch.
 
 SHOWN_METRICS = ("hit@5", "hit@10", "hit@20", "mrr@5", "mrr@10", "mrr@20")
 
@@ -85,7 +81,8 @@ def prep_options(func: Any) -> Any:
     func = click.option("--augment/--no-augment", default=None, expose_value=False, callback=_remember_augment,
                         help="Train on every prefix of each training session (default) or, with "
                              "--no-augment, on one target per session as in the paper")(func)
-    func = click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+    presets = LazyChoice(lazy_value("embsr_core.data.preprocess", "PRESETS", sorted))
+    func = click.option("--preset", type=presets, default=None,
                         help="Preprocessing preset (default: chosen from the dataset's source and size)")(func)
     func = click.option("--min-support", type=click.IntRange(min=1), default=None,
                         help="Drop items seen fewer times than this (1 keeps every item)")(func)
@@ -113,6 +110,8 @@ def _prep_overrides(min_support: int | None, max_len: int | None, split: str | N
 def _prepared_from_options(store: Any, dataset: str, preset: str | None, min_support: int | None,
                            max_len: int | None, split: str | None) -> tuple[Any, Any]:
     """The dataset row and its prepared split, from the shared preprocessing flags."""
+    from embsr_core.store.repository import get_dataset
+
     try:
         ds = get_dataset(store, dataset)
     except KeyError as exc:
@@ -120,6 +119,8 @@ def _prepared_from_options(store: Any, dataset: str, preset: str | None, min_sup
     ctx = click.get_current_context(silent=True)
     augment = ctx.find_root().meta.get("embsr.augment") if ctx is not None else None
     overrides = _prep_overrides(min_support, max_len, split, augment)
+    from embsr_core.data.from_store import prepare_dataset
+
     return ds, prepare_dataset(store, ds, preset, overrides=overrides)
 
 
@@ -207,7 +208,8 @@ def _exit_for(outcome: RunOutcome) -> None:
 @click.option("--sessions", default=20_000, show_default=True, type=click.IntRange(1))
 @click.option("--items", default=2_000, show_default=True, type=click.IntRange(2))
 @click.option("--categories", default=40, show_default=True, type=click.IntRange(1))
-@click.option("--signal", default=DEFAULT_SIGNAL, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--signal", cls=LazyOption, lazy_default=lazy_value("embsr_core.data.synthetic", "DEFAULT_SIGNAL"),
+              show_default=True, type=click.FloatRange(0, 1),
               help="How strongly operations reveal the next item (0 = not at all)")
 @click.option("--seed", default=0, show_default=True, type=int)
 @pass_cli
@@ -220,6 +222,8 @@ def generate(cli: CliContext, name: str, sessions: int, items: int, categories: 
       embsr generate --sessions 20000 --signal 0.9
       embsr generate --name "No signal" --signal 0
     """
+    from embsr_core.data.demo import free_name, import_synthetic
+
     store = cli.store
     report = import_synthetic(store, free_name(store, name), n_sessions=sessions, n_items=items,
                               n_categories=categories, signal=signal, seed=seed)
@@ -281,6 +285,8 @@ def train(cli: CliContext, dataset: str, model: str, params: tuple[str, ...], ru
       torchrun --nproc-per-node 2 -m embsr_core.cli train jd-sample --distributed
     """
     overrides = _model_overrides(model, params)
+    from embsr_core.training.runner import run_training
+
     config = _train_config(train_values)
     store = cli.store
     ds, prepared = _prepared_from_options(store, dataset, preset, min_support, max_len, split)
@@ -313,6 +319,9 @@ def resume(cli: CliContext, run_id: int, device: str | None, max_epochs: int | N
     Example:
       embsr resume 7
     """
+    from embsr_core.data.from_store import prepared_for_run
+    from embsr_core.training.runner import resume_run
+
     store = cli.store
     run = _get_run(store, run_id)
     prepared = prepared_for_run(store, run.config, run.dataset_id)
@@ -328,6 +337,8 @@ def resume(cli: CliContext, run_id: int, device: str | None, max_epochs: int | N
 
 def _get_run(store: Any, run_id: int) -> Any:
     try:
+        from embsr_core.store import runs_repo
+
         return runs_repo.get_run(store, run_id)
     except KeyError as exc:
         raise click.ClickException(str(exc).strip("'\"")) from None
@@ -351,6 +362,9 @@ def evaluate(cli: CliContext, run_id: int, split: str, target_op: str, which: st
     Example:
       embsr evaluate 7 --split test --target-op both
     """
+    from embsr_core.data.from_store import prepared_for_run
+    from embsr_core.training.runner import evaluate_checkpoint
+
     store = cli.store
     run = _get_run(store, run_id)
     prepared = prepared_for_run(store, run.config, run.dataset_id)
@@ -378,9 +392,9 @@ def _parse_grid(items: tuple[str, ...]) -> dict[str, list[str]] | None:
 @main.command()
 @click.argument("dataset")
 @click.option("--model", "-m", "model", default="EMBSR", show_default=True)
-@click.option("--grid", "grid_items", multiple=True, metavar="NAME=V1,V2,...",
-              help="A grid axis (repeatable); model or training settings. Default: the paper's grid "
-              f"{dict(PAPER_GRID)}")
+@click.option("--grid", "grid_items", multiple=True, metavar="NAME=V1,V2,...", cls=LazyOption,
+              lazy_help=lazy_value("embsr_core.training.search", "PAPER_GRID", lambda grid: "A grid axis "
+                                   f"(repeatable); model or training settings. Default: the paper's grid {dict(grid)}"))
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Fixed model hyperparameter")
 @prep_options
 @train_options
@@ -395,6 +409,8 @@ def search(cli: CliContext, dataset: str, model: str, grid_items: tuple[str, ...
       embsr search "Demo (synthetic)" -m EMBSR --max-epochs 10
       embsr search jd-sample -m NARM --grid lr=0.001,0.005 --grid dropout=0,0.2
     """
+    from embsr_core.training.search import grid_search
+
     store = cli.store
     ds, prepared = _prepared_from_options(store, dataset, preset, min_support, max_len, split)
     control = ControlToken()
@@ -431,7 +447,10 @@ def demo(cli: CliContext, epochs: int, sessions: int, model: str, out_dir: Path 
     Example:
       embsr demo --epochs 3
     """
+    from embsr_core.data.demo import free_name, import_synthetic
+    from embsr_core.data.from_store import prepare_dataset
     from embsr_core.reports import export_comparison_csv, export_metrics_csv
+    from embsr_core.training.runner import evaluate_checkpoint, run_training
 
     started = time.perf_counter()
     store = cli.store

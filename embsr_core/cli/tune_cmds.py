@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from embsr_core.cli.lazy import LazyChoice, lazy_value
 from embsr_core.cli.root import CliContext, main, pass_cli
 from embsr_core.cli.runs_cmds import runs_compare
 from embsr_core.cli.train_cmds import (
@@ -18,21 +19,22 @@ from embsr_core.cli.train_cmds import (
     train_options,
 )
 from embsr_core.models.registry import get_spec, list_specs
-from embsr_core.reports import export_comparison_csv
-from embsr_core.training import ControlToken, EvaluationEnd, TrainEvent, cancel_on_sigint
-from embsr_core.training.leaderboard import (
-    BoardProgress,
-    board_progress_line,
-    leaderboard,
-    table3_models,
-    trial_line,
-)
-from embsr_core.training.tuning import PRUNERS, TuneProgress, TuneResult, parse_duration, search_space, tune
+from embsr_core.training.events import ControlToken, EvaluationEnd, TrainEvent, cancel_on_sigint
+
+if TYPE_CHECKING:
+    from embsr_core.training.leaderboard import BoardProgress
+    from embsr_core.training.tuning import TuneProgress, TuneResult
+
+# The tuner (optuna, PyTorch) and the reports (pandas) are imported by the commands that use them, so
+# `embsr --help` does not wait for them.
+PRUNERS = lazy_value("embsr_core.training.tuning", "PRUNERS")
 
 
 def _budget(budget: str | None, trials: int | None, default: str | None) -> tuple[float | None, int | None]:
     if budget is None and trials is None:
         budget = default
+    from embsr_core.training.tuning import parse_duration
+
     try:
         return (None if budget is None else parse_duration(budget)), trials
     except ValueError as exc:
@@ -89,7 +91,7 @@ def _summary(result: TuneResult) -> None:
               help="Search these values instead of the model's own search space (repeatable)")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True,
               help="tpe = Optuna's Bayesian sampler; grid = every combination")
-@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True,
+@click.option("--pruner", type=LazyChoice(PRUNERS), default="median", show_default=True,
               help="Stop trials that fall behind: median rule, successive halving, or none")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Fixed model hyperparameter")
 @click.option("--study", "study_name", default=None, help="Name of the study (default: a new one)")
@@ -113,6 +115,9 @@ def tune_command(cli: CliContext, dataset: str, model: str, budget: str | None, 
       embsr tune jd-sample -m NARM --space lr=0.001,0.005 --space dropout=0,0.2 --sampler grid
       embsr tune jd-sample -m EMBSR --study "tune EMBSR 1a2b3c4d" --resume --budget 30m
     """
+    from embsr_core.training.leaderboard import trial_line
+    from embsr_core.training.tuning import search_space, tune
+
     if resume and not study_name:
         raise click.UsageError("--resume needs --study NAME (the study to continue)")
     try:
@@ -160,7 +165,7 @@ def tune_command(cli: CliContext, dataset: str, model: str, budget: str | None, 
               help="Trials per model (with --budget: whichever ends first)")
 @click.option("--models", "models_text", default=None, metavar="A,B,...",
               help="Models to compare (default: the paper's Table III: the baselines and EMBSR); 'all' = every one")
-@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True)
+@click.option("--pruner", type=LazyChoice(PRUNERS), default="median", show_default=True)
 @click.option("--name", "board", default=None,
               help="Name of the board (default: fixed by the data and settings, so a rerun continues it)")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -184,6 +189,9 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
       embsr leaderboard "Demo (synthetic)" --budget 30m
       embsr leaderboard jd-sample --trials 5 --models EMBSR,SGNN-HN,BERT4Rec,S-POP --max-epochs 20
     """
+    from embsr_core.reports import export_comparison_csv
+    from embsr_core.training.leaderboard import board_progress_line, leaderboard, table3_models
+
     if models_text is None:
         models = table3_models()
     elif models_text.strip().lower() == "all":

@@ -12,16 +12,18 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import delete, select, update
 
 from embsr_core.store.engine import Store
 from embsr_core.store.errors import StoreError
 from embsr_core.store.models import EpochMetric, LossPoint, Run, RunRanks
 from embsr_core.store.run_details import delete_run_details
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 RUN_STATUSES = ("queued", "running", "finished", "stopped", "failed", "interrupted")
 LIVE_STATUSES = ("queued", "running")
@@ -305,6 +307,8 @@ def truncate_after(store: Store, run_id: int, epoch: int, step: int) -> None:
 
 def metrics_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
     """Long format: run_id, epoch, split, target_op, metric, k, name ("hit@20"), value, wall_time."""
+    import pandas as pd  # (here: opening a store, e.g. for `embsr datasets list`, needs no pandas)
+
     with store.session() as session:
         rows = session.execute(
             select(
@@ -330,6 +334,8 @@ def metrics_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
 
 def loss_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
     """run_id, step, epoch, loss, wall_time (the downsampled training-loss series)."""
+    import pandas as pd
+
     with store.session() as session:
         rows = session.execute(
             select(LossPoint.run_id, LossPoint.step, LossPoint.epoch, LossPoint.loss, LossPoint.wall_time)
@@ -359,6 +365,8 @@ def save_ranks(
     store: Store, run_id: int, split: str, target_op: str, ranks: np.ndarray, prep_hash: str | None
 ) -> None:
     """Store (replace) the per-session target ranks of one evaluation, as little-endian int32."""
+    import numpy as np  # (here: opening a store needs no numpy)
+
     data = np.asarray(ranks, dtype="<i4").tobytes()
     with store.session() as session, session.begin():
         session.execute(
@@ -373,6 +381,8 @@ def save_ranks(
 
 def load_ranks(store: Store, run_id: int, split: str, target_op: str) -> tuple[np.ndarray, str | None]:
     """``(ranks int32 N, prep_hash)``; ``KeyError`` naming what is missing."""
+    import numpy as np
+
     with store.session() as session:
         row = session.get(RunRanks, (run_id, split, target_op))
         if row is None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from embsr_core.models.registry import Param
+
+if TYPE_CHECKING:
+    import torch
 
 K_VALUES = (1, 3, 5, 10, 20)  # cut-offs of every ranking metric
 METRIC_NAMES = ("hit", "mrr", "ndcg")
@@ -129,6 +130,8 @@ assert [p.name for p in TRAIN_PARAMS] == [f.name for f in fields(TrainConfig)], 
 
 def resolve_device(spec: str) -> torch.device:
     """``auto`` → CUDA, else MPS, else CPU; an explicit device is checked to exist."""
+    import torch  # (here: the settings schema is read by `embsr --help`, which must not wait for PyTorch)
+
     spec = spec.strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():

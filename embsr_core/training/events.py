@@ -13,8 +13,10 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # (annotations only: the CLI imports these events without numpy)
 
 
 @dataclass(frozen=True)
