@@ -173,23 +173,36 @@ class _Scorer:
             end_times=np.zeros(n),
             dwell=dwell,
         )
+        # batches of similar lengths: a batch is padded to its longest session, so sorting the chunk's
+        # sessions by length cuts the padded work; rows are written back in file order
+        order = np.argsort(lengths, kind="stable")
+        k = min(self.report.top_k, self.p.model.n_items)
+        top = np.zeros((n, k), np.int64)  # n×k dense item ids, best first
+        values = np.zeros((n, k), np.float32)  # n×k scores (-inf: fewer than k items left)
         for lo in range(0, n, self.batch_size):
-            self._batch(split, np.arange(lo, min(n, lo + self.batch_size)))
+            index = order[lo : lo + self.batch_size]
+            top[index], values[index] = self._batch(split, index, k)
+        for lo in range(0, n, self.batch_size):  # CSV rows in file order, a slice at a time
+            self._write(session_ids[lo : lo + self.batch_size], top[lo : lo + self.batch_size],
+                        values[lo : lo + self.batch_size])
 
     @torch.no_grad()
-    def _batch(self, split: SplitArrays, index: np.ndarray) -> None:
+    def _batch(self, split: SplitArrays, index: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         batch = batch_to(self.p.model.collate(split, index, self.target), self.p.device)
         scores = self.p.model.scores(batch).float()  # B×(n_items+1); column 0 is -inf
         scores[:, 0] = -torch.inf
         if self.exclude_seen:
             seen = torch.from_numpy(split.items.take(index).astype(np.int64)).to(scores.device)  # B×L, 0 = pad
             scores.scatter_(1, seen, -torch.inf)
-        k = min(self.report.top_k, scores.shape[1] - 1)
         values, top = torch.topk(scores, k, dim=1)  # B×k, best first
-        values, top = values.cpu().numpy(), top.cpu().numpy()
+        self.report.sessions_scored += len(index)
+        self.after_batch()
+        return top.cpu().numpy(), values.cpu().numpy()
+
+    def _write(self, sessions: np.ndarray, top: np.ndarray, values: np.ndarray) -> None:
         ids = self.item_names[top]
         rows = []
-        for b, session in enumerate(split.session_ids[index]):
+        for b, session in enumerate(sessions):
             finite = np.isfinite(values[b])
             rows.extend(
                 (session, rank, item, f"{score:.6g}")
@@ -197,8 +210,6 @@ class _Scorer:
             )
         self.writer.writerows(rows)
         self.report.rows_written += len(rows)
-        self.report.sessions_scored += len(index)
-        self.after_batch()
 
 
 def score_file(
