@@ -130,3 +130,34 @@ def test_sample_from_test_set_button_loads_a_held_out_session(page, real_runs, q
     assert page.session and "True next item" in page.true_label.text()
     assert "Loading the test split" not in page.status.text()
     assert page.pred_tables[0].rowCount() == page.k_spin.value()
+
+
+def test_fifteen_steps_keep_readable_charts_and_whole_item_ids(page, real_runs, qtbot):
+    item, op = sample_test_session(real_runs.prepared, row=0).session[0]
+    page.search_edit.setText(item)
+    qtbot.waitUntil(lambda: page.search_results.count() > 0, timeout=5000)
+    for _ in range(15):
+        qtbot.mouseClick(page.op_buttons[op], Qt.MouseButton.LeftButton)
+    assert len(page.session) == 15
+    page.why_tabs.setCurrentWidget(page.attention_view)
+    _idle(page, qtbot)
+    view = page.attention_view
+    assert view.matrix.shape == (16, 16)
+    # an absolute scale (from 0), and the plot says when attention is nearly uniform
+    assert view.levels[0] == 0.0 and view.levels[1] == pytest.approx(float(view.matrix.max()))
+    lo, hi = float(view.matrix.min()), float(view.matrix.max())
+    assert ("nearly uniform" in view.note) == (hi - lo < 0.25 * hi)
+    # the step labels on each axis do not overlap
+    plot = view.getPlotItem()
+    box = plot.getViewBox().sceneBoundingRect()
+    metrics = view.fontMetrics()
+    bottom = plot.getAxis("bottom")._tickLevels[0]
+    left = plot.getAxis("left")._tickLevels[0]
+    assert len(bottom) * max(metrics.horizontalAdvance(t) for _, t in bottom) <= box.width()
+    assert len(left) * metrics.height() <= box.height()
+    # item ids are shown whole in the predictions table
+    table = page.pred_tables[0]
+    for r in range(table.rowCount()):
+        text = table.item(r, 1).text()
+        assert table.columnWidth(1) >= table.fontMetrics().horizontalAdvance(text)
+        assert table.item(r, 1).toolTip() == text

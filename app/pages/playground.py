@@ -247,7 +247,8 @@ class PlaygroundPage(Page):
             table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
             header = table.horizontalHeader()
             header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+            # item ids are never cut: their column fits them; the category takes what is left
+            header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
             header.setMinimumSectionSize(28)
             box.addWidget(title)
             box.addWidget(table, 1)
@@ -258,14 +259,14 @@ class PlaygroundPage(Page):
         self.status.setObjectName("Muted")
 
         self.why_tabs = QTabWidget(right)
-        self.attention_view = Heatmap(self, title="Self-attention (rows attend to columns; last = star node)")
-        self.dyadic_view = Heatmap(self, title="Dyadic term: operation-pair contribution to the logits",
+        self.attention_view = Heatmap(self, title="Attention: how much each step (row) draws on each step (column)")
+        self.dyadic_view = Heatmap(self, title="Operation pairs: how much each pair pushes the prediction",
                                    diverging=True)
         gates = QWidget(self)
         glay = QVBoxLayout(gates)
         glay.setContentsMargins(0, 0, 0, 0)
         self.beta_label = QLabel(gates)  # no word wrap: wrapped labels make the page taller than the window
-        self.star_view = GateBars(self, title="Star-node gate α per step (how much the star node updates the item)")
+        self.star_view = GateBars(self, title="Star-node gate per step: how much the session summary updates the item")
         glay.addWidget(self.beta_label)
         glay.addWidget(self.star_view, 1)
         self.why_tabs.addTab(self.attention_view, "Attention")
@@ -702,6 +703,8 @@ class PlaygroundPage(Page):
                          "✓" if _get(p, "in_session") else ""]
                 for c, text in enumerate(cells):
                     cell = QTableWidgetItem(text)
+                    if c in (1, 2):
+                        cell.setToolTip(text)
                     if c in (0, 3):
                         cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     if c == 4:
@@ -731,7 +734,8 @@ class PlaygroundPage(Page):
         self.predictionsReady.emit()
 
     def step_labels(self) -> list[str]:
-        return [f"{n}:{op[:6]}" for n, (_item, op) in enumerate(self.session, start=1)]
+        """Axis labels of the steps: number and operation (long names shortened with an ellipsis)."""
+        return [f"{n} {op if len(op) <= 10 else op[:9] + '…'}" for n, (_item, op) in enumerate(self.session, start=1)]
 
     def _show_explanation(self, explanation: Any) -> None:
         """Draw the primary run's explanation; steps beyond the model's max length were cut from the front."""
@@ -758,6 +762,6 @@ class PlaygroundPage(Page):
             self.beta_label.setText(
                 f"Fusion gate β = <b>{b:.3f}</b> (mean over {beta.size} dimensions): the session vector is<br>"
                 f"β · z<sub>s</sub> (self-attention readout of the micro-behaviors) + (1 − β) · x<sub>t</sub> "
-                f"(last item), eq. 18:<br>here {100 * b:.0f}% attention, {100 * (1 - b):.0f}% last item.{note}"
+                f"(last item) (paper, eq. 18):<br>here {100 * b:.0f}% attention, {100 * (1 - b):.0f}% last item.{note}"
             )
         self.explanation_missing = missing
