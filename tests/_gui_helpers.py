@@ -35,6 +35,7 @@ def window(qtbot, context) -> Iterator[MainWindow]:
     win.show()
     qtbot.waitExposed(win)
     yield win
+    context.runner.shutdown()  # a run left by a failed test stops first: closing would ask to confirm
     win.close()  # pages stop their workers in can_close, the runner in closeEvent
     win.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)

@@ -52,6 +52,10 @@ SPLIT_TIPS = {
     "order": "70/10/20 in file order",
 }
 LEFT_WIDTH = 390
+START_TIP = "Start training (Ctrl+Enter); while a run trains, add this one to the queue"
+PAUSE_TIP = "Pause the running run between batches, or resume it"
+STOP_TIP = "Stop the running run; a checkpoint is saved so it can be resumed (Runs page)"
+IDLE_TIP = "Nothing is training right now"
 
 
 def _scroll(widget: QWidget) -> QScrollArea:
@@ -134,13 +138,13 @@ class TrainPage(Page):
         self.start_button = QPushButton("Start", setup_card)
         self.start_button.setProperty("primary", True)
         self.start_button.setShortcut("Ctrl+Return")
-        self.start_button.setToolTip("Start training (Ctrl+Enter); while a run trains, add this one to the queue")
+        self.start_button.setToolTip(START_TIP)
         self.start_button.clicked.connect(self.start)
         self.pause_button = QPushButton("Pause", setup_card)
-        self.pause_button.setToolTip("Pause the running run between batches, or resume it")
+        self.pause_button.setToolTip(PAUSE_TIP)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button = QPushButton("Stop", setup_card)
-        self.stop_button.setToolTip("Stop the running run; a checkpoint is saved so it can be resumed (Runs page)")
+        self.stop_button.setToolTip(STOP_TIP)
         self.stop_button.clicked.connect(self.stop)
         self.tune_button = QPushButton("Tune…", setup_card)
         self.tune_button.setToolTip("Search better settings for this model on the validation data; "
@@ -151,6 +155,11 @@ class TrainPage(Page):
         buttons.addWidget(self.pause_button, 1)
         buttons.addWidget(self.stop_button, 1)
         setup_layout.addLayout(buttons)
+        self.start_hint = QLabel(setup_card)  # why Start is disabled (a disabled button cannot say it)
+        self.start_hint.setObjectName("StartHint")
+        self.start_hint.setWordWrap(True)
+        self.start_hint.hide()
+        setup_layout.addWidget(self.start_hint)
         self.message = QLabel(setup_card)
         self.message.setObjectName("ErrorText")
         self.message.setWordWrap(True)
@@ -585,15 +594,28 @@ class TrainPage(Page):
         if run is not None and run.task.state == "queued":
             run.task.cancel()  # a queued task ends at once: done → removed from the list
 
+    def start_blocked_reason(self) -> str | None:
+        """Why Start cannot be pressed now, in the user's words; None when it can."""
+        if self.context.store is None:
+            return "the store could not be opened (choose another one in Settings)"
+        if self.dataset_combo.count() == 0:
+            return "there is no dataset yet; import or generate one on the Datasets page"
+        return None
+
     @Slot()
     def _update_buttons(self, *_args: object) -> None:
         running = self.current is not None and not self.current.task.is_done()
-        ok = self.context.store is not None
-        self.start_button.setEnabled(ok and self.dataset_combo.count() > 0)
-        self.tune_button.setEnabled(ok and self.dataset_combo.count() > 0)
+        reason = self.start_blocked_reason()
+        self.start_button.setEnabled(reason is None)
+        self.tune_button.setEnabled(reason is None)
+        self.start_button.setToolTip(START_TIP if reason is None else f"Start is unavailable: {reason}.")
+        self.start_hint.setText(f"Start is unavailable: {reason}." if reason else "")
+        self.start_hint.setVisible(reason is not None)
         self.start_button.setText("Add to queue" if self.context.runner.training.is_busy() else "Start")
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
+        self.pause_button.setToolTip(PAUSE_TIP if running else IDLE_TIP)
+        self.stop_button.setToolTip(STOP_TIP if running else IDLE_TIP)
         paused = running and self.current is not None and self.current.task.is_paused()
         self.pause_button.setText("Resume" if paused else "Pause")
         self.remove_button.setEnabled(any(r.task.state == "queued" for r in self.runs))
