@@ -96,7 +96,7 @@ def measure(store: Store, dataset_id: int, prepared: PreparedDataset, model: str
     """Train ``model`` for ``args.epochs`` epochs and return its table row."""
     meter = Throughput()
     cfg = TrainConfig(max_epochs=args.epochs, patience=args.epochs, batch_size=args.batch_size, lr=0.001,
-                      seed=args.seed, device=args.device, threads=args.threads)
+                      seed=args.seed, device=args.device, threads=args.threads, amp=args.amp)
     memory.reset()
     start = time.perf_counter()
     outcome = run_training(store, prepared, model, paper_overrides(model), cfg, callback=meter,
@@ -123,7 +123,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="registered model names (default: EMBSR; e.g. EMBSR-NS EMBSR-NG EMBSR-NF)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per model (default 1)")
     parser.add_argument("--device", default="auto", help="auto (CUDA → MPS → CPU), cpu, cuda, cuda:1, mps")
-    parser.add_argument("--preset", default=default_preset(DATASET), choices=["trivago", "sample"],
+    parser.add_argument("--dataset", default=DATASET, choices=["Trivago", "Synthetic"],
+                        help="Trivago (the shared sample) or Synthetic (generated: for machines without the samples)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only: bf16 where supported)")
+    parser.add_argument("--preset", default=None, choices=["trivago", "sample"],
                         help="preprocessing preset (default: trivago, the paper's: support 5, L = 50)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
@@ -134,10 +137,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = resolve_device(args.device)
-    prepared = prepare_sample(DATASET, args.preset)
+    args.preset = args.preset or default_preset(args.dataset)
+    prepared = prepare_sample(args.dataset, args.preset)
     print(machine_line())
     print(f"Table II row: {table2_row(prepared, args.preset)}")
     print(f"Settings: d = 100, batch {args.batch_size}, lr 0.001, {args.epochs} epoch(s), device {device}, "
+          f"amp {args.amp}, "
           f"{resolve_threads(args.threads)} CPU threads", flush=True)
     memory = PeakMemory(device)
     rows = []

@@ -37,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embsr_core.data.prepared import SplitArrays  # noqa: E402
+from embsr_core.models.base import batch_to  # noqa: E402
 from embsr_core.models.layers.op_attention import OpAwareAttentionLayer, dyadic_form  # noqa: E402
 from embsr_core.models.registry import build_model, get_spec, list_specs  # noqa: E402
 
@@ -110,7 +111,7 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
     batches = [model.collate(split, rng.choice(len(split), args.batch, replace=False))
                for _ in range(args.warmup + args.steps)]
     collate_s = (time.perf_counter() - t0) / len(batches)
-    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
+    batches = [batch_to(b, device) for b in batches]  # as the trainer moves them (loop offsets stay on the host)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
     _reset_peak(device)
     before = _current_mb(device)

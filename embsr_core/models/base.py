@@ -28,6 +28,10 @@ class SessionRecommender(nn.Module):
 
     trainable: ClassVar[bool] = True  # False: fitted by ``fit`` (S-POP, SKNN), no gradient steps
     uses_operations: ClassVar[bool] = True
+    # Under DDP: whether some parameters may get no gradient in a step (DDP must then search the graph for
+    # them every step, which costs time). Every registered model uses all of its parameters in every step
+    # (tests/test_gpu_ready.py checks it); a model that does not sets this to True.
+    ddp_find_unused_parameters: ClassVar[bool] = False
 
     def __init__(self, n_items: int, n_ops: int, config: dict[str, Any]):
         super().__init__()
@@ -55,6 +59,12 @@ class SessionRecommender(nn.Module):
         return {}
 
 
+# Batch entries that steer Python-side loops (sizes, offsets): they stay on the host, so reading them
+# (``.tolist()``) in the forward pass never waits for the GPU.
+HOST_KEYS = frozenset({"g_trie_level_ptr"})
+
+
 def batch_to(batch: Batch, device: torch.device | str) -> Batch:
-    """Move every tensor of a batch to ``device`` (non-blocking where pinned)."""
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    """Move every tensor of a batch to ``device`` (non-blocking where pinned), except :data:`HOST_KEYS`."""
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k not in HOST_KEYS else v)
+            for k, v in batch.items()}

@@ -104,6 +104,13 @@ def mean_across(value: float, device: torch.device, ctx: DistContext) -> float:
     return float(t.item()) / ctx.world_size
 
 
+def mean_tensor_across(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The element-wise mean over ranks of a tensor on this rank's device (one all-reduce, no host read)."""
+    total = values.to(torch.float64, copy=True)  # the caller's tensor is left alone
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total / ctx.world_size
+
+
 def broadcast_int(value: int | None, ctx: DistContext) -> int:
     box = [value]
     dist.broadcast_object_list(box, src=0)
@@ -127,9 +134,12 @@ class LossModule(nn.Module):
 
 
 def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
-    """DDP around the loss; unused parameters are allowed (e.g. the 'unknown' op token under oracle)."""
+    """DDP around the loss. The per-step search for unused parameters only for a model that declares it
+    needs one (``ddp_find_unused_parameters``); the rows of an embedding never used in a batch (e.g. the
+    'unknown' operation token under oracle) are not unused parameters: the embedding gets a gradient."""
     from torch.nn.parallel import DistributedDataParallel
 
     module = LossModule(model)
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+    find_unused = bool(getattr(model, "ddp_find_unused_parameters", True))
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)

@@ -22,7 +22,7 @@ import random
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,17 @@ class _Progress:
     best_metrics: dict[str, float] | None = None
     bad_epochs: int = 0
     elapsed: float = 0.0  # wall seconds spent in earlier processes
+
+
+@dataclass
+class _StepWindow:
+    """Steps taken but not yet read back from the device (their losses stay there until a read)."""
+
+    t_start: float
+    first: int  # the epoch's first batch in this process (a resume starts mid-epoch)
+    n_batches: int
+    samples: int = 0
+    pending: list[tuple[int, int, torch.Tensor]] = field(default_factory=list)  # (batch, rows, loss ())
 
 
 def run_settings(prepared: PreparedDataset, model_config: dict[str, Any], train_config: TrainConfig) -> dict[str, Any]:
@@ -231,6 +242,9 @@ class Trainer:
         local_procs = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist is not None else 1
         self.threads = apply_threads(cfg.threads, local_procs)  # before any work: it is process-wide
         self.use_amp = cfg.amp and self.device.type == "cuda"
+        # bf16 where the GPU has it (no loss scaling needed), else fp16 with the gradient scaler
+        bf16 = self.use_amp and torch.cuda.is_bf16_supported()
+        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
         for name, split in (("training", self.prepared.train), ("validation", self.prepared.valid)):
             if len(split) == 0:
                 raise ValueError(f"the {name} split of dataset {self.prepared.dataset_name!r} has no sessions")
@@ -256,7 +270,7 @@ class Trainer:
         )
         if model.trainable and self.optimizer is None:
             raise ValueError(f"model {self.model_name} is trainable but has no trainable parameters")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and not bf16)
         distributed = self.dist is not None and model.trainable
         self.train_module = ddp.wrap_ddp(self.model, self.device) if distributed else ddp.LossModule(self.model)
         if self.dist is not None:  # different dropout masks per rank; identical weights come from DDP's broadcast
@@ -311,7 +325,7 @@ class Trainer:
         }
         if self.optimizer is not None:
             state["optimizer"] = self.optimizer.state_dict()
-        if self.use_amp:
+        if self.scaler.is_enabled():
             state["scaler"] = self.scaler.state_dict()
         return state
 
@@ -325,7 +339,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         if self.optimizer is not None and "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
-        if "scaler" in state and self.use_amp:
+        if "scaler" in state and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
         restore_rng(state)
         self.progress = _Progress(
@@ -382,42 +396,76 @@ class Trainer:
             batches = [ddp.shard_rows(b, self.dist) for b in batches]
         return batches
 
+    def _sync_interval(self, n_batches: int) -> int:
+        """Steps between two reads of the loss on the host (and, under DDP, two cancel checks).
+
+        On the CPU reading a loss costs nothing, so every step is read and reported at once (today's
+        behaviour, bit for bit). On a GPU each read waits for the queued kernels: the losses stay on the
+        device and are read once per stored loss point (``loss_points_per_epoch``), at most 64 steps apart.
+        """
+        if self.device.type == "cpu":
+            return 1
+        return max(1, min(64, n_batches // max(1, self.config.loss_points_per_epoch)))
+
     def _run_batches(self, split: SplitArrays, batches: list[np.ndarray], epoch: int) -> None:
         cfg, p = self.config, self.progress
         n_batches = len(batches)
-        t_start, samples, first = time.monotonic(), 0, p.cursor
+        first = p.cursor
+        every = self._sync_interval(n_batches)
+        window = _StepWindow(time.monotonic(), first, n_batches)
         self.model.train()
         for b in range(p.cursor, n_batches):
-            self._check_control()
+            if self.dist is None or not window.pending:  # a DDP check is a collective: only at a read
+                self._check_control(before_stop=lambda: self._account(window, self._read_losses(window), epoch))
             idx = batches[b]
             batch = batch_to(self.model.collate(split, idx, cfg.train_target_op), self.device)
             assert self.optimizer is not None
             self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.use_amp):
+            with torch.autocast(device_type="cuda", dtype=self.amp_dtype, enabled=self.use_amp):
                 loss = self.train_module(batch)
-            value = float(loss.detach().float().item())
-            bad = not math.isfinite(value)
-            if self.dist is not None:
-                bad = ddp.any_flag(bad, self.device)
-            if bad:
-                raise NonFiniteLoss(
-                    f"the training loss became {value} at epoch {epoch}, batch {b + 1} (step {p.global_step + 1}); "
-                    "try a lower learning rate or gradient clipping"
-                )
+            window.pending.append((b, len(idx), loss.detach()))
+            due = len(window.pending) >= every or b + 1 == n_batches
+            values = self._read_losses(window) if due else None  # before the step: a bad loss takes none
             self.scaler.scale(loss).backward()
             if cfg.grad_clip > 0:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if self.dist is not None:
-                value = ddp.mean_across(value, self.device, self.dist)
+            if values is not None:
+                self._account(window, values, epoch)
+
+    def _read_losses(self, window: _StepWindow) -> list[float]:
+        """The pending steps' losses on the host (one device sync; under DDP one all-reduce: the mean
+        over ranks, non-finite on every rank when it is on any). Raises on the first non-finite loss."""
+        if not window.pending:
+            return []
+        losses = torch.stack([loss.float() for _, _, loss in window.pending])  # K, on the device
+        if self.dist is not None:
+            losses = ddp.mean_tensor_across(losses, self.dist)
+        values = [float(v) for v in losses.cpu().tolist()]
+        for k, value in enumerate(values):
+            if not math.isfinite(value):
+                b = window.pending[k][0]
+                step = self.progress.global_step + k + 1
+                raise NonFiniteLoss(
+                    f"the training loss became {value} at epoch {self.progress.epochs_done + 1}, batch {b + 1} "
+                    f"(step {step}); try a lower learning rate or gradient clipping"
+                )
+        return values
+
+    def _account(self, window: _StepWindow, values: list[float], epoch: int) -> None:
+        """Book the pending (stepped) batches into the progress and report each as a BatchEnd."""
+        cfg, p = self.config, self.progress
+        world = 1 if self.dist is None else self.dist.world_size
+        n_batches = window.n_batches
+        for (b, rows, _), value in zip(window.pending, values, strict=True):
             p.cursor, p.global_step = b + 1, p.global_step + 1
             p.epoch_loss_sum += value
             p.epoch_batches += 1
-            samples += len(idx) * (1 if self.dist is None else self.dist.world_size)
-            elapsed = time.monotonic() - t_start
-            per_batch = elapsed / (b + 1 - first)
+            window.samples += rows * world
+            elapsed = time.monotonic() - window.t_start
+            per_batch = elapsed / (b + 1 - window.first)
             epoch_eta = per_batch * (n_batches - b - 1)
             self._emit(
                 BatchEnd(
@@ -427,19 +475,22 @@ class Trainer:
                     n_batches,
                     p.global_step,
                     value,
-                    samples / elapsed if elapsed > 0 else 0.0,
+                    window.samples / elapsed if elapsed > 0 else 0.0,
                     epoch_eta,
                     epoch_eta + per_batch * n_batches * (cfg.max_epochs - epoch),
                     self._wall(),
                 )
             )
+        window.pending.clear()
 
-    def _check_control(self) -> None:
+    def _check_control(self, before_stop: Callable[[], None] | None = None) -> None:
         go_on = self.control.wait_if_paused()
         stop = not go_on
         if self.dist is not None:
             stop = ddp.any_flag(stop, self.device)
         if stop:
+            if before_stop is not None:
+                before_stop()  # book steps already taken, so the checkpoint's position is exact
             raise _Stop
 
     # --- evaluation --------------------------------------------------------------------------------
