@@ -167,14 +167,19 @@ class PlaygroundPage(Page):
         self.open_file_button = QPushButton("Open model file…", self)
         self.open_file_button.setToolTip("Use a model file a colleague exported (no store needed)")
         self.open_file_button.clicked.connect(self._on_open_model_clicked)
-        bar.addWidget(self.open_file_button)
         self.target_combo.setMinimumContentsLength(9)  # "unknown" stays readable beside the file buttons
         self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.score_file_button = QPushButton("Score a file…", self)
         self.score_file_button.setToolTip("Recommend the next items for every session of a file with this model")
         self.score_file_button.clicked.connect(self.open_score_dialog)
-        bar.addWidget(self.score_file_button)
+        # the file buttons get their own row: beside the choosers they made the page wider than 1280 px
+        files_bar = QHBoxLayout()
+        files_bar.setSpacing(8)
+        files_bar.addStretch(1)
+        files_bar.addWidget(self.open_file_button)
+        files_bar.addWidget(self.score_file_button)
         self.body.addLayout(bar)
+        self.body.addLayout(files_bar)
 
         # left: the session builder
         left, lay = card(self, "Session")
@@ -259,7 +264,7 @@ class PlaygroundPage(Page):
         self.status.setObjectName("Muted")
 
         self.why_tabs = QTabWidget(right)
-        self.attention_view = Heatmap(self, title="Attention: how much each step (row) draws on each step (column)")
+        self.attention_view = Heatmap(self, title="Attention: what each step (row) draws on (columns)")
         self.dyadic_view = Heatmap(self, title="Operation pairs: how much each pair pushes the prediction",
                                    diverging=True)
         gates = QWidget(self)
