@@ -66,7 +66,7 @@ The paper reports this setting as its main result; it is usually higher, because
 choice.</li>
 </ul>
 <p>Every epoch is evaluated in both settings. The Train page's validation plot says which one it shows (switch
-it with the box above the plot); the best epoch is chosen in the setting set by “Target operation in
+it with the box above the plot); the best epoch is chosen in the setting set by “Next operation in
 training” on the Training tab. The Runs page and the CSV export name the setting of each figure.</p>
 
 <h2><a name="playground"></a>Reading the Playground</h2>
