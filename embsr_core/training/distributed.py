@@ -98,12 +98,6 @@ def any_flag(flag: bool, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
-def mean_across(value: float, device: torch.device, ctx: DistContext) -> float:
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return float(t.item()) / ctx.world_size
-
-
 def mean_tensor_across(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     """The element-wise mean over ranks of a tensor on this rank's device (one all-reduce, no host read)."""
     total = values.to(torch.float64, copy=True)  # the caller's tensor is left alone
