@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -39,6 +40,16 @@ from embsr_core.training import (
 RENDER_MS = 100  # ~10 Hz
 CURVES = (("hit@20", "H@20"), ("mrr@20", "M@20"), ("hit@10", "H@10"), ("mrr@10", "M@10"))
 LOG_METRICS = ("hit@10", "hit@20", "mrr@10", "mrr@20")
+# The two target-operation settings every epoch is evaluated in (the paper's Table III reports both).
+MODES = {
+    "unknown": "next operation unknown",
+    "oracle": "next operation given (oracle)",
+}
+MODE_CHOICES = {"oracle": "oracle: op. given", "unknown": "unknown next op."}  # short: the combo is narrow
+MODE_TIPS = {
+    "unknown": "The model is not told what the user will do next: the realistic setting",
+    "oracle": "The model is told the next operation (e.g. 'add to cart'): the paper's main setting",
+}
 
 
 def _duration(seconds: float) -> str:
@@ -48,10 +59,14 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def metric_label(key: str) -> str:
+    """``hit@20`` → ``H@20``, ``mrr@10`` → ``M@10`` (the paper's names)."""
+    return key.replace("hit", "H").replace("mrr", "M").replace("ndcg", "NDCG")
+
+
 def metrics_text(metrics: dict[str, float]) -> str:
-    return "  ".join(
-        f"{m.replace('hit', 'H').replace('mrr', 'M')}={100 * metrics[m]:.2f}" for m in LOG_METRICS if m in metrics
-    )
+    """The log's metrics, in percent (as everywhere in the workbench)."""
+    return "  ".join(f"{metric_label(m)} {100 * metrics[m]:.2f} %" for m in LOG_METRICS if m in metrics)
 
 
 class TrainMonitor(QWidget):
@@ -118,7 +133,23 @@ class TrainMonitor(QWidget):
         smooth_row.addWidget(self.smoothing_value)
         loss_layout.addLayout(smooth_row)
         metric_card, metric_layout = card(self)
-        self.metric_plot = LivePlot(metric_card, title="Validation (%)", x_label="epoch", smoothing=0.0)
+        mode_row = QHBoxLayout()
+        mode_label = QLabel("Validation (%)", metric_card)
+        mode_label.setObjectName("CardTitle")
+        self.mode_combo = QComboBox(metric_card)
+        self.mode_combo.setObjectName("ValidationMode")
+        # narrow when the window is: the text is elided instead of widening the page
+        self.mode_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode_combo.setMinimumContentsLength(15)
+        for mode in MODES:
+            self.mode_combo.addItem(MODE_CHOICES[mode], mode)
+            self.mode_combo.setItemData(self.mode_combo.count() - 1, MODE_TIPS[mode], Qt.ItemDataRole.ToolTipRole)
+        self.mode_combo.setToolTip("Every epoch is evaluated both ways; choose which one the curves show")
+        self.mode_combo.currentIndexChanged.connect(self._on_mode_chosen)
+        mode_row.addWidget(mode_label)
+        mode_row.addWidget(self.mode_combo, 1)
+        metric_layout.addLayout(mode_row)
+        self.metric_plot = LivePlot(metric_card, title="", x_label="epoch", y_label="%", smoothing=0.0)
         for key, label in CURVES:
             self.metric_plot.add_series(key, label)
         # the curves rise towards the top right, where pyqtgraph puts its legend: name them below instead
@@ -155,6 +186,9 @@ class TrainMonitor(QWidget):
         self._epoch: EpochStarted | None = None
         self.run_id: int | None = None
         self.best_epoch: int | None = None
+        self.select_mode: str | None = None  # the setting the trainer picks the best epoch on
+        # validation metrics per setting and epoch, as received: {mode: {epoch: {"hit@20": 0.04, ...}}}
+        self.validation: dict[str, dict[int, dict[str, float]]] = {}
         self.events_seen = 0
         theme_manager().changed.connect(self._on_theme_changed)
         self._style_markers()
@@ -165,7 +199,8 @@ class TrainMonitor(QWidget):
         self.loss_plot.reset()
         self.metric_plot.reset()
         self._last_batch, self._epoch = None, None
-        self.run_id, self.best_epoch = None, None
+        self.run_id, self.best_epoch, self.select_mode = None, None, None
+        self.validation = {}
         self.events_seen = 0
         self.title.setText(title)
         self.set_status("starting")
@@ -227,25 +262,52 @@ class TrainMonitor(QWidget):
             if event.traceback:
                 self.append_log(event.traceback.rstrip())
 
+    def shown_mode(self) -> str:
+        return str(self.mode_combo.currentData())
+
     def _on_evaluation(self, event: EvaluationEnd) -> None:
-        if event.split == "valid":
-            best = " (best)" if event.is_best else ""
-            train = f"loss {event.train_loss:.4f}  " if event.train_loss is not None else ""
-            self.append_log(f"epoch {event.epoch} valid/{event.target_op}: {train}{metrics_text(event.metrics)}{best}")
-            if event.is_best is None:
-                return  # the other target-op mode: logged, not plotted
+        mode = MODES.get(event.target_op, event.target_op)
+        if event.split != "valid":
+            self.append_log(f"test, {mode} (best epoch {event.epoch}): {metrics_text(event.metrics)}")
+            return
+        best = " (best)" if event.is_best else ""
+        train = f"loss {event.train_loss:.4f}  " if event.train_loss is not None else ""
+        self.append_log(f"epoch {event.epoch} validation, {mode}: {train}{metrics_text(event.metrics)}{best}")
+        self.validation.setdefault(event.target_op, {})[event.epoch] = dict(event.metrics)
+        if event.is_best:
+            self.best_epoch = event.epoch
+        if event.is_best is not None and self.select_mode is None:
+            # a run's curves start in the setting its best epoch is chosen on; the user may switch
+            self.select_mode = event.target_op
+            self.mode_combo.blockSignals(True)
+            self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(event.target_op)))
+            self.mode_combo.blockSignals(False)
+        if event.target_op == self.shown_mode() or event.is_best:
+            self._on_mode_chosen()  # a few points per run: redraw from the stored values
+
+    @Slot()
+    def _on_mode_chosen(self, *_args: object) -> None:
+        """Redraw the curves from the stored values of the chosen setting."""
+        self.metric_plot.reset()
+        for epoch, metrics in sorted(self.validation.get(self.shown_mode(), {}).items()):
             for key, _label in CURVES:
-                if key in event.metrics:
-                    self.metric_plot.append(key, float(event.epoch), 100.0 * event.metrics[key])
-            if event.is_best:
-                self.best_epoch = event.epoch
-                self.metric_plot.set_marker(float(event.epoch), "best")
-                shown = "  ".join(f"{label} {100 * event.metrics[k]:.2f}" for k, label in CURVES[:2]
-                                  if k in event.metrics)
-                self.best_label.setText(f"best epoch {event.epoch}: {shown}")
-            self.metric_plot.flush()  # one point per epoch: draw it now
-        else:
-            self.append_log(f"test/{event.target_op} (best epoch {event.epoch}): {metrics_text(event.metrics)}")
+                if key in metrics:
+                    self.metric_plot.append(key, float(epoch), 100.0 * metrics[key])
+        self.metric_plot.flush()
+        self._show_best()
+
+    def _show_best(self) -> None:
+        """The best epoch's marker and values in the shown setting (it is chosen on ``select_mode``)."""
+        if self.best_epoch is None:
+            self.metric_plot.set_marker(None)
+            self.best_label.setText(" ")
+            return
+        self.metric_plot.set_marker(float(self.best_epoch), "best")
+        metrics = self.validation.get(self.shown_mode(), {}).get(self.best_epoch, {})
+        shown = "  ".join(f"{label} {100 * metrics[k]:.2f} %" for k, label in CURVES[:2] if k in metrics)
+        chosen = MODES.get(self.select_mode or "", self.select_mode or "")
+        judged = "" if self.select_mode == self.shown_mode() else f" (best chosen with the {chosen} setting)"
+        self.best_label.setText(f"best epoch {self.best_epoch}: {shown}{judged}")
 
     def _on_finished(self, event: Finished) -> None:
         self.set_status("finished")
