@@ -27,7 +27,7 @@ from embsr_core.training import (
     make_trainer,
     resume_run,
 )
-from embsr_core.training.checkpoints import load_checkpoint
+from embsr_core.training.checkpoints import load_checkpoint, sha256_file
 
 TINY = ensure_tiny_model()
 
@@ -63,7 +63,10 @@ def test_the_trainer_needs_no_store_and_resumes_through_a_recorder(tmp_path: Pat
     tests = [e for e in kept.events if isinstance(e, EvaluationEnd) and e.split == "test"]
     assert tests and all(e.ranks is not None and len(e.ranks) == 40 and e.wall_time for e in tests)
     saved = {e.kind: e for e in kept.events if isinstance(e, CheckpointSaved)}
-    assert saved["last"].best_epoch == outcome.best_epoch and (tmp_path / "last.safetensors").is_file()
+    assert saved["last"].best_epoch == outcome.best_epoch and Path(saved["last"].path).parent == tmp_path
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == sorted(
+        Path(saved[kind].path).name for kind in ("best", "last")
+    )  # only the recorded files are kept
 
     # resume from the last checkpoint with a larger max_epochs: the recorder says where the run stands
     point = ResumePoint(saved["last"].path, saved["last"].sha256, saved["best"].path, saved["best"].sha256)
@@ -146,3 +149,34 @@ def test_a_resumed_run_counts_its_whole_training_time(tmp_path: Path) -> None:
     duration = info.duration_s()
     assert duration is not None
     assert work_before <= duration <= work_before + resumed_wall + 0.2
+
+
+class _RecordedFileChecker(Recorder):
+    """At every checkpoint event, the file recorded before it must still be there, unchanged.
+
+    That is what a kill between a checkpoint's rename and the store's commit needs: the record still
+    names an intact file whose hash matches (one fixed file name broke this and resume said "altered").
+    """
+
+    def __init__(self) -> None:
+        self.recorded: dict[str, tuple[str, str]] = {}
+        self.checked = 0
+
+    def __call__(self, event: TrainEvent) -> None:
+        if not isinstance(event, CheckpointSaved):
+            return
+        before = self.recorded.get(event.kind)
+        if before is not None:
+            assert event.path != before[0], "a save overwrote the file the store records"
+            assert sha256_file(Path(before[0])) == before[1]
+            self.checked += 1
+        self.recorded[event.kind] = (event.path, event.sha256)
+
+
+def test_a_checkpoint_save_never_touches_the_recorded_file(tmp_path: Path) -> None:
+    checker = _RecordedFileChecker()
+    outcome = Trainer(tiny_prepared(), TINY, None, _config(max_epochs=3), None, [checker], run_id=1,
+                      checkpoint_dir=tmp_path).run()
+    assert outcome.status == "finished", outcome.error
+    assert checker.checked >= 2  # last saved at epochs 2 and 3 with epoch 1's / 2's file still intact
+    assert {Path(path).exists() for path, _ in checker.recorded.values()} == {True}

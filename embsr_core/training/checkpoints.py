@@ -41,6 +41,16 @@ def checkpoint_file(folder: Path, kind: str) -> Path:
     return Path(folder) / f"{kind}{CHECKPOINT_SUFFIX}"
 
 
+def checkpoint_slots(folder: Path, kind: str) -> tuple[Path, Path]:
+    """The two files a ``kind`` checkpoint alternates between.
+
+    A save writes the slot the store does *not* record, and only then is the record moved to it: a
+    kill between the file's rename and the store's commit leaves the recorded file (and its hash)
+    intact, where one fixed file name left a new file under the old hash (resume refused as altered).
+    """
+    return checkpoint_file(folder, kind), checkpoint_file(folder, f"{kind}.alt")
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -37,7 +37,7 @@ from embsr_core.training import distributed as ddp
 from embsr_core.training.checkpoints import (
     FORMAT_VERSION,
     capture_rng,
-    checkpoint_file,
+    checkpoint_slots,
     from_json,
     load_checkpoint,
     prepared_hash,
@@ -144,10 +144,10 @@ class Trainer:
     """Train ``model_name`` on ``prepared`` and report every step to ``recorders``.
 
     ``run_id`` names the run in the events (the store recorder creates it; under DDP rank 0's id is
-    broadcast). ``checkpoint_dir`` is where ``best.safetensors`` / ``last.safetensors`` / ``vocab.json`` go (a fresh
-    temporary folder when not given). A recorder whose ``resume_point`` names a checkpoint makes the
-    run continue from it, exactly. ``embsr_core.training.runner.make_trainer`` builds one that keeps
-    its run in a store.
+    broadcast). ``checkpoint_dir`` is where the best and last checkpoints (two alternating files each)
+    and ``vocab.json`` go (a fresh temporary folder when not given). A recorder whose
+    ``resume_point`` names a checkpoint makes the run continue from it, exactly.
+    ``embsr_core.training.runner.make_trainer`` builds one that keeps its run in a store.
     """
 
     def __init__(
@@ -191,6 +191,7 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.progress = _Progress()
         self._best: tuple[str, str | None] | None = None  # (path, sha256) of the best checkpoint
+        self._recorded: dict[str, Path] = {}  # kind → the checkpoint file the recorders point at
 
     # --- public ------------------------------------------------------------------------------------
 
@@ -281,8 +282,10 @@ class Trainer:
             if self.dist is not None:
                 raise ValueError("resuming a run under --distributed is not supported; resume it in one process")
             self._restore(load_checkpoint(point.checkpoint_path, point.checkpoint_sha256))
+            self._recorded["last"] = Path(point.checkpoint_path)
             if point.best_path:
                 self._best = (point.best_path, point.best_sha256)
+                self._recorded["best"] = Path(point.best_path)
         if self.is_main:
             self.vocab_path, self.vocab_sha = save_vocab(self.checkpoint_dir, self.prepared)
         else:
@@ -357,12 +360,16 @@ class Trainer:
     def _save(self, kind: str) -> None:
         """Write the best or last checkpoint (rank 0) and report its path and hash."""
         if self.is_main:
-            path = checkpoint_file(self.checkpoint_dir, kind)
+            recorded = self._recorded.get(kind)
+            path = next(slot for slot in checkpoint_slots(self.checkpoint_dir, kind) if slot != recorded)
             sha = save_checkpoint(path, self._state(kind))
             if kind == "best":
                 self._best = (str(path), sha)
             p = self.progress
             self._emit(CheckpointSaved(self.run_id, p.epochs_done, kind, str(path), sha, p.best_epoch))
+            self._recorded[kind] = path  # the recorders now point at the new file: the old one can go
+            if recorded is not None and recorded != path:
+                recorded.unlink(missing_ok=True)
         if self.dist is not None:
             ddp.barrier()
 
@@ -583,7 +590,7 @@ class Trainer:
         try:
             if hasattr(self, "model"):  # set-up finished: there is a state worth saving
                 self._save("last")
-                path = str(checkpoint_file(self.checkpoint_dir, "last"))
+                path = str(self._recorded["last"])
         finally:
             self._emit_safely(Cancelled(self.run_id, self.progress.epochs_done, path, note))
         return RunOutcome(self.run_id, "stopped", self.progress.best_epoch, self.progress.epochs_done, error=note)
