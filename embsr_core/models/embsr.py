@@ -55,7 +55,6 @@ DEFAULTS: dict[str, Any] = {
     "heads": 1,
     "w_k": 12.0,
     "message_source": "paper",
-    "star_gate": "paper",
     "tokens": "micro",
     "positions": "forward",
     "target_op_dropout": 0.5,
@@ -102,7 +101,7 @@ class EMBSR(SessionRecommender):
         self.op_emb = nn.Embedding(n_ops + 2, d, padding_idx=0) if self.uses_operations else None  # M_O
         self.op_gru = PrefixTrieGRU(d, d) if cfg["op_gru"] else None
         self.gnn = (StarGNN(d, int(cfg["gnn_layers"]), seq_dim=d if cfg["op_gru"] else None,
-                            message_source=cfg["message_source"], star_gate=cfg["star_gate"])
+                            message_source=cfg["message_source"])
                     if self.graph == "star_gnn" else None)
         self.rnn = LeftAlignedGRU(2 * d, d) if self.graph == "rnn" else None
         self.attn = (OpAwareSelfAttention(d, MAX_POSITIONS, int(cfg["attn_layers"]), int(cfg["heads"]),
@@ -306,9 +305,6 @@ _MSG = (Param("message_source", "choice", "paper",
               "what an outgoing-edge message carries: 'paper' = the neighbour's embedding and op-GRU "
               "state (eq. 5), 'code' = the node's own embedding and op-GRU state (authors' code)",
               choices=("paper", "code")),)
-_GNN = _GNN + (Param("star_gate", "choice", "paper",
-                     "star gate α of eq. 9: 'paper' = the scaled dot product as printed (and in the "
-                     "authors' code), 'sigmoid' = squashed into (0, 1)", choices=("paper", "sigmoid")),)
 _TOKENS = (Param("tokens", "choice", "macro",
                  "attention tokens: 'macro' = one per macro-item (no micro-behavior information, as "
                  "§V-D describes SGNN-Self), 'micro' = one per micro-behavior (an item visited with k "

@@ -20,7 +20,6 @@ from embsr_core.models.layers.segment import segment_mean, segment_softmax
 from embsr_core.models.layers.session_graph import GatedGraphConv
 
 MessageSource = Literal["paper", "code"]
-StarGate = Literal["paper", "sigmoid"]
 
 
 class StarGNN(GatedGraphConv):
@@ -37,21 +36,15 @@ class StarGNN(GatedGraphConv):
             code wires it (one message per macro position, ``[e_{v_k}; h̃_k]``, sent along both
             the in- and the out-edge of that position). Incoming messages (u_j → u_i) always carry
             the neighbour u_j and its state.
-        star_gate: eq. 9's α. ``"paper"``: the scaled dot product as printed (and as in the
-            authors' code: no squashing, so α may leave [0, 1]); ``"sigmoid"``: σ of it.
         star: use the star node (eq. 9–10); ``False`` gives a plain gated GNN.
         highway: mix the initial and last node embeddings (eq. 11).
     """
 
     def __init__(self, dim: int, layers: int = 1, seq_dim: int | None = None,
-                 message_source: MessageSource = "paper", star: bool = True, highway: bool = True,
-                 star_gate: StarGate = "paper"):
+                 message_source: MessageSource = "paper", star: bool = True, highway: bool = True):
         super().__init__(dim, layers, seq_dim=seq_dim, update="paper")  # eq. 5–8 (W±_m, W_z/r/u, U_z/r/u)
         if message_source not in ("paper", "code"):
             raise ValueError(f"message_source: expected 'paper' or 'code', got {message_source!r}")
-        if star_gate not in ("paper", "sigmoid"):
-            raise ValueError(f"star_gate: expected 'paper' or 'sigmoid', got {star_gate!r}")
-        self.star_gate = star_gate
         self.dim, self.layers, self.message_source = dim, layers, message_source
         self.star, self.highway = star, highway
         if star:
@@ -90,13 +83,11 @@ class StarGNN(GatedGraphConv):
                 h = h_hat
                 continue
             s_node = star[node_session]  # Nn×d
-            # eq. 9: star gate, as printed and as in the authors' code: no sigmoid (``star_gate=
-            # "sigmoid"`` adds one). W_k1 is applied per session (B×d) and then gathered: same
-            # result, Nn/B times cheaper.
+            # eq. 9: star gate, as printed and as in the authors' code: no sigmoid (a sigmoid measured
+            # worse on validation, docs/embsr_model.md). W_k1 is applied per session (B×d) and then
+            # gathered: same result, Nn/B times cheaper.
             k_star = self.k1(star)[node_session]  # Nn×d
             alpha = (self.q1(h_hat) * k_star).sum(-1, keepdim=True) / math.sqrt(d)  # Nn×1
-            if self.star_gate == "sigmoid":
-                alpha = torch.sigmoid(alpha)
             h = (1 - alpha) * h_hat + alpha * s_node  # Nn×d
             # eq. 10: star update by attention over its satellites (only this session's nodes)
             logit = (self.k2(h) * self.q2(star)[node_session]).sum(-1) / math.sqrt(d)  # Nn
