@@ -95,6 +95,7 @@ class TrainPage(Page):
         self.current: QueuedRun | None = None
         self.model_form: ParamForm | None = None
         self._submitting: TrainRequest | None = None  # the request submit() is queueing right now
+        self._closed = False  # set by can_close: late memory estimates are dropped
         self._memory_runner = TaskRunner(self)  # the memory estimate's dry run, off the GUI thread
         if (app := QCoreApplication.instance()) is not None:
             app.aboutToQuit.connect(self._memory_runner.shutdown)
@@ -346,6 +347,8 @@ class TrainPage(Page):
     @Slot()
     def _estimate_memory(self) -> None:
         """Dry-run the chosen model on the dataset's sizes in a worker; the label shows the verdict."""
+        if self._closed:
+            return
         dataset_id, model = self.dataset_combo.currentData(), self.model_combo.currentData()
         if dataset_id is None or model is None or self.model_form is None or self.context.store is None:
             return
@@ -370,10 +373,13 @@ class TrainPage(Page):
             request, "Memory estimate unavailable: " + str(text).strip().splitlines()[-1]))
 
     def _show_memory(self, request: int, text: str) -> None:
-        if request == self._memory_request:
+        # a lambda slot outlives the page: a late estimate must not touch a deleted label
+        if request == self._memory_request and not self._closed:
             self.memory_label.setText(text)
 
     def can_close(self) -> bool:
+        self._closed = True
+        self._memory_timer.stop()  # no new estimate once closing: its thread would outlive the page
         self._memory_runner.shutdown()  # join the estimate's thread before the window goes
         return True
 
