@@ -102,7 +102,8 @@ def test_train_config_schema_validates() -> None:
     with pytest.raises(ValueError, match="unknown training setting"):
         TrainConfig.from_dict({"learning_rate": 1})
     with pytest.raises(ValueError, match="batch_size"):
-        TrainConfig(batch_size=0)
+        TrainConfig(batch_size=-1)  # 0 means "fit the batch to the data" (AUTO_BATCH)
+    assert TrainConfig(batch_size=0).batch_size == 0
 
 
 def test_control_token_pause_blocks_and_cancel_wakes() -> None:
