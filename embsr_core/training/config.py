@@ -60,6 +60,7 @@ class TrainConfig:
     eval_memory_mb: int = 512  # budget for one evaluation score block (rows × items × 4 bytes)
     loss_points_per_epoch: int = 50  # the stored loss series is downsampled to about this many
     threads: int = 0  # CPU threads of PyTorch; 0 = automatic (training/threads.py: physical cores, ≤ 8)
+    loader_workers: int | str = "auto"  # batch-collating processes; auto = 2 on CUDA, 0 elsewhere (loader.py)
 
     def __post_init__(self) -> None:
         for p in TRAIN_PARAMS:
@@ -123,6 +124,12 @@ TRAIN_PARAMS: tuple[Param, ...] = (
     Param("loss_points_per_epoch", "int", 50, "Stored loss points per epoch (downsampled)", low=1, high=100_000),
     Param("threads", "int", 0,
           "Processor threads used for training; 0 = automatic (the physical cores, at most 8)", low=0, high=1024),
+    Param("loader_workers", "choice", "auto",
+          "Processes that prepare the next training batches while the model trains; 0 = prepare them in the "
+          "training process; auto = 2 on a CUDA GPU (the preparation then overlaps the GPU's work), 0 on the "
+          "processor (the training already uses every core). Results are the same for every choice. In the "
+          "desktop app the processes are started fresh ('forkserver'), never as copies of the app",
+          choices=("auto", 0, 1, 2, 3, 4, 6, 8)),
 )
 
 assert [p.name for p in TRAIN_PARAMS] == [f.name for f in fields(TrainConfig)], "schema and dataclass differ"

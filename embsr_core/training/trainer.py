@@ -22,7 +22,7 @@ import random
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from embsr_core.data.prepared import PreparedDataset, SplitArrays
-from embsr_core.models.base import SessionRecommender, batch_to
+from embsr_core.models.base import Batch, SessionRecommender, batch_to
 from embsr_core.models.registry import build_model, get_spec, resolve_config
 from embsr_core.training import distributed as ddp
 from embsr_core.training.checkpoints import (
@@ -62,6 +62,7 @@ from embsr_core.training.events import (
     RunStarted,
     TrainEvent,
 )
+from embsr_core.training.loader import collated_batches, resolve_workers
 from embsr_core.training.metrics import (
     EvalResult,
     compute_ranks,
@@ -242,6 +243,7 @@ class Trainer:
         self.device = self._device_override or resolve_device(cfg.device)
         local_procs = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist is not None else 1
         self.threads = apply_threads(cfg.threads, local_procs)  # before any work: it is process-wide
+        self.loader_workers = resolve_workers(cfg.loader_workers, self.device)
         self.use_amp = cfg.amp and self.device.type == "cuda"
         # bf16 where the GPU has it (no loss scaling needed), else fp16 with the gradient scaler
         bf16 = self.use_amp and torch.cuda.is_bf16_supported()
@@ -421,11 +423,20 @@ class Trainer:
         every = self._sync_interval(n_batches)
         window = _StepWindow(time.monotonic(), first, n_batches)
         self.model.train()
-        for b in range(p.cursor, n_batches):
+        stream = collated_batches(self.model, split, batches[first:], cfg.train_target_op,
+                                  workers=self.loader_workers, pin_memory=self.device.type == "cuda")
+        with contextlib.closing(stream):  # a cancel or failure ends the loader's workers at once
+            self._step_batches(stream, batches, epoch, window, every)
+
+    def _step_batches(self, stream: Iterator[Batch], batches: list[np.ndarray], epoch: int, window: _StepWindow,
+                      every: int) -> None:
+        """One optimiser step per collated batch of ``stream`` (batches ``window.first`` … the last)."""
+        cfg, n_batches = self.config, window.n_batches
+        for b in range(window.first, n_batches):
             if self.dist is None or not window.pending:  # a DDP check is a collective: only at a read
                 self._check_control(before_stop=lambda: self._account(window, self._read_losses(window), epoch))
             idx = batches[b]
-            batch = batch_to(self.model.collate(split, idx, cfg.train_target_op), self.device)
+            batch = batch_to(next(stream), self.device)
             assert self.optimizer is not None
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type="cuda", dtype=self.amp_dtype, enabled=self.use_amp):
