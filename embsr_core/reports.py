@@ -1,7 +1,9 @@
 """Run reports: the paper's Table-III-style comparison, significance between runs, CSV exports.
 
 Shared by the CLI (`embsr runs compare`, `embsr export`) and the GUI's Runs page, so both show the
-same numbers. Pure pandas/numpy over the store; never imports Qt.
+same numbers. Pure pandas/numpy over the store; never imports Qt. Run descriptions and the
+one-number-per-run aggregation live in :mod:`embsr_core.run_summary` (no pandas: `embsr runs list`
+starts fast) and are re-exported here.
 
 Conventions
 - Metrics in the store are ``hit`` / ``mrr`` / ``ndcg`` at K; their labels are ``H@K`` / ``M@K`` /
@@ -20,25 +22,33 @@ Conventions
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from embsr_core.run_summary import (  # noqa: F401  (the pandas-free part, re-exported: reports.run_infos etc.)
+    AGGREGATIONS,
+    KEY_HYPERPARAMETERS,
+    KS,
+    METRIC_LABELS,
+    METRICS,
+    Aggregation,
+    RunInfo,
+    flatten_config,
+    format_duration,
+    format_hyperparameters,
+    key_hyperparameters,
+    metric_label,
+    parse_metric_label,
+    run_infos,
+    runs_signature,
+    summary_rows,
+)
 from embsr_core.store import Store, runs_repo
-from embsr_core.store.models import Run
-from embsr_core.store.repository import list_datasets
-
-METRICS: tuple[str, ...] = ("hit", "mrr", "ndcg")
-KS: tuple[int, ...] = (1, 3, 5, 10, 20)
-AGGREGATIONS: tuple[str, ...] = ("best", "last", "max", "min")
-METRIC_LABELS = {"hit": "H", "mrr": "M", "ndcg": "N"}
-Aggregation = Literal["best", "last", "max", "min"]
 
 LONG_COLUMNS: tuple[str, ...] = (
     "run_id", "run_name", "model", "dataset", "epoch", "split", "target_op", "metric", "k", "value", "wall_time",
@@ -47,26 +57,6 @@ COMPARISON_ID_COLUMNS: tuple[str, ...] = (
     "run_id", "run_name", "model", "dataset", "status", "aggregation", "split", "target_op",
 )
 IMPROVEMENT_ROW = "Imp. %"
-
-
-def metric_label(metric: str, k: int) -> str:
-    """``("hit", 20)`` → ``"H@20"``; metrics without K (loss) keep their name."""
-    if metric in METRIC_LABELS and k:
-        return f"{METRIC_LABELS[metric]}@{k}"
-    return metric if not k else f"{metric}@{k}"
-
-
-def parse_metric_label(label: str) -> tuple[str, int]:
-    """``"H@20"`` / ``"hit@20"`` / ``"M@5"`` / ``"ndcg@10"`` → ``(metric, k)``; ValueError otherwise."""
-    text = label.strip()
-    name, _, k_text = text.partition("@")
-    by_label = {v.lower(): m for m, v in METRIC_LABELS.items()}
-    metric = by_label.get(name.lower(), name.lower())
-    if metric not in METRICS or not k_text.isdigit():
-        raise ValueError(
-            f"not a metric: {label!r}; expected e.g. H@20, M@10, N@5 (or hit@20, mrr@10, ndcg@5)"
-        )
-    return metric, int(k_text)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -103,146 +93,6 @@ def loss_curve(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     x = epoch - 1.0 + within / count
     wall = f["wall_time"].to_numpy(dtype=np.float64, na_value=np.nan)
     return x, wall, f["loss"].to_numpy(dtype=np.float64)
-
-
-def runs_signature(store: Store) -> tuple[tuple[int, str, int], ...]:
-    """A cheap fingerprint of the runs table (id, status, epochs done): poll it to know when to reload."""
-    from sqlalchemy import select
-
-    with store.session() as session:
-        rows = session.execute(select(Run.id, Run.status, Run.epochs_done).order_by(Run.id)).all()
-    return tuple((int(i), str(s), int(e or 0)) for i, s, e in rows)
-
-
-# --------------------------------------------------------------------------------------------------
-# Run descriptions
-# --------------------------------------------------------------------------------------------------
-
-# Hyperparameters worth a column in a run table, in display order, with short labels.
-KEY_HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
-    ("lr", "lr"),
-    ("dim", "d"),
-    ("hidden_size", "d"),
-    ("embedding_dim", "d"),
-    ("dropout", "drop"),
-    ("batch_size", "bs"),
-    ("max_epochs", "ep"),
-    ("seed", "seed"),
-    ("target_op", "op"),
-)
-
-
-def flatten_config(config: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested settings as ``{"model.dim": 64, ...}`` (for display and key lookup)."""
-    out: dict[str, Any] = {}
-    if isinstance(config, dict):
-        for key, value in config.items():
-            if isinstance(value, dict):
-                out.update(flatten_config(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-    return out
-
-
-def key_hyperparameters(config: dict[str, Any] | None) -> dict[str, Any]:
-    """The few settings a run table shows (lr, dimension, dropout, ...), found anywhere in ``config``."""
-    flat = flatten_config(config or {})
-    found: dict[str, Any] = {}
-    for key, label in KEY_HYPERPARAMETERS:
-        if label in found:
-            continue
-        for name, value in flat.items():
-            if name.rsplit(".", 1)[-1] == key and value is not None:
-                found[label] = value
-                break
-    return found
-
-
-def format_hyperparameters(config: dict[str, Any] | None) -> str:
-    return " ".join(f"{k}={_short(v)}" for k, v in key_hyperparameters(config).items())
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What a run table shows about one run (plain values, safe to use after the session closed)."""
-
-    id: int
-    name: str
-    model: str
-    dataset: str
-    dataset_id: int
-    status: str
-    device: str
-    config: dict[str, Any]
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    epochs_done: int
-    best_epoch: int | None
-    prep_hash: str | None
-    error_text: str | None = None
-
-    @property
-    def display_name(self) -> str:
-        return self.name or f"{self.model} #{self.id}"
-
-    def duration_s(self, now: datetime | None = None) -> float | None:
-        """Seconds from start to finish (or to ``now`` while it is running)."""
-        if self.started_at is None:
-            return None
-        end = self.finished_at
-        if end is None:
-            if self.status not in ("running", "queued"):
-                return None
-            end = now or datetime.now(self.started_at.tzinfo)
-        return max(0.0, (end - self.started_at).total_seconds())
-
-
-def run_infos(store: Store, run_ids: Sequence[int] | None = None) -> list[RunInfo]:
-    """Runs (all, or ``run_ids`` in that order) as :class:`RunInfo`; KeyError names a missing id."""
-    names = {d.id: d.name for d in list_datasets(store)}
-    infos = {run.id: _info(run, names.get(run.dataset_id)) for run in runs_repo.list_runs(store)}
-    if run_ids is None:
-        return list(infos.values())
-    missing = [rid for rid in run_ids if rid not in infos]
-    if missing:
-        raise KeyError(f"no run with id {', '.join(map(str, missing))} in the store")
-    return [infos[int(rid)] for rid in run_ids]
-
-
-def _info(run: Any, dataset_name: str | None) -> RunInfo:
-    return RunInfo(
-        id=int(run.id),
-        name=run.name or "",
-        model=run.model_name,
-        dataset=dataset_name or f"dataset {run.dataset_id}",
-        dataset_id=int(run.dataset_id),
-        status=run.status,
-        device=run.device or "",
-        config=dict(run.config or {}),
-        created_at=run.created_at,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        epochs_done=int(run.epochs_done or 0),
-        best_epoch=run.best_epoch,
-        prep_hash=run.prep_hash,
-        error_text=run.error_text,
-    )
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,52 +138,6 @@ def curve(
     ].sort_values("epoch")
     wall = sel["wall_time"].to_numpy(dtype=np.float64, na_value=np.nan)
     return sel["epoch"].to_numpy(dtype=np.float64), wall, sel["value"].to_numpy(dtype=np.float64)
-
-
-def aggregate(
-    frame: pd.DataFrame,
-    metric: str,
-    k: int,
-    agg: Aggregation,
-    *,
-    split: str,
-    target_op: str = "oracle",
-    best_epoch: int | None = None,
-) -> float:
-    """One number per run: ``agg`` of ``metric@k`` on ``split``; NaN when the run has none.
-
-    ``best`` takes the value at ``best_epoch`` (the early-stopping epoch chosen on validation); when
-    the split was evaluated only once (a final test evaluation), that single value is the best one.
-    """
-    if frame.empty:
-        return math.nan
-    sel = frame[
-        (frame["metric"] == metric) & (frame["k"] == k) & (frame["split"] == split) & (frame["target_op"] == target_op)
-    ]
-    if sel.empty:
-        return math.nan
-    if agg == "max":
-        return float(sel["value"].max())
-    if agg == "min":
-        return float(sel["value"].min())
-    if agg == "last":
-        return float(sel.loc[sel["epoch"].idxmax(), "value"])
-    if agg == "best":
-        if best_epoch is not None:
-            at = sel[sel["epoch"] == best_epoch]
-            if not at.empty:
-                return float(at["value"].iloc[-1])
-        if len(sel) == 1:
-            return float(sel["value"].iloc[0])
-        return math.nan
-    raise ValueError(f"unknown aggregation {agg!r}; expected one of {', '.join(AGGREGATIONS)}")
-
-
-def default_split(frame: pd.DataFrame) -> str:
-    """``test`` when the run was evaluated on it, else ``valid``."""
-    if not frame.empty and (frame["split"] == "test").any():
-        return "test"
-    return "valid"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -446,15 +250,8 @@ def summary_values(
 
     ``split=None`` picks ``test`` when every run has test metrics, else ``valid``.
     """
-    frames = metrics_by_run(store, [info.id for info in infos])
-    if split is None:
-        split = "test" if frames and all(default_split(f) == "test" for f in frames.values()) else "valid"
-    values = np.full((len(infos), len(columns)), np.nan)
-    for i, info in enumerate(infos):
-        for j, (m, k) in enumerate(columns):
-            values[i, j] = aggregate(
-                frames[info.id], m, k, aggregation, split=split, target_op=target_op, best_epoch=info.best_epoch
-            )
+    rows, split = summary_rows(store, infos, columns, aggregation, split=split, target_op=target_op)
+    values = np.array(rows, dtype=np.float64).reshape(len(infos), len(columns))
     return values, split
 
 

@@ -12,7 +12,8 @@ from embsr_core.cli.lazy import LazyChoice, LazyModule
 from embsr_core.cli.root import CliContext, main, pass_cli
 
 reports = LazyModule("embsr_core.reports")  # pandas: loaded by the commands that read metrics, not by --help
-AGG_CHOICE = LazyChoice(lambda: list(reports.AGGREGATIONS))
+summary = LazyModule("embsr_core.run_summary")  # the store (SQLAlchemy) without pandas: for `embsr runs list`
+AGG_CHOICE = LazyChoice(lambda: list(summary.AGGREGATIONS))
 SPLIT_CHOICE = click.Choice(["test", "valid"])
 TARGET_OP_CHOICE = click.Choice(["oracle", "unknown"])
 
@@ -82,7 +83,7 @@ def runs_list(cli: CliContext, status: str | None, dataset: str | None) -> None:
       embsr runs list
       embsr runs list --status finished --dataset demo
     """
-    infos = reports.run_infos(cli.store)
+    infos = summary.run_infos(cli.store)
     if status:
         infos = [i for i in infos if i.status == status]
     if dataset:
@@ -92,12 +93,12 @@ def runs_list(cli: CliContext, status: str | None, dataset: str | None) -> None:
         return
     rows = []
     for info in infos:
-        values, split = reports.summary_values(cli.store, [info], [("hit", 20), ("mrr", 20)], "best")
+        (values,), split = summary.summary_rows(cli.store, [info], [("hit", 20), ("mrr", 20)], "best")
         rows.append([
             str(info.id), info.status, info.name or "", info.model, info.dataset,
-            reports.format_hyperparameters(info.config), f"{info.epochs_done}",
-            _fmt(values[0, 0]), _fmt(values[0, 1]), split,
-            reports.format_duration(info.duration_s()), info.device,
+            summary.format_hyperparameters(info.config), f"{info.epochs_done}",
+            _fmt(values[0]), _fmt(values[1]), split,
+            summary.format_duration(info.duration_s()), info.device,
         ])
     headers = ["ID", "Status", "Name", "Model", "Dataset", "Hyperparameters", "Epochs", "H@20", "M@20", "Split",
                "Duration", "Device"]

@@ -305,10 +305,15 @@ def truncate_after(store: Store, run_id: int, epoch: int, step: int) -> None:
         session.execute(delete(LossPoint).where(LossPoint.run_id == run_id, LossPoint.step > step))
 
 
-def metrics_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
-    """Long format: run_id, epoch, split, target_op, metric, k, name ("hit@20"), value, wall_time."""
-    import pandas as pd  # (here: opening a store, e.g. for `embsr datasets list`, needs no pandas)
+MetricTuple = tuple[int, int, str, str, str, int, float, float | None]
+METRIC_COLUMNS = ["run_id", "epoch", "split", "target_op", "metric", "k", "value", "wall_time"]
 
+
+def metric_rows(store: Store, run_ids: Sequence[int]) -> list[MetricTuple]:
+    """:data:`METRIC_COLUMNS` rows, ordered by run, epoch, split, target_op, metric, k.
+
+    Plain tuples: `embsr runs list` reads them without pandas; :func:`metrics_frame` makes a frame of them.
+    """
     with store.session() as session:
         rows = session.execute(
             select(
@@ -325,9 +330,14 @@ def metrics_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
             .order_by(EpochMetric.run_id, EpochMetric.epoch, EpochMetric.split, EpochMetric.target_op,
                       EpochMetric.metric, EpochMetric.k)
         ).all()
-    frame = pd.DataFrame(
-        rows, columns=["run_id", "epoch", "split", "target_op", "metric", "k", "value", "wall_time"]
-    )
+    return [tuple(row) for row in rows]
+
+
+def metrics_frame(store: Store, run_ids: Sequence[int]) -> pd.DataFrame:
+    """Long format: run_id, epoch, split, target_op, metric, k, name ("hit@20"), value, wall_time."""
+    import pandas as pd  # (here: opening a store, e.g. for `embsr datasets list`, needs no pandas)
+
+    frame = pd.DataFrame(metric_rows(store, run_ids), columns=METRIC_COLUMNS)
     frame.insert(6, "name", [join_metric_name(m, k) for m, k in zip(frame["metric"], frame["k"], strict=True)])
     return frame
 

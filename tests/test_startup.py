@@ -1,0 +1,124 @@
+"""Fast start (issue 16): what `embsr datasets list`, `embsr runs list` and the window load at start-up.
+
+Checked in fresh interpreters through ``sys.modules`` (never by timing): a heavy library imported at
+start-up by any module on the way fails here. The figures themselves come from benchmarks/startup.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from embsr_core import reports, run_summary
+from embsr_core.store import open_store
+from embsr_core.store.migrate import HEAD_REVISION, current_revision, head_revision
+from embsr_core.store.models import Dataset, EpochMetric, Run
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "pandas", "numpy", "optuna", "pyarrow", "pyqtgraph", "alembic", "scipy")
+
+CLI_CHILD = r"""
+import json, sys
+from embsr_core.cli import main
+try:
+    main(sys.argv[1:], prog_name="embsr")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print("\nMODULES " + json.dumps({"code": code, "loaded": sorted(m for m in HEAVY if m in sys.modules)}))
+"""
+
+
+def child_env(folder: Path) -> dict[str, str]:
+    """A throw-away store and user folders, as benchmarks/startup.py uses."""
+    return {"EMBSR_DB_URL": f"sqlite:///{folder / 'startup.db'}", "HOME": str(folder),
+            "XDG_DATA_HOME": str(folder / "data"), "XDG_CONFIG_HOME": str(folder / "config"),
+            "XDG_CACHE_HOME": str(folder / "cache"), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "QT_QPA_PLATFORM": "offscreen"}
+
+
+def run_child(code: str, args: list[str], folder: Path) -> tuple[dict, str]:
+    done = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + code, *args], env=child_env(folder),
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("MODULES ")), None)
+    assert line is not None, done.stdout[-2000:] + done.stderr[-3000:]
+    return json.loads(line.removeprefix("MODULES ")), done.stdout
+
+
+@pytest.fixture()
+def store_with_runs(tmp_path: Path):
+    """The child's store, migrated, with one dataset and two runs of known metrics."""
+    store = open_store(child_env(tmp_path)["EMBSR_DB_URL"])
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    with store.session() as session, session.begin():
+        dataset = Dataset(name="shop", source_format="synthetic", imported_at=t0)
+        session.add(dataset)
+        session.flush()
+        for run_id, best in ((1, 2), (2, None)):
+            session.add(Run(id=run_id, name=f"run {run_id}", dataset_id=dataset.id, model_name="EMBSR",
+                            status="finished", device="cpu", config={"train": {"lr": 0.001}}, created_at=t0,
+                            started_at=t0, finished_at=t0 + timedelta(seconds=90), epochs_done=3,
+                            best_epoch=best))
+            session.flush()
+            for epoch in (1, 2, 3):
+                for metric in ("hit", "mrr"):
+                    session.add(EpochMetric(run_id=run_id, epoch=epoch, split="valid", target_op="oracle",
+                                            metric=metric, k=20, value=0.1 * epoch + (0.05 if metric == "hit" else 0)
+                                            + 0.01 * run_id, wall_time=float(epoch)))
+            session.add(EpochMetric(run_id=run_id, epoch=best or 3, split="test", target_op="oracle", metric="hit",
+                                    k=20, value=0.4321 + run_id / 100, wall_time=4.0))
+    yield store
+    store.dispose()
+
+
+def test_the_head_constant_is_alembics_head():
+    """Opening skips Alembic when the store is at HEAD_REVISION: it must be the newest migration."""
+    assert head_revision() == HEAD_REVISION
+
+
+def test_datasets_list_at_the_head_loads_neither_alembic_nor_heavy_libraries(tmp_path: Path):
+    open_store(child_env(tmp_path)["EMBSR_DB_URL"]).dispose()  # created and migrated beforehand
+    result, out = run_child(CLI_CHILD, ["datasets", "list"], tmp_path)
+    assert result["code"] == 0, out
+    assert result["loaded"] == []
+
+
+def test_a_new_store_is_still_migrated_by_alembic(tmp_path: Path):
+    result, out = run_child(CLI_CHILD, ["datasets", "list"], tmp_path)
+    assert result["code"] == 0 and result["loaded"] == ["alembic"], out
+    store = open_store(child_env(tmp_path)["EMBSR_DB_URL"], migrate=False)
+    assert current_revision(store.engine) == HEAD_REVISION
+    store.dispose()
+
+
+def test_runs_list_loads_no_heavy_library_and_shows_the_reports_numbers(store_with_runs, tmp_path: Path):
+    result, out = run_child(CLI_CHILD, ["runs", "list"], tmp_path)
+    assert result["code"] == 0, out
+    assert result["loaded"] == []
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isdigit()}
+    # run 1 has a test value at its best epoch; run 2 (no best epoch) has one test evaluation
+    assert " 0.4421 " in lines["1"] and " test " in lines["1"] and " 0.4521 " in lines["2"]
+
+
+def test_plain_aggregation_matches_the_comparison_table(store_with_runs):
+    infos = run_summary.run_infos(store_with_runs, [1, 2])
+    columns = [("hit", 20), ("mrr", 20)]
+    for agg in run_summary.AGGREGATIONS:
+        rows, split = run_summary.summary_rows(store_with_runs, infos, columns, agg, split="valid")
+        table = reports.comparison_table(store_with_runs, [1, 2], metrics=("hit", "mrr"), ks=(20,), aggregation=agg,
+                                         split="valid")
+        assert split == "valid"
+        for i in range(2):
+            for j in range(2):
+                a, b = rows[i][j], float(table.values[i, j])
+                assert (math.isnan(a) and math.isnan(b)) or a == b, (agg, i, j)
+    assert run_summary.summary_rows(store_with_runs, infos, columns, "max", split="valid")[0][0] == [
+        pytest.approx(0.36), pytest.approx(0.31)]
