@@ -130,3 +130,15 @@ def test_setting_in_the_schema_the_cli_and_the_form_use() -> None:
     assert TrainConfig.from_dict({"loader_workers": "2"}).loader_workers == 2  # a CLI / form string
     with pytest.raises(ValueError, match="loader_workers"):
         TrainConfig(loader_workers=-1)
+
+
+def test_the_training_form_offers_the_setting(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.widgets.param_form import ParamForm
+
+    form = ParamForm(TRAIN_PARAMS)
+    qtbot.addWidget(form)
+    combo = form.widgets["loader_workers"]
+    assert [combo.itemText(i) for i in range(combo.count())][:4] == ["auto", "0", "1", "2"]
+    assert combo.currentText() == "auto"
+    combo.setCurrentIndex(combo.findText("2"))
+    assert TrainConfig.from_dict(form.values()).loader_workers == 2

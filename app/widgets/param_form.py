@@ -65,6 +65,7 @@ ANALYST_LABELS = {
     "eval_memory_mb": "Evaluation memory (MiB)",
     "loss_points_per_epoch": "Loss points kept per epoch",
     "threads": "Processor threads",
+    "loader_workers": "Batch preparation processes",
 }
 # A plain sentence first for settings whose schema help speaks the paper's notation (kept after it).
 ANALYST_HELP = {
@@ -80,6 +81,9 @@ ANALYST_HELP = {
                          "settings (next operation given or unknown).",
     "train_target_op": "Whether the model is told the next operation while it learns and when the best epoch "
                        "is chosen: 'oracle' = told, 'unknown' = not told (see Help).",
+    "loader_workers": "How many helper processes get the next batches ready while the model learns. 'auto' "
+                      "uses 2 with a graphics card (GPU) and none on the processor alone; the results are the "
+                      "same for every choice, only the speed differs.",
 }
 
 
