@@ -9,7 +9,6 @@ from PySide6.QtWidgets import QApplication
 
 import embsr_core
 from app.context import AppContext
-from app.environment import resolve_device
 from app.preferences import APPLICATION, ORGANIZATION, Preferences
 from app.resources import app_icon
 from app.theme import PALETTES, theme_manager
@@ -66,5 +65,5 @@ def create_context(cli_url: str | None = None, theme: str | None = None) -> AppC
         preferences=preferences,
         runner=JobManager(),
         theme=manager,
-        device=resolve_device(preferences.default_device),
+        device="",  # resolved by the main window once it is shown (that imports PyTorch)
     )

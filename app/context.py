@@ -25,4 +25,5 @@ class AppContext:
     preferences: Preferences
     runner: JobManager  # .training: the training queue; .submit(): imports, exports… beside it
     theme: ThemeManager
-    device: str  # torch device string the default device preference resolves to, e.g. "cpu"
+    device: str  # torch device string the default device preference resolves to, e.g. "cpu"; "" until the
+    # main window resolves it (MainWindow.ensure_device: resolving imports PyTorch, so not at start-up)

@@ -1,11 +1,14 @@
-"""What the app runs on: compute devices and library versions (for the status bar and About box)."""
+"""What the app runs on: compute devices and library versions (for the status bar and About box).
+
+PyTorch is imported by the first question about devices, not with this module: the window opens
+first and fills in its device afterwards.
+"""
 
 from __future__ import annotations
 
 import platform
 import sys
 
-import torch
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
 
@@ -14,6 +17,8 @@ import embsr_core
 
 def cuda_devices() -> list[tuple[str, str]]:
     """(torch device string, human name) of each visible CUDA device; empty without CUDA."""
+    import torch
+
     if not torch.cuda.is_available():
         return []
     return [(f"cuda:{i}", torch.cuda.get_device_name(i)) for i in range(torch.cuda.device_count())]
@@ -45,6 +50,8 @@ def device_label(device: str) -> str:
 
 
 def versions() -> dict[str, str]:
+    import torch
+
     frozen = " (frozen)" if getattr(sys, "frozen", False) else ""
     return {
         "EMBSR Workbench": embsr_core.__version__,

@@ -13,7 +13,7 @@ import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -27,7 +27,9 @@ from embsr_core.data.preview import session_preview
 from embsr_core.data.store_io import ImportReport, import_into_store
 from embsr_core.store import Store, StoreError
 from embsr_core.store.repository import delete_dataset, get_dataset
-from embsr_core.training import RunOutcome, TrainConfig, run_training
+
+if TYPE_CHECKING:  # the trainer imports PyTorch: loaded by train_job, not by the Datasets page at start-up
+    from embsr_core.training import RunOutcome, TrainConfig
 
 Progress = Callable[[object], None]
 PREVIEW_SESSIONS = 5  # sessions drawn as timelines on the Datasets page
@@ -170,6 +172,8 @@ class Preparing:
 
 def train_job(store: Store, request: TrainRequest, *, progress: Progress, cancel: CancelToken) -> RunOutcome | None:
     """``prepare_dataset`` then ``run_training``: exactly what ``embsr train`` does; events go to ``progress``."""
+    from embsr_core.training import run_training
+
     control = cancel  # the worker's CancelToken is a ControlToken: pause/stop reach the trainer
     progress(Preparing(request.dataset_name, request.preset))
     prepared = prepare_dataset(store, request.dataset_id, request.preset, overrides=request.prep_overrides)

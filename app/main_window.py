@@ -1,14 +1,20 @@
-"""The main window: sidebar navigation, a stack of pages, status bar, menus, shortcuts, About box."""
+"""The main window: sidebar navigation, a stack of pages, status bar, menus, shortcuts, About box.
+
+Fast start: the sidebar and menus are drawn from the page entries (``app.pages.PAGES``); a page is
+imported and built the first time it is shown (:meth:`MainWindow.page` builds one on demand), and
+the device in the status bar, which needs PyTorch, is filled in once the window has been painted.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -28,8 +34,8 @@ from PySide6.QtWidgets import (
 
 import embsr_core
 from app.context import AppContext
-from app.environment import device_label, versions
-from app.pages import PAGE_CLASSES, Page
+from app.environment import device_label, resolve_device, versions
+from app.pages import PAGES, Page
 from app.resources import app_icon, icon
 from app.theme import THEMES
 from app.widgets.dialogs import error_box
@@ -61,7 +67,8 @@ class MainWindow(QMainWindow):
         self._demo_task: Task | None = None
         self._demo_dialog: QProgressDialog | None = None
 
-        self.pages: list[Page] = [cls(context) for cls in PAGE_CLASSES]
+        self._built: dict[int, Page] = {}  # sidebar row → its page, once first shown
+        self._device_pending = True
         self._build_central()
         self._build_status_bar()
         self._build_actions()
@@ -92,9 +99,9 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.nav.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        for number, page in enumerate(self.pages, start=1):
-            item = QListWidgetItem(page.title)
-            item.setToolTip(f"{page.title} (Ctrl+{number})")
+        for number, entry in enumerate(PAGES, start=1):
+            item = QListWidgetItem(entry.title)
+            item.setToolTip(f"{entry.title} (Ctrl+{number})")
             item.setSizeHint(QSize(180, 40))
             self.nav.addItem(item)
         side.addWidget(self.nav, 1)
@@ -105,13 +112,13 @@ class MainWindow(QMainWindow):
 
         self.stack = QStackedWidget(central)
         self.stack.setObjectName("PageStack")
-        for page in self.pages:
-            # each page scrolls on its own, so small screens still fit the window
+        for _entry in PAGES:
+            # each page scrolls on its own, so small screens still fit the window; the page itself
+            # is put in when first shown (see page_at)
             scroll = QScrollArea(self.stack)
             scroll.setObjectName("PageScroll")
             scroll.setFrameShape(QFrame.Shape.NoFrame)
             scroll.setWidgetResizable(True)
-            scroll.setWidget(page)
             self.stack.addWidget(scroll)
         row.addWidget(self.stack, 1)
         self.nav.currentRowChanged.connect(self._on_nav_row_changed)
@@ -135,9 +142,36 @@ class MainWindow(QMainWindow):
         self.task_progress.hide()
         bar.addPermanentWidget(self.task_label)
         bar.addPermanentWidget(self.task_progress)
-        self.device_label = QLabel(f"Device: {device_label(ctx.device)}", bar)
+        self.device_label = QLabel("Device: …", bar)
         self.device_label.setObjectName("DeviceLabel")
+        self.device_label.setToolTip("The default training device (Settings); found once the window is open.")
         bar.addPermanentWidget(self.device_label)
+        if "torch" in sys.modules or ctx.device:  # nothing left to load: say it now
+            self.fill_device_label()
+
+    def ensure_device(self) -> str:
+        """The default device the preference resolves to; the first call imports PyTorch."""
+        if not self.context.device:
+            self.context.device = resolve_device(self.context.preferences.default_device)
+        return self.context.device
+
+    @Slot()
+    def fill_device_label(self) -> None:
+        if not self._device_pending:
+            return
+        self._device_pending = False
+        try:
+            text = f"Device: {device_label(self.ensure_device())}"
+        except Exception as exc:  # a broken PyTorch install must not stop the window
+            text = f"Device: unknown (PyTorch could not be loaded: {type(exc).__name__})"
+        self.device_label.setText(text)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if getattr(self, "_device_pending", False) and event.type() == QEvent.Type.UpdateRequest:
+            # the window has just been painted: load PyTorch for the device label after that
+            QTimer.singleShot(0, self.fill_device_label)
+        return handled
 
     def _action(self, text: str, shortcut: QKeySequence | str | None, slot: Callable[[], Any]) -> QAction:
         action = QAction(text, self)
@@ -157,8 +191,8 @@ class MainWindow(QMainWindow):
 
         view_menu = menu.addMenu("&View")
         self.page_actions: list[QAction] = []
-        for number, page in enumerate(self.pages, start=1):
-            action = self._action(page.title, f"Ctrl+{number}", self._on_page_action)
+        for number, entry in enumerate(PAGES, start=1):
+            action = self._action(entry.title, f"Ctrl+{number}", self._on_page_action)
             action.setData(number - 1)
             view_menu.addAction(action)
             self.page_actions.append(action)
@@ -181,17 +215,41 @@ class MainWindow(QMainWindow):
 
     # navigation ------------------------------------------------------------------------------------
     def page_ids(self) -> list[str]:
-        return [page.page_id for page in self.pages]
+        return [entry.page_id for entry in PAGES]
+
+    def page_at(self, index: int) -> Page:
+        """The page in sidebar row ``index``, imported and built now if it has not been shown yet."""
+        page = self._built.get(index)
+        if page is None:
+            QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                page = PAGES[index].load()(self.context)
+            finally:
+                QGuiApplication.restoreOverrideCursor()
+            self._built[index] = page
+            scroll = self.stack.widget(index)
+            assert isinstance(scroll, QScrollArea)
+            scroll.setWidget(page)
+            page.show()
+        return page
+
+    @property
+    def pages(self) -> list[Page]:
+        """Every page, in sidebar order (builds the ones not shown yet: for tests and whole-window tasks)."""
+        return [self.page_at(i) for i in range(len(PAGES))]
+
+    def built_pages(self) -> list[Page]:
+        return [self._built[i] for i in sorted(self._built)]
 
     def current_page(self) -> Page:
-        return self.pages[self.stack.currentIndex()]
+        return self.page_at(self.stack.currentIndex())
 
     def page(self, page_id: str) -> Page:
-        return self.pages[self.page_ids().index(page_id)]
+        return self.page_at(self.page_ids().index(page_id))
 
     def show_page(self, target: int | str) -> None:
         index = self.page_ids().index(target) if isinstance(target, str) else int(target)
-        if not 0 <= index < len(self.pages):
+        if not 0 <= index < len(PAGES):
             raise IndexError(f"no page {target!r}; pages are {self.page_ids()}")
         self.nav.setCurrentRow(index)
 
@@ -199,8 +257,8 @@ class MainWindow(QMainWindow):
     def _on_nav_row_changed(self, row: int) -> None:
         if row < 0:
             return
+        page = self.page_at(row)
         self.stack.setCurrentIndex(row)
-        page = self.pages[row]
         page.on_shown()
         if self.persist:
             self.context.preferences.last_page = page.page_id
@@ -232,7 +290,7 @@ class MainWindow(QMainWindow):
         prefs.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        if not self.confirm_close() or not all(page.can_close() for page in self.pages):
+        if not self.confirm_close() or not all(page.can_close() for page in self.built_pages()):
             event.ignore()
             return
         self.context.runner.shutdown()
@@ -278,8 +336,8 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_theme_changed(self, _name: str) -> None:
         palette = self.context.theme.palette
-        for row, page in enumerate(self.pages):
-            self.nav.item(row).setIcon(icon(page.icon_name, palette.sidebar_text, palette.accent))
+        for row, entry in enumerate(PAGES):
+            self.nav.item(row).setIcon(icon(entry.icon_name, palette.sidebar_text, palette.accent))
         self.theme_action.setChecked(palette.name == "dark")
 
     @Slot()
@@ -303,7 +361,7 @@ class MainWindow(QMainWindow):
             "train and compare models, and explore recommendations, without a terminal.</p>"
             f"<table>{rows}</table>"
             f"<p>Store: {self.context.store.location if self.context.store else self.context.store_url}"
-            f"<br>Device: {device_label(self.context.device)}</p>"
+            f"<br>Device: {device_label(self.ensure_device())}</p>"
         )
 
     @Slot()
@@ -437,7 +495,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_demo_finished(self, _result: object) -> None:
         self._close_demo_dialog()
-        for page in self.pages:
+        for page in self.built_pages():  # the others read the store when first shown
             page.refresh()
         self.show_page("datasets")
         self.statusBar().showMessage("Demo dataset ready.", 8000)

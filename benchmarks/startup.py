@@ -1,8 +1,10 @@
 """Start-up times: `embsr --help`, `embsr datasets list`, `embsr runs list` and the window's first show.
 
-Each figure is the median of ``--repeats`` (default 3) fresh processes, measured from before the
-process is started until it has finished (CLI) or until the main window has been shown and its first
-event-loop turn ran (window, offscreen). The processes use a throw-away store and user folders, so
+Each figure is the median (and the minimum, the least disturbed by other programs) of ``--repeats``
+(default 3) fresh processes, measured from before the
+process is started until it has finished (CLI) or until the main window has been shown, its first
+event-loop turn ran and it was painted (window, offscreen; the device in the status bar is filled in
+after that, as the app does). The processes use a throw-away store and user folders, so
 nothing of the user's is read or written. Targets (issue 16): CLI ≤ 0.5 s, window ≤ 3 s, on a quiet
 machine: the load average is printed beside the figures because a busy machine inflates them.
 
@@ -38,6 +40,7 @@ window = MainWindow(context, persist=False)
 window.resize(DEFAULT_SIZE)
 window.show()
 def shown():
+    window.repaint()  # painted, not just mapped
     print(f"shown {time.time() - float(os.environ['EMBSR_T0']):.3f}", flush=True)
     window.close()
     context.runner.shutdown()
@@ -76,14 +79,16 @@ def time_cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     return seconds, _children_cpu() - cpu
 
 
-def time_window(env: dict[str, str]) -> float:
+def time_window(env: dict[str, str]) -> tuple[float, float]:
+    """(seconds until the window was shown and painted, CPU seconds of the whole child process)."""
     env = {**env, "EMBSR_T0": repr(time.time())}
+    cpu = _children_cpu()
     done = subprocess.run([sys.executable, "-c", WINDOW_CHILD], env=env, capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], timeout=300)
     lines = [line for line in done.stdout.splitlines() if line.startswith("shown ")]
     if not lines:
         raise RuntimeError(f"the window did not show: {done.stderr.strip()[-600:]}")
-    return float(lines[-1].split()[1])
+    return float(lines[-1].split()[1]), _children_cpu() - cpu
 
 
 def verdict(value: float, target: float) -> str:
@@ -105,14 +110,16 @@ def main(argv: list[str] | None = None) -> None:
             runs = [time_cli(list(command), env) for _ in range(args.repeats)]
             wall = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
-            print(f"embsr {' '.join(command):<14} wall {wall:5.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in runs)}), "
-                  f"CPU {cpu:4.2f} s; target ≤ {CLI_TARGET_S} s: wall {verdict(wall, CLI_TARGET_S)}, "
-                  f"CPU {verdict(cpu, CLI_TARGET_S)}", flush=True)
+            print(f"embsr {' '.join(command):<14} wall {wall:5.2f} s, min {min(r[0] for r in runs):4.2f} s "
+                  f"(runs {', '.join(f'{r[0]:.2f}' for r in runs)}), CPU {cpu:4.2f} s; target ≤ {CLI_TARGET_S} s: "
+                  f"wall {verdict(wall, CLI_TARGET_S)}, CPU {verdict(cpu, CLI_TARGET_S)}", flush=True)
         if not args.no_window:
-            runs = [time_window(env) for _ in range(args.repeats)]
-            median = statistics.median(runs)
-            print(f"window first shown {median:6.2f} s  (runs {', '.join(f'{r:.2f}' for r in runs)}; "
-                  f"target ≤ {WINDOW_TARGET_S} s: {verdict(median, WINDOW_TARGET_S)})")
+            shows = [time_window(env) for _ in range(args.repeats)]
+            median = statistics.median(s[0] for s in shows)
+            cpu = statistics.median(s[1] for s in shows)
+            print(f"window first shown {median:5.2f} s, min {min(s[0] for s in shows):4.2f} s "
+                  f"(runs {', '.join(f'{s[0]:.2f}' for s in shows)}), CPU {cpu:4.2f} s (the whole process); "
+                  f"target ≤ {WINDOW_TARGET_S} s: {verdict(median, WINDOW_TARGET_S)}")
 
 
 if __name__ == "__main__":

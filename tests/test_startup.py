@@ -122,3 +122,48 @@ def test_plain_aggregation_matches_the_comparison_table(store_with_runs):
                 assert (math.isnan(a) and math.isnan(b)) or a == b, (agg, i, j)
     assert run_summary.summary_rows(store_with_runs, infos, columns, "max", split="valid")[0][0] == [
         pytest.approx(0.36), pytest.approx(0.31)]
+
+
+WINDOW_CHILD = r"""
+import json, sys
+from PySide6.QtCore import QDeadlineTimer, QEventLoop
+from app.application import create_context, ensure_application
+from app.main_window import MainWindow
+app = ensure_application()
+context = create_context(None, None)
+window = MainWindow(context, persist=False)
+window.show()
+def loaded():
+    return sorted(m for m in HEAVY if m in sys.modules)
+steps = {"shown": loaded(), "device_before": window.device_label.text(),
+         "built": [p.page_id for p in window.built_pages()]}
+deadline = QDeadlineTimer(120_000)
+while window.device_label.text() == "Device: …" and not deadline.hasExpired():
+    app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)  # the label is filled after the first paint
+steps["device_after"] = window.device_label.text()
+steps["after_device"] = loaded()
+window.show_page("leaderboard")
+steps["leaderboard"] = loaded()
+steps["built_after"] = [p.page_id for p in window.built_pages()]
+window.close()
+context.runner.shutdown()
+print("\nMODULES " + json.dumps(steps))
+"""
+
+
+def test_the_window_opens_without_torch_or_optuna_and_loads_them_with_the_pages_that_need_them(tmp_path: Path):
+    open_store(child_env(tmp_path)["EMBSR_DB_URL"]).dispose()  # an existing store (a new one loads Alembic)
+    steps, out = run_child(WINDOW_CHILD, [], tmp_path)
+    assert steps["built"] == ["datasets"]  # the first page only: the others are built when first shown
+    assert not {"torch", "optuna", "alembic", "scipy"} & set(steps["shown"]), steps["shown"]
+    assert steps["device_before"] == "Device: …"
+    assert steps["device_after"] == "Device: CPU" or steps["device_after"].startswith("Device: CUDA · ")
+    assert "torch" in steps["after_device"] and "optuna" not in steps["after_device"]
+    assert "optuna" in steps["leaderboard"] and steps["built_after"] == ["datasets", "leaderboard"]
+
+
+def test_page_entries_match_their_classes():
+    from app.pages import PAGE_CLASSES, PAGES
+
+    assert [(e.page_id, e.title, e.icon_name) for e in PAGES] == [(c.page_id, c.title, c.icon_name)
+                                                                   for c in PAGE_CLASSES]
