@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 
@@ -16,6 +17,9 @@ from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic
 from embsr_core.store.engine import Store
 from embsr_core.store.models import Dataset
 from embsr_core.store.repository import dataset_exists
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEMO_NAME = "Demo (synthetic)"
 SYNTHETIC_MAPPING = ColumnMapping(
@@ -50,6 +54,20 @@ def import_synthetic(
     events = generate_synthetic(
         n_sessions=n_sessions, n_items=n_items, n_categories=n_categories, signal=signal, seed=seed, **kwargs
     )
+    source = f"synthetic: sessions={n_sessions} items={n_items} categories={n_categories} signal={signal} seed={seed}"
+    return import_synthetic_events(store, name, events, source, progress=progress, cancel=cancel)
+
+
+def import_synthetic_events(
+    store: Store,
+    name: str,
+    events: pd.DataFrame,
+    source: str,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImportReport:
+    """Import generated ``events`` like any file (one transaction, cancellable), recorded as ``source``."""
     with tempfile.TemporaryDirectory(prefix="embsr-synthetic-") as tmp:
         path = Path(tmp) / "synthetic.parquet"
         events.to_parquet(path, index=False)
@@ -57,7 +75,6 @@ def import_synthetic(
             store, path, "generic", name, SYNTHETIC_MAPPING, progress=progress, cancel=cancel
         )
     # Record what it really is (the temporary parquet file is gone) so presets and the GUI can tell.
-    source = f"synthetic: sessions={n_sessions} items={n_items} categories={n_categories} signal={signal} seed={seed}"
     with store.session() as session, session.begin():
         session.execute(
             update(Dataset).where(Dataset.id == report.dataset_id).values(source_format="synthetic", source_path=source)
