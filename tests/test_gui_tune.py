@@ -46,7 +46,7 @@ def test_tune_dialog_runs_trials_and_reports_the_best_run(qtbot, context) -> Non
     dialog = TuneDialog(context, _request(context, "SKNN"))
     qtbot.addWidget(dialog)
     dialog.show()
-    assert "Number of nearest neighbour sessions that vote" in dialog.space_label.text()
+    assert "Neighbour sessions (k)" in dialog.space_label.text()
     dialog.trials.setValue(2)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()

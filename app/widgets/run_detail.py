@@ -9,7 +9,6 @@ follow every 2 s.
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +36,13 @@ from PySide6.QtWidgets import (
 
 from app.widgets.run_curves import RunCurves
 from app.widgets.run_format import STATUS_COLORS, fmt_metric
+from app.widgets.setting_labels import setting_label
 from embsr_core import reports
 from embsr_core.store import Store, run_details, runs_repo
 from embsr_core.store.repository import get_dataset
 
 POLL_MS = 2000
 LIVE = ("queued", "running")
-LABELS = {  # where a description's head does not make a good label
-    "device": "Device",
-    "embedding_dim": "Embedding size d",
-    "train_target_op": "Next operation during training",
-    "target_op_dropout": "Training with the operation hidden",
-    "mask_prob": "Masking probability",
-    "gnn_steps": "Graph propagation steps",
-    "sample_size": "Sessions sampled",
-}
 PREP_LABELS = {  # stored name → (label, what it means)
     "min_item_support": ("Minimum item count", "Items seen fewer times than this are dropped"),
     "min_macro_items": ("Minimum items per session", "Sessions with fewer distinct items are dropped"),
@@ -90,17 +81,6 @@ def _source_text(source_format: str, source_path: str | None) -> str:
     if not source_path:
         return source_format
     return source_path if source_path.startswith(f"{source_format}:") else f"{source_format}: {source_path}"
-
-
-def _humanise(name: str, meaning: str = "") -> str:
-    """A setting's label: the head of its description (``"embedding size d (paper: 100)"`` →
-    ``"Embedding size d"``), else its stored name made readable (``"min_item_support"`` → ``"Min item
-    support"``)."""
-    if name in LABELS:
-        return LABELS[name]
-    head = re.split(r" \(|: |; |, | = ", meaning, maxsplit=1)[0].strip().rstrip(".") if meaning else ""
-    text = head if 3 <= len(head) <= 48 else name.replace("_", " ")
-    return text[:1].upper() + text[1:]
 
 
 def _param_help(model: str) -> dict[str, str]:
@@ -301,14 +281,14 @@ class RunDetailDialog(QDialog):
         except KeyError:
             pass
         prep = config.get("prep") or {}
-        dataset_rows += [(*PREP_LABELS.get(k, (_humanise(k), ""))[:1], _value(v), PREP_LABELS.get(k, ("", ""))[1], k)
-                         for k, v in prep.items()]
+        dataset_rows += [(PREP_LABELS.get(k, (setting_label(k), ""))[0], _value(v),
+                          PREP_LABELS.get(k, ("", ""))[1], k) for k, v in prep.items()]
         group("Dataset and preprocessing", dataset_rows)
         for title, part in (("Model settings", "model"), ("Training settings", "train")):
-            group(title, [(_humanise(k, labels.get(k, "")), _value(v), labels.get(k, ""), k)
+            group(title, [(setting_label(k, labels.get(k, "")), _value(v), labels.get(k, ""), k)
                           for k, v in (config.get(part) or {}).items()])
         other = {k: v for k, v in config.items() if k not in ("prep", "model", "train")}
-        group("Other", [(_humanise(k), _value(v), "", k) for k, v in reports.flatten_config(other).items()])
+        group("Other", [(setting_label(k), _value(v), "", k) for k, v in reports.flatten_config(other).items()])
 
     def _fill_files(self, run: Any) -> None:
         files = run_details.run_files(run)

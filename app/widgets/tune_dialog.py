@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.jobs import Preparing, TrainRequest
+from app.widgets.setting_labels import setting_label
 from app.workers import CancelToken, Task
 from embsr_core.data.from_store import prepare_dataset
 from embsr_core.models.registry import get_spec
@@ -57,13 +58,9 @@ def tune_job(store: Store, request: TrainRequest, budget_s: float | None, n_tria
 
 
 def knob_label(name: str, model_name: str) -> str:
-    """A short human name for a setting, from its schema help text ("Adam learning rate" → that)."""
+    """A setting's label, the same as in the Train form (:func:`setting_label`)."""
     params = {p.name: p for p in TRAIN_PARAMS} | {p.name: p for p in get_spec(model_name).params}
-    text = params[name].help if name in params else name
-    for stop in (" (", ";", ","):
-        text = text.split(stop, 1)[0]
-    text = text.rstrip(". ")
-    return text[:1].upper() + text[1:]
+    return setting_label(name, params[name].help if name in params else "")
 
 
 def settings_text(params: dict[str, Any], model_name: str) -> str:
