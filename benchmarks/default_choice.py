@@ -1,0 +1,112 @@
+"""How a default was chosen: candidate settings compared on *validation* of planted data that no
+reported table uses (generator seed 1; ``planted.py`` and the README's tables use seed 0).
+
+    .venv/bin/python benchmarks/default_choice.py --candidates \
+        "EMBSR" "EMBSR lr=0.003" "EMBSR amsgrad=true" "GC-SAN lr=0.003"
+
+A candidate is a model name followed by ``key=value`` settings; a key of the training settings
+(``lr``, ``amsgrad``, ``weight_decay``, …) goes to the trainer, any other key to the model. Every
+candidate is trained with the CLI defaults otherwise (prefix training, the batch rule, up to
+``--epochs`` epochs with the paper's early stopping) and scored on the validation split at its best
+epoch, in the selection mode (target operation given). Test metrics are not computed here: the
+choice must not see them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from table3 import add_dataset_row  # noqa: E402
+
+from embsr_core.data.prepared import PreparedDataset  # noqa: E402
+from embsr_core.data.preprocess import prepare, preset  # noqa: E402
+from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
+from embsr_core.models.registry import get_spec  # noqa: E402
+from embsr_core.store import Store, open_store  # noqa: E402
+from embsr_core.training.config import TrainConfig  # noqa: E402
+from embsr_core.training.events import EvaluationEnd, TrainEvent  # noqa: E402
+from embsr_core.training.runner import run_training  # noqa: E402
+
+TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
+
+
+class BestValidation:
+    """Keeps the validation metrics of the best epoch (selection mode) as the trainer reports them."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, float] | None = None
+        self.best_epoch = 0
+        self.epochs = 0
+
+    def __call__(self, event: TrainEvent) -> None:
+        if isinstance(event, EvaluationEnd) and event.split == "valid" and event.is_best is not None:
+            self.epochs = event.epoch
+            if event.is_best:
+                self.best, self.best_epoch = dict(event.metrics), event.epoch
+
+
+def parse_candidate(text: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    model, *pairs = text.split()
+    get_spec(model)  # an unknown model name fails here, before any training
+    settings = dict(p.split("=", 1) for p in pairs)
+    train = {k: v for k, v in settings.items() if k in TRAIN_KEYS}
+    return model, train, {k: v for k, v in settings.items() if k not in TRAIN_KEYS}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--candidates", nargs="+", required=True)
+    p.add_argument("--sessions", type=int, default=5_000)
+    p.add_argument("--signal", type=float, default=DEFAULT_SIGNAL)
+    p.add_argument("--data-seed", type=int, default=1, help="generator seed (the reported tables use 0)")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    candidates = [parse_candidate(c) for c in args.candidates]
+    events = generate_synthetic(n_sessions=args.sessions, signal=args.signal, seed=args.data_seed)
+    prepared = prepare(events, preset("synthetic"), dataset_name=f"planted seed {args.data_seed}")
+    print(f"# planted data seed {args.data_seed}, signal {args.signal}: {len(prepared.train)} training samples, "
+          f"{len(prepared.valid)} validation sessions; up to {args.epochs} epochs, patience {args.patience}, "
+          f"{args.threads} thread(s)", flush=True)
+    print("| candidate | valid H@20 | valid M@20 | best epoch / epochs | minutes |")
+    print("|---|---|---|---|---|", flush=True)
+    with tempfile.TemporaryDirectory(prefix="embsr-defaults-") as tmp:
+        store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
+        dataset_id = add_dataset_row(store, prepared)
+        for text, (model, train, model_set) in zip(args.candidates, candidates, strict=True):
+            _train_one(store, dataset_id, prepared, text, model, train, model_set, args, Path(tmp) / "ckpt")
+        store.engine.dispose()
+
+
+def _train_one(store: Store, dataset_id: int, prepared: PreparedDataset, text: str, model: str,
+               train: dict[str, str], model_set: dict[str, str], args: argparse.Namespace, ckpt: Path) -> None:
+    """Train one candidate and print its validation row."""
+    watcher = BestValidation()
+    cfg = TrainConfig.from_dict({"max_epochs": args.epochs, "patience": args.patience, "seed": args.seed,
+                                 "threads": args.threads, **train})
+    start = time.perf_counter()
+    outcome = run_training(store, prepared, model, model_set or None, cfg, callback=watcher,
+                           dataset_id=dataset_id, checkpoint_root=ckpt, run_name=f"default choice: {text}")
+    minutes = (time.perf_counter() - start) / 60
+    if outcome.status != "finished" or watcher.best is None:
+        print(f"| {text} | {outcome.status}: {outcome.error} | | | {minutes:.1f} |", flush=True)
+        return
+    b = watcher.best
+    print(f"| {text} | {100 * b['hit@20']:.2f} | {100 * b['mrr@20']:.2f} | {watcher.best_epoch} / "
+          f"{watcher.epochs} | {minutes:.1f} |", flush=True)
+
+if __name__ == "__main__":
+    main()
