@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         context.theme.changed.connect(self._on_theme_changed)
         context.runner.taskStarted.connect(self._on_task_started)
         context.runner.taskDone.connect(self._show_running_tasks)
+        context.runner.trainingSubmitted.connect(self._on_training_submitted)
         self._on_theme_changed(context.theme.name)
         self.restore_state()
 
@@ -263,6 +264,12 @@ class MainWindow(QMainWindow):
         if self.persist:
             self.context.preferences.last_page = page.page_id
 
+    @Slot(object)
+    def _on_training_submitted(self, _task: object) -> None:
+        """A run queued away from the Train page (a resume on the Runs page…): the Train page shows and
+        controls every run, so it is built now if it was not yet (it takes on the queued runs)."""
+        self.page("train")
+
     @Slot()
     def _on_page_action(self) -> None:
         action = self.sender()
@@ -300,8 +307,7 @@ class MainWindow(QMainWindow):
 
     def training_tasks(self) -> list[Task]:
         """Training runs running or queued on the job manager's training queue."""
-        training = self.context.runner.training
-        return [t for t in [training.current, *training._queue] if t is not None and not t.is_done()]
+        return self.context.runner.training.active()
 
     def confirm_close(self) -> bool:
         """While a run trains, ask before quitting (quitting stops it; its checkpoint allows a resume)."""

@@ -301,6 +301,10 @@ class TaskRunner(QObject):
     def pending(self) -> int:
         return len(self._queue)
 
+    def active(self) -> list[Task]:
+        """The running task, then the queued ones, in order (those not done)."""
+        return [t for t in (self._current, *self._queue) if t is not None and not t.is_done()]
+
     def submit(
         self,
         fn: Callable[..., Any],

@@ -30,7 +30,7 @@ CLI_COMMANDS = (["--help"], ["datasets", "list"], ["runs", "list"])
 # Runs in the child: build the application and the main window as `python -m app` does, show it, and
 # print the seconds since the parent started the process once the first event-loop turn has run.
 WINDOW_CHILD = r"""
-import os, sys, time
+import os, resource, sys, time
 from PySide6.QtCore import QTimer
 from app.application import create_context, ensure_application
 from app.main_window import DEFAULT_SIZE, MainWindow
@@ -41,7 +41,8 @@ window.resize(DEFAULT_SIZE)
 window.show()
 def shown():
     window.repaint()  # painted, not just mapped
-    print(f"shown {time.time() - float(os.environ['EMBSR_T0']):.3f}", flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"shown {time.time() - float(os.environ['EMBSR_T0']):.3f} {usage.ru_utime + usage.ru_stime:.3f}", flush=True)
     window.close()
     context.runner.shutdown()
     app.quit()
@@ -80,15 +81,15 @@ def time_cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def time_window(env: dict[str, str]) -> tuple[float, float]:
-    """(seconds until the window was shown and painted, CPU seconds of the whole child process)."""
+    """(seconds until the window was shown and painted, CPU seconds the process had used by then)."""
     env = {**env, "EMBSR_T0": repr(time.time())}
-    cpu = _children_cpu()
     done = subprocess.run([sys.executable, "-c", WINDOW_CHILD], env=env, capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], timeout=300)
     lines = [line for line in done.stdout.splitlines() if line.startswith("shown ")]
     if not lines:
         raise RuntimeError(f"the window did not show: {done.stderr.strip()[-600:]}")
-    return float(lines[-1].split()[1]), _children_cpu() - cpu
+    _, seconds, cpu = lines[-1].split()
+    return float(seconds), float(cpu)
 
 
 def verdict(value: float, target: float) -> str:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             median = statistics.median(s[0] for s in shows)
             cpu = statistics.median(s[1] for s in shows)
             print(f"window first shown {median:5.2f} s, min {min(s[0] for s in shows):4.2f} s "
-                  f"(runs {', '.join(f'{s[0]:.2f}' for s in shows)}), CPU {cpu:4.2f} s (the whole process); "
+                  f"(runs {', '.join(f'{s[0]:.2f}' for s in shows)}), CPU {cpu:4.2f} s; "
                   f"target ≤ {WINDOW_TARGET_S} s: {verdict(median, WINDOW_TARGET_S)}")
 
 

@@ -11,9 +11,11 @@ import math
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import _gui_helpers
 import pytest
 
 from embsr_core import reports, run_summary
@@ -22,6 +24,7 @@ from embsr_core.store.migrate import HEAD_REVISION, current_revision, head_revis
 from embsr_core.store.models import Dataset, EpochMetric, Run
 
 REPO = Path(__file__).resolve().parents[1]
+context, window = _gui_helpers.context, _gui_helpers.window  # fixtures (the GUI test below)
 HEAVY = ("torch", "pandas", "numpy", "optuna", "pyarrow", "pyqtgraph", "alembic", "scipy")
 
 CLI_CHILD = r"""
@@ -167,3 +170,22 @@ def test_page_entries_match_their_classes():
 
     assert [(e.page_id, e.title, e.icon_name) for e in PAGES] == [(c.page_id, c.title, c.icon_name)
                                                                    for c in PAGE_CLASSES]
+
+
+def _until_cancelled(*, progress, cancel) -> None:
+    while not cancel.cancelled:
+        time.sleep(0.01)
+
+
+@pytest.mark.gui
+def test_a_run_queued_before_the_train_page_was_built_shows_there(qtbot, window, context):
+    """The Train page shows every run wherever it was started (a resume on the Runs page): a run queued
+    while the page was not built yet builds it, and it is listed there."""
+    assert "train" not in [p.page_id for p in window.built_pages()]
+    task = context.runner.submit_training(_until_cancelled, name="Resuming run 7")
+    assert "train" in [p.page_id for p in window.built_pages()]
+    window.show_page("train")
+    train = window.page("train")
+    assert train.queue.count() == 1 and "Resuming run 7" in train.queue.item(0).text()
+    task.cancel()
+    qtbot.waitUntil(task.is_done, timeout=10_000)

@@ -110,8 +110,11 @@ class TrainPage(Page):
             self.start_button.setEnabled(False)
         else:
             self.reload_datasets()
-        # every training task of the job manager shows here, wherever it was started (e.g. a resume)
+        # every training task of the job manager shows here, wherever it was started (e.g. a resume);
+        # the page is built when first needed, so it also takes on those queued before it existed
         context.runner.trainingSubmitted.connect(self._adopt)
+        for task in context.runner.training.active():
+            self._adopt(task)
         context.runner.trainingBusyChanged.connect(self._update_buttons)
         self._update_buttons()
 
@@ -467,6 +470,8 @@ class TrainPage(Page):
     @Slot(object)
     def _adopt(self, task: Task) -> None:
         """Show and control a training task of the job manager (ours, or a resume from the Runs page)."""
+        if self._run_of(task) is not None:
+            return
         request = self._submitting
         label = request.label() if request is not None else task.name
         item = QListWidgetItem(f"queued · {label}")
