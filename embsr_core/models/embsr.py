@@ -202,7 +202,7 @@ class EMBSR(SessionRecommender):
                 if self.op_gru is not None:
                     trie_h = self.op_gru(self.op_emb(batch["g_trie_op"]), batch["g_trie_parent"],
                                          batch["g_trie_level_ptr"].tolist())  # P×d
-                    seq_feat = trie_h[batch["g_macro_prefix"]]  # M×d, eq. 4
+                    seq_feat = trie_h.index_select(0, batch["g_macro_prefix"])  # M×d, eq. 4
                 h_f, star, info = self.gnn(h0, node_session, B, batch["g_edge_src"], batch["g_edge_dst"],
                                            batch["g_edge_src_pos"], batch["g_edge_dst_pos"], seq_feat)
                 if explain and info:

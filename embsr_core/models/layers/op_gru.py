@@ -27,7 +27,7 @@ class PrefixTrieGRU(nn.Module):
         h_prev = op_emb.new_zeros(1, self.hidden_dim)  # h̃_0 = 0 for every run
         for depth in range(len(level_ptr) - 1):
             lo, hi = level_ptr[depth], level_ptr[depth + 1]
-            h0 = h_prev.expand(hi - lo, -1) if depth == 0 else h_prev[trie_parent[lo:hi]]
+            h0 = h_prev.expand(hi - lo, -1) if depth == 0 else h_prev.index_select(0, trie_parent[lo:hi])
             h_prev = self.cell(op_emb[lo:hi], h0)  # (hi-lo)×hidden
             levels.append(h_prev)
         if not levels:

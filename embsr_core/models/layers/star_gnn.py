@@ -82,19 +82,22 @@ class StarGNN(GatedGraphConv):
             if star is None:
                 h = h_hat
                 continue
-            s_node = star[node_session]  # Nn×d
+            # eq. 9–10 use W_q1 h_i · W_k1 s and W_k2 h_i · W_q2 s; both are h_i · (a per-session vector):
+            # u1 = (W_k1 s) W_q1 / √d and u2 = (W_q2 s) W_k2 / √d are B×d products, where W_q1 h and
+            # W_k2 h would be two Nn×d×d ones. s, u1, u2 reach the nodes in one gather (Nn×3d).
+            per_session = torch.cat([star, self.k1(star) @ self.q1.weight / math.sqrt(d),
+                                     self.q2(star) @ self.k2.weight / math.sqrt(d)], -1)  # B×3d
+            s_node, u1, u2 = per_session.index_select(0, node_session).chunk(3, -1)  # Nn×d each
             # eq. 9: star gate, as printed and as in the authors' code: no sigmoid (a sigmoid measured
-            # worse on validation, docs/embsr_model.md). W_k1 is applied per session (B×d) and then
-            # gathered: same result, Nn/B times cheaper.
-            k_star = self.k1(star)[node_session]  # Nn×d
-            alpha = (self.q1(h_hat) * k_star).sum(-1, keepdim=True) / math.sqrt(d)  # Nn×1
-            h = (1 - alpha) * h_hat + alpha * s_node  # Nn×d
+            # worse on validation, docs/embsr_model.md)
+            alpha = (h_hat * u1).sum(-1, keepdim=True)  # Nn×1
+            h = torch.lerp(h_hat, s_node, alpha)  # Nn×d: (1 − α) ĥ + α s
             # eq. 10: star update by attention over its satellites (only this session's nodes)
-            logit = (self.k2(h) * self.q2(star)[node_session]).sum(-1) / math.sqrt(d)  # Nn
-            weight = segment_softmax(logit, node_session, n_sessions)
+            weight = segment_softmax((h * u2).sum(-1), node_session, n_sessions)  # Nn
             star = h.new_zeros(n_sessions, d).index_add_(0, node_session, weight[:, None].to(h.dtype) * h)
             info = {"alpha": alpha[:, 0], "star_weight": weight}
-        if self.highway:
-            g = torch.sigmoid(self.w_g(torch.cat([h0, h], -1)))  # eq. 11
-            h = g * h0 + (1 - g) * h
+        if self.highway:  # eq. 11: g = σ(W_g [h0; h]) as two products summed in the matmul (no Nn×2d copy)
+            w0, w1 = self.w_g.weight.chunk(2, -1)
+            g = torch.sigmoid(torch.addmm(h0 @ w0.t(), h, w1.t()))  # Nn×d
+            h = h + g * (h0 - h)  # g h0 + (1 − g) h
         return h, star, info
