@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
 
         self._built: dict[int, Page] = {}  # sidebar row → its page, once first shown
         self._device_pending = True
+        self._painted = False  # the window has been on screen (its first paint)
+        self._opening: int | None = None  # the restored page that loads PyTorch: built after the first paint
         self._build_central()
         self._build_status_bar()
         self._build_actions()
@@ -169,10 +171,17 @@ class MainWindow(QMainWindow):
 
     def event(self, event: QEvent) -> bool:
         handled = super().event(event)
-        if getattr(self, "_device_pending", False) and event.type() == QEvent.Type.UpdateRequest:
-            # the window has just been painted: load PyTorch for the device label after that
-            QTimer.singleShot(0, self.fill_device_label)
+        if getattr(self, "_painted", True) is False and event.type() == QEvent.Type.UpdateRequest:
+            self._painted = True  # the window has just been painted: what loads PyTorch comes after that
+            QTimer.singleShot(0, self._after_first_paint)
         return handled
+
+    @Slot()
+    def _after_first_paint(self) -> None:
+        row, self._opening = self._opening, None
+        if row is not None and row == self.stack.currentIndex():
+            self.page_at(row).on_shown()
+        self.fill_device_label()
 
     def _action(self, text: str, shortcut: QKeySequence | str | None, slot: Callable[[], Any]) -> QAction:
         action = QAction(text, self)
@@ -258,11 +267,23 @@ class MainWindow(QMainWindow):
     def _on_nav_row_changed(self, row: int) -> None:
         if row < 0:
             return
+        if self.persist:
+            self.context.preferences.last_page = PAGES[row].page_id
+        entry = PAGES[row]
+        if not self._painted and row not in self._built and entry.loads_torch and "torch" not in sys.modules:
+            # the last session ended on a page that loads PyTorch (seconds): open the window first
+            scroll = self.stack.widget(row)
+            assert isinstance(scroll, QScrollArea)
+            opening = QLabel(f"Opening {entry.title}…", scroll)
+            opening.setObjectName("Muted")
+            opening.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            scroll.setWidget(opening)
+            self._opening = row
+            self.stack.setCurrentIndex(row)
+            return
         page = self.page_at(row)
         self.stack.setCurrentIndex(row)
         page.on_shown()
-        if self.persist:
-            self.context.preferences.last_page = page.page_id
 
     @Slot(object)
     def _on_training_submitted(self, _task: object) -> None:

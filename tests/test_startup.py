@@ -132,22 +132,25 @@ import json, sys
 from PySide6.QtCore import QDeadlineTimer, QEventLoop
 from app.application import create_context, ensure_application
 from app.main_window import MainWindow
+from app.preferences import Preferences
 app = ensure_application()
+if sys.argv[1:]:
+    Preferences().last_page = sys.argv[1]  # the page the last session ended on
 context = create_context(None, None)
 window = MainWindow(context, persist=False)
 window.show()
 def loaded():
     return sorted(m for m in HEAVY if m in sys.modules)
-steps = {"shown": loaded(), "device_before": window.device_label.text(),
-         "built": [p.page_id for p in window.built_pages()]}
+def built():
+    return [p.page_id for p in window.built_pages()]
+steps = {"shown": loaded(), "device_before": window.device_label.text(), "built": built(),
+         "current": window.page_ids()[window.stack.currentIndex()]}
 deadline = QDeadlineTimer(120_000)
 while window.device_label.text() == "Device: …" and not deadline.hasExpired():
-    app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)  # the label is filled after the first paint
-steps["device_after"] = window.device_label.text()
-steps["after_device"] = loaded()
+    app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)  # filled in after the first paint
+steps.update(device_after=window.device_label.text(), after_paint=loaded(), built_after_paint=built())
 window.show_page("leaderboard")
-steps["leaderboard"] = loaded()
-steps["built_after"] = [p.page_id for p in window.built_pages()]
+steps.update(leaderboard=loaded(), built_at_end=built())
 window.close()
 context.runner.shutdown()
 print("\nMODULES " + json.dumps(steps))
@@ -161,8 +164,43 @@ def test_the_window_opens_without_torch_or_optuna_and_loads_them_with_the_pages_
     assert not {"torch", "optuna", "alembic", "scipy"} & set(steps["shown"]), steps["shown"]
     assert steps["device_before"] == "Device: …"
     assert steps["device_after"] == "Device: CPU" or steps["device_after"].startswith("Device: CUDA · ")
-    assert "torch" in steps["after_device"] and "optuna" not in steps["after_device"]
-    assert "optuna" in steps["leaderboard"] and steps["built_after"] == ["datasets", "leaderboard"]
+    assert "torch" in steps["after_paint"] and "optuna" not in steps["after_paint"]
+    assert "optuna" in steps["leaderboard"]
+    assert steps["built_at_end"] == ["datasets", "leaderboard"]
+
+
+def test_a_restored_page_that_loads_torch_is_built_once_the_window_is_on_screen(tmp_path: Path):
+    open_store(child_env(tmp_path)["EMBSR_DB_URL"]).dispose()
+    steps, out = run_child(WINDOW_CHILD, ["train"], tmp_path)
+    assert steps["current"] == "train" and steps["built"] == [] and "torch" not in steps["shown"]
+    assert steps["built_after_paint"] == ["train"] and "torch" in steps["after_paint"]
+
+
+LIGHT_PAGES_CHILD = r"""
+import json, sys
+from app.application import create_context, ensure_application
+from app.main_window import MainWindow
+from app.pages import PAGES
+app = ensure_application()
+context = create_context(None, None)
+window = MainWindow(context, persist=False)  # never shown: nothing is loaded after a first paint
+light = [e.page_id for e in PAGES if not e.loads_torch]
+for page_id in light:
+    window.page(page_id)
+built = [p.page_id for p in window.built_pages()]
+context.runner.shutdown()
+loaded = sorted(m for m in HEAVY if m in sys.modules)
+print("\nMODULES " + json.dumps({"light": light, "built": built, "loaded": loaded}))
+"""
+
+
+def test_pages_not_marked_as_loading_torch_build_without_it(tmp_path: Path):
+    """The marks decide which restored page waits until the window is on screen: an unmarked page must
+    really be light (Datasets, Runs, Playground and Help build without PyTorch and optuna)."""
+    open_store(child_env(tmp_path)["EMBSR_DB_URL"]).dispose()
+    result, out = run_child(LIGHT_PAGES_CHILD, [], tmp_path)
+    assert result["built"] == result["light"] == ["datasets", "runs", "playground", "help"]
+    assert not {"torch", "optuna"} & set(result["loaded"]), result["loaded"]
 
 
 def test_page_entries_match_their_classes():

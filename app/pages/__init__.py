@@ -28,6 +28,7 @@ class PageEntry:
     icon_name: str
     module: str
     class_name: str
+    loads_torch: bool = False  # building it imports PyTorch: restored after the window is on screen
 
     def load(self) -> type[Page]:
         cls = getattr(importlib.import_module(self.module), self.class_name)
@@ -38,11 +39,12 @@ class PageEntry:
 
 PAGES: tuple[PageEntry, ...] = (
     PageEntry("datasets", "Datasets", "datasets", "app.pages.datasets", "DatasetsPage"),
-    PageEntry("train", "Train", "train", "app.pages.train", "TrainPage"),
+    PageEntry("train", "Train", "train", "app.pages.train", "TrainPage", loads_torch=True),
     PageEntry("runs", "Runs", "runs", "app.pages.runs", "RunsPage"),
-    PageEntry("leaderboard", "Leaderboard", "leaderboard", "app.pages.leaderboard", "LeaderboardPage"),
+    PageEntry("leaderboard", "Leaderboard", "leaderboard", "app.pages.leaderboard", "LeaderboardPage",
+              loads_torch=True),
     PageEntry("playground", "Playground", "playground", "app.pages.playground", "PlaygroundPage"),
-    PageEntry("settings", "Settings", "settings", "app.pages.settings", "SettingsPage"),
+    PageEntry("settings", "Settings", "settings", "app.pages.settings", "SettingsPage", loads_torch=True),
     PageEntry("help", "Help", "info", "app.pages.help", "HelpPage"),
 )
 _BY_CLASS_NAME = {entry.class_name: entry for entry in PAGES}
