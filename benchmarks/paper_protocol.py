@@ -74,7 +74,7 @@ def run_one(store: Store, dataset_id: int, prepared: PreparedDataset, model: str
             ckpt: Path) -> dict[str, Any]:
     name, extra = model_spec(model)
     cfg = TrainConfig(max_epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=0.001,
-                      seed=seed, device=args.device)
+                      seed=seed, device=args.device, threads=args.threads)
     start, cpu_start = time.perf_counter(), time.process_time()
     outcome = run_training(store, prepared, name, {**paper_overrides(name), **extra}, cfg, dataset_id=dataset_id,
                            checkpoint_root=ckpt, run_name=f"paper_protocol {prepared.dataset_name} {model} seed={seed}")

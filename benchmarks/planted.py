@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/planted.py                      # 2 seeds, default + zero signal
     .venv/bin/python benchmarks/planted.py --seeds 1 --epochs 2 --sessions 3000   # a smoke run
+    .venv/bin/python benchmarks/planted.py --jobs 4            # four training runs at a time
 
 Trains each model with the project's trainer and the CLI defaults (registered hyperparameters, Adam
 lr 1e-3, the data-size batch rule, prefix training, the paper's early stopping) on
@@ -19,8 +20,10 @@ value (training is seeded).
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    help="one target per training session (the paper's protocol) instead of prefix training")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is robust on a shared CPU)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (1 is robust on a shared CPU)")
+    p.add_argument("--jobs", type=int, default=1, help="training runs at a time, each in its own process")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                    help="hyperparameters of the micro-behavior model (e.g. target_op_dropout=0)")
     args = p.parse_args(argv)
@@ -72,35 +76,51 @@ def _fmt(x: np.ndarray) -> str:
     return f"{100 * x.mean():.2f} ± {100 * x.std(ddof=1):.2f}" if len(x) > 1 else f"{100 * x.mean():.2f}"
 
 
+def _cell(args: argparse.Namespace, signal: float, model: str, seed: int,
+          overrides: dict | None) -> tuple[float, str, int, dict[str, dict[str, float]], float, str]:
+    """Train one (signal, model, seed) cell in a throw-away store; also what to print about the data."""
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="embsr-planted-") as tmp:
+        store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
+        events = generate_synthetic(n_sessions=args.sessions, signal=signal, seed=0)
+        prepared = prepare(events, preset("synthetic", augment=args.augment),
+                           dataset_name=f"Synthetic signal={signal}")
+        dataset_id = add_dataset_row(store, prepared)
+        about = (f"# signal={signal}: {prepared.stats['table2']['train']}/{len(prepared.valid)}/"
+                 f"{len(prepared.test)} sessions ({len(prepared.train)} training samples), {prepared.n_items} "
+                 f"items, {prepared.n_ops} operations")
+        metrics, sec = run_model(store, dataset_id, prepared, model, seed, args, Path(tmp) / "ckpt", overrides,
+                                 label="planted")
+        store.engine.dispose()
+    return signal, model, seed, metrics, sec, about
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     micro, macro, *baselines = args.models
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="embsr-planted-") as tmp:
-        store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
-        for signal in args.signals:
-            events = generate_synthetic(n_sessions=args.sessions, signal=signal, seed=0)
-            prepared = prepare(events, preset("synthetic", augment=args.augment),
-                               dataset_name=f"Synthetic signal={signal}")
-            dataset_id = add_dataset_row(store, prepared)
-            print(f"# signal={signal}: {prepared.stats['table2']['train']}/{len(prepared.valid)}/{len(prepared.test)} "
-                  f"sessions ({len(prepared.train)} training samples), {prepared.n_items} items, "
-                  f"{prepared.n_ops} operations", flush=True)
-            res: dict[str, dict[str, list[float]]] = {}
-            for model in [micro, macro] + (baselines if signal != 0 else []):
-                n_seeds = args.seeds if model in (micro, macro) or args.baseline_seeds is None else args.baseline_seeds
-                for seed in range(n_seeds):
-                    metrics, sec = run_model(store, dataset_id, prepared, model, seed, args, Path(tmp) / "ckpt",
-                                             args.overrides if model == micro else None, label="planted")
-                    for mode, values in metrics.items():
-                        for _, key in METRICS:
-                            res.setdefault(f"{model}|{mode}", {}).setdefault(key, []).append(values[key])
-                    print(f"  {model} seed {seed}: " + ", ".join(
-                        f"{mode} H@20 {100 * v['hit@20']:.2f} M@20 {100 * v['mrr@20']:.2f}"
-                        for mode, v in metrics.items()) + f" ({sec:.1f} s/epoch)", flush=True)
-            rows.append((signal, res))
-        store.engine.dispose()
+    cells = []
+    for signal in args.signals:
+        for model in [micro, macro] + (baselines if signal != 0 else []):
+            n_seeds = args.seeds if model in (micro, macro) or args.baseline_seeds is None else args.baseline_seeds
+            cells += [(signal, model, seed, args.overrides if model == micro else None) for seed in range(n_seeds)]
+    print(f"# {len(cells)} training runs, {args.jobs} at a time", flush=True)
+    results: dict[float, dict[str, dict[str, list[float]]]] = {signal: {} for signal in args.signals}
+    told: set[float] = set()
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("fork")) as pool:
+        futures = [pool.submit(_cell, args, *cell) for cell in cells]
+        for future in as_completed(futures):
+            signal, model, seed, metrics, sec, about = future.result()
+            if signal not in told:
+                told.add(signal)
+                print(about, flush=True)
+            for mode, values in metrics.items():
+                for _, key in METRICS:
+                    results[signal].setdefault(f"{model}|{mode}", {}).setdefault(key, []).append(values[key])
+            print(f"  signal {signal} {model} seed {seed}: " + ", ".join(
+                f"{mode} H@20 {100 * v['hit@20']:.2f} M@20 {100 * v['mrr@20']:.2f}"
+                for mode, v in metrics.items()) + f" ({sec:.1f} s/epoch)", flush=True)
+    rows = [(signal, results[signal]) for signal in args.signals]
 
     seeds = f"{args.seeds} seed(s)" + (f" ({args.baseline_seeds} for the baselines)"
                                         if args.baseline_seeds is not None else "")

@@ -129,7 +129,7 @@ def run_model(store: Store, dataset_id: int, prepared: PreparedDataset, model: s
     (shared with planted.py)."""
     timer = EpochTimer()
     cfg = TrainConfig(max_epochs=args.epochs, patience=args.patience, seed=seed, device=args.device,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, threads=args.threads)  # the trainer sets the thread count
     outcome = run_training(store, prepared, model, overrides, cfg, callback=timer, dataset_id=dataset_id,
                            checkpoint_root=ckpt, run_name=f"{label} {prepared.dataset_name} {model} seed={seed}")
     if outcome.status != "finished":

@@ -47,7 +47,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=800)
     parser.add_argument("--max-epochs", type=int, default=TrainConfig().max_epochs)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = the trainer's automatic choice)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,7 +59,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="embsr-tune-check-") as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'store.db'}")
         dataset_id = add_dataset_row(store, prepared)
-        config = TrainConfig(max_epochs=args.max_epochs, device=args.device)
+        config = TrainConfig(max_epochs=args.max_epochs, device=args.device, threads=args.threads)
         print(f"{args.model} on {prepared.dataset_name}: {len(prepared.train):,} train samples, "
               f"{len(prepared.valid):,} valid / {len(prepared.test):,} test sessions; budget {budget_s / 60:.1f} min, "
               f"max {args.max_epochs} epochs, {torch.get_num_threads()} torch thread(s)")
