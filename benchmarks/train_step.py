@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_step.py                 # all EMBSR names, batch 512, L = 50
     .venv/bin/python benchmarks/train_step.py --models EMBSR --steps 20 --amp
+    .venv/bin/python benchmarks/train_step.py --models EMBSR --threads 1 2 --precision fp32 bf16 --compare-with 9a1867d
     .venv/bin/python benchmarks/train_step.py --models EMBSR --op-counts 10 50 200   # issue 18 row
     .venv/bin/python benchmarks/train_step.py --dyadic-forms --op-counts 4 6 10 20 50 200
 
@@ -9,7 +10,16 @@ Each step is forward + backward + Adam on one pre-collated batch (collation is t
 runs in the data loader, off the critical path). Peak memory is the process's peak RSS during the
 model's steps (Linux: reset per model via /proc/self/clear_refs) or, on CUDA, the peak allocated;
 "(+steps)" is that peak minus the memory held just before the steps (torch, data, model, batches).
-Numbers on a shared machine are noisy: read the median, and compare runs made side by side.
+Numbers on a shared machine are noisy: read the median, and compare runs made side by side; "cpu s"
+(the process's CPU time per step, median) is less hit by other processes than the wall clock.
+
+``--threads`` and ``--precision`` take several values: every (model, threads, precision) runs in a
+fresh process. ``--precision bf16`` is the targeted form (issue 16): the star GNN and op-GRU under
+bf16 autocast and the loss's three B×n products in bf16, with float32 master weights, logits,
+softmax, LayerNorm and loss (``--amp`` is the blanket autocast of the whole loss). ``--compare-with
+REV`` also runs *that commit's* copy of this script and of ``embsr_core`` (``git archive`` into a
+temporary folder) at each thread count, fp32 and (with bf16 asked for) ``--amp``, right after the
+current rows of the same cell, and prints the ratios.
 
 ``--op-counts`` repeats each model at every operation-vocabulary size |O| (a fresh process each)
 and prints the cost at the largest |O| relative to the smallest, against the target of issue 18
@@ -22,11 +32,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +55,9 @@ from embsr_core.models.layers.op_attention import OpAwareAttentionLayer, dyadic_
 from embsr_core.models.registry import build_model, get_spec, list_specs  # noqa: E402
 
 OPS_RATIO_TARGET = 1.3  # issue 18: s/step at the largest |O| ≤ 1.3 × at the smallest
+STEP_TARGET_S = 0.30  # issue 16: EMBSR fp32 at one thread, batch 512, L = 50, 14,000 items
+BF16_SPEEDUP_TARGET = 1.3  # issue 16: the bf16 step at least 1.3× faster than fp32
+LABEL = 24  # width of a row's label
 
 
 def synthetic_split(n: int, max_len: int, n_items: int, n_ops: int, full: bool, seed: int = 0) -> SplitArrays:
@@ -101,9 +117,33 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+def targeted_bf16(model: torch.nn.Module, device: torch.device) -> None:
+    """bf16 matmuls where the FLOPs are (graph layers, scoring products), float32 everywhere else."""
+    for part in ("gnn", "op_gru"):
+        module = getattr(model, part, None)
+        if module is not None:
+            module.forward = _bf16_forward(module.forward, device)
+    scorer = getattr(model, "scorer", None)
+    if scorer is not None:
+        scorer.matmul_dtype = torch.bfloat16
+
+
+def _bf16_forward(forward, device: torch.device):
+    def as_fp32(t):
+        return t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+
+    def run(*args, **kwargs):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            out = forward(*args, **kwargs)
+        return tuple(as_fp32(t) for t in out) if isinstance(out, tuple) else as_fp32(out)
+    return run
+
+
 def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch.device) -> dict:
     torch.manual_seed(0)
     model = build_model(name, args.items, args.ops, {"embedding_dim": args.dim}).to(device).train()
+    if args.precision[0] == "bf16":
+        targeted_bf16(model, device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3,  # as the trainer builds it
                            fused=device.type in ("cpu", "cuda") or None)
     rng = np.random.default_rng(1)
@@ -115,10 +155,10 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
     _reset_peak(device)
     before = _current_mb(device)
-    times = []
+    times, cpu = [], []
     for i, batch in enumerate(batches):
         _sync(device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with amp:
             loss = model.loss(batch)
         opt.zero_grad(set_to_none=True)
@@ -127,8 +167,9 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
         _sync(device)
         if i >= args.warmup:
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
     step = statistics.median(times)
-    return {"name": name, "step": step, "min": min(times), "sps": args.batch / step,
+    return {"name": name, "step": step, "min": min(times), "cpu": statistics.median(cpu), "sps": args.batch / step,
             "collate": collate_s, "peak": _peak_mb(device), "before": before, "loss": float(loss.detach())}
 
 
@@ -179,8 +220,14 @@ def _child_args(argv: list[str], drop: tuple[str, ...]) -> list[str]:
     return rest
 
 
+def _print_header(first: str) -> None:
+    print(f"{first:<{LABEL}} {'s/step':>7} {'min':>7} {'cpu s':>7} {'sessions/s':>11} {'collate s':>10} "
+          f"{'peak MB':>8} {'(+steps)':>8}", flush=True)
+
+
 def _print_row(r: dict, label: str) -> None:
-    print(f"{label:<16} {r['step']:7.3f} {r['min']:7.3f} {r['sps']:11.0f} {r['collate']:10.4f} "
+    cpu = f"{r['cpu']:7.3f}" if "cpu" in r else f"{'—':>7}"  # (rows of older copies have no CPU time)
+    print(f"{label:<{LABEL}} {r['step']:7.3f} {r['min']:7.3f} {cpu} {r['sps']:11.0f} {r['collate']:10.4f} "
           f"{r['peak']:8.0f} {r['peak'] - r['before']:8.0f}", flush=True)
 
 
@@ -199,7 +246,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="session lengths uniform in 1..L (default: every session has L micro-behaviors)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (scoring stays fp32)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--threads", type=int, nargs="+", default=[0],
+                   help="torch CPU threads, one or more counts (0 = torch default)")
+    p.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
+                   help="fp32 and/or bf16 (targeted: graph layers and scoring products in bf16)")
+    p.add_argument("--compare-with", metavar="REV", default=None,
+                   help="also time this git revision's code (e.g. the commit before a speed change)")
     p.add_argument("--same-process", action="store_true",
                    help="run every model in this process (default: one fresh process per model, so each "
                         "model's peak memory is its own)")
@@ -210,8 +262,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--result-file", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if len(args.threads) > 1 or len(args.precision) > 1 or args.compare_with:
+        run_matrix(args, argv)
+        return
+    if args.threads[0]:
+        torch.set_num_threads(args.threads[0])
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     device = torch.device(args.device)
@@ -222,18 +278,17 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models:
         get_spec(name)  # fail early on a typo
     if args.op_counts:
-        sweep_op_counts(args, argv if argv is not None else sys.argv[1:])
+        sweep_op_counts(args, argv)
         return
     split = synthetic_split(max(4 * args.batch, 2048), args.max_len, args.items, args.ops,
                             full=not args.uniform_lengths)
     if not args.row_only:
         print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} L={args.max_len} "
-          f"|O|={args.ops} items={args.items} d={args.dim} amp={args.amp} "
+              f"|O|={args.ops} items={args.items} d={args.dim} amp={args.amp} precision={args.precision[0]} "
               f"lengths={'uniform 1..L' if args.uniform_lengths else 'all L'} steps={args.steps} (median)")
-        print(f"{'model':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8} "
-              f"{'(+steps)':>8}", flush=True)
+        _print_header("model")
     if len(args.models) > 1 and not args.same_process:
-        rest = _child_args(argv if argv is not None else sys.argv[1:], ("--models",))
+        rest = _child_args(argv, ("--models",))
         for name in args.models:
             subprocess.run([sys.executable, __file__, *rest, "--models", name, "--row-only"], check=True)
         return
@@ -247,10 +302,9 @@ def main(argv: list[str] | None = None) -> None:
 def sweep_op_counts(args: argparse.Namespace, argv: list[str]) -> None:
     """Each model at each |O| in a fresh process; the largest |O| against the smallest."""
     rest = _child_args(argv, ("--models", "--op-counts", "--ops"))
-    print(f"device={args.device} threads={args.threads or 'default'} batch={args.batch} L={args.max_len} "
+    print(f"device={args.device} threads={args.threads[0] or 'default'} batch={args.batch} L={args.max_len} "
           f"items={args.items} d={args.dim} |O| ∈ {args.op_counts} steps={args.steps} (median)")
-    print(f"{'model @ |O|':<16} {'s/step':>7} {'min':>7} {'sessions/s':>11} {'collate s':>10} {'peak MB':>8} "
-          f"{'(+steps)':>8}", flush=True)
+    _print_header("model @ |O|")
     lo, hi = min(args.op_counts), max(args.op_counts)
     for name in args.models:
         res = {}
@@ -265,6 +319,69 @@ def sweep_op_counts(args: argparse.Namespace, argv: list[str]) -> None:
         verdict = "meets" if ratio <= OPS_RATIO_TARGET else "MISSES"
         print(f"{name}: s/step at |O| = {hi} is {ratio:.2f}× that at |O| = {lo} (target ≤ {OPS_RATIO_TARGET}×: "
               f"{verdict}); peak memory {mem:.2f}×", flush=True)
+
+def _run_row(script: Path, argv: list[str], cwd: Path | None = None) -> dict:
+    """One row in a fresh process (``script`` may be another commit's copy); its result dict."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+        subprocess.run([sys.executable, str(script), *argv, "--row-only", "--result-file", tmp.name],
+                       check=True, stdout=subprocess.DEVNULL, cwd=cwd)
+        return json.loads(Path(tmp.name).read_text())
+
+
+def _archive(rev: str, into: Path) -> Path:
+    """``embsr_core`` and ``benchmarks`` of ``rev`` unpacked under ``into``; returns that copy of this script."""
+    root = Path(__file__).resolve().parents[1]
+    tar = subprocess.run(["git", "-C", str(root), "archive", rev, "embsr_core", "benchmarks"],
+                         check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(into, filter="data")
+    return into / "benchmarks" / "train_step.py"
+
+
+def run_matrix(args: argparse.Namespace, argv: list[str]) -> None:
+    """Every model × threads × precision in a fresh process, each cell followed by ``--compare-with``'s."""
+    rest = [a for a in _child_args(argv, ("--models", "--threads", "--precision", "--compare-with")) if a != "--amp"]
+    print(f"device={args.device} batch={args.batch} L={args.max_len} |O|={args.ops} items={args.items} "
+          f"d={args.dim} steps={args.steps} warmup={args.warmup}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    _print_header("model precision threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        old = _archive(args.compare_with, Path(tmp)) if args.compare_with else None
+        rev = (args.compare_with or "")[:10]
+        for name in args.models:
+            res: dict[tuple[str, int], dict] = {}
+            for threads in args.threads:
+                cell = ["--models", name, "--threads", str(threads)]
+                for precision in args.precision:
+                    res[precision, threads] = _run_row(Path(__file__), [*rest, *cell, "--precision", precision])
+                    _print_row(res[precision, threads], f"{name} {precision} {threads}t")
+                if old is not None:  # that commit's code, same cell, right after the current rows
+                    res["old", threads] = _run_row(old, [*rest, *cell], cwd=Path(tmp))
+                    _print_row(res["old", threads], f"{name} @{rev} {threads}t")
+                    if "bf16" in args.precision:
+                        res["old amp", threads] = _run_row(old, [*rest, *cell, "--amp"], cwd=Path(tmp))
+                        _print_row(res["old amp", threads], f"{name} @{rev} --amp {threads}t")
+            for threads in args.threads:
+                _print_verdicts(name, threads, res, rev)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+
+def _print_verdicts(name: str, threads: int, res: dict[tuple[str, int], dict], rev: str) -> None:
+    fp32, bf16, old = res.get(("fp32", threads)), res.get(("bf16", threads)), res.get(("old", threads))
+    line = []
+    if fp32 and old:
+        line.append(f"fp32 {old['step'] / fp32['step']:.2f}× the speed of @{rev} (median; min "
+                    f"{old['min'] / fp32['min']:.2f}×)")
+    if fp32 and threads == 1 and name == "EMBSR":
+        line.append(f"fp32 {fp32['step']:.3f} s/step, target ≤ {STEP_TARGET_S}: "
+                    f"{'meets' if fp32['step'] <= STEP_TARGET_S else 'MISSES'}")
+    if fp32 and bf16:
+        speedup = fp32["step"] / bf16["step"]
+        line.append(f"bf16 {speedup:.2f}× the fp32 speed, target ≥ {BF16_SPEEDUP_TARGET}: "
+                    f"{'meets' if speedup >= BF16_SPEEDUP_TARGET else 'MISSES'}")
+    if line:
+        print(f"{name} {threads}t: " + "; ".join(line), flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ from _model_helpers import one_torch_thread, random_split  # noqa: F401 (autouse
 from torch.nn import functional as F
 
 from embsr_core.models import embsr as embsr_module
+from embsr_core.models.layers.dropout import UniformMaskDropout
 from embsr_core.models.layers.gather import gather_nodes
 from embsr_core.models.layers.op_gru import PrefixTrieGRU
 from embsr_core.models.layers.scoring import CosineScorer
@@ -240,3 +241,42 @@ def test_the_model_still_trains_under_bf16_autocast() -> None:
     loss.backward()
     assert torch.isfinite(loss)
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ["EMBSR", "RNN-Self", "EMBSR-NG"])
+def test_recent_interest_is_the_last_token(name: str) -> None:
+    """x_t is built from its B×d parts; it must equal the last valid token x[b, length − 1] (eq. 12)."""
+    split = random_split(n=16, max_len=10, n_items=N_ITEMS, n_ops=N_OPS, seed=4)
+    torch.manual_seed(0)
+    model = build_model(name, N_ITEMS, N_OPS, {"embedding_dim": D}).eval()
+    batch = model.collate(split, np.arange(16))
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(key: str, position: int):
+        def hook(_module, args) -> None:  # (a pre-hook returning a value would replace the inputs)
+            seen[key] = args[position]
+        return hook
+
+    model.attn.register_forward_pre_hook(keep("tokens", 0))
+    model.fusion.register_forward_pre_hook(keep("x_t", 1))
+    with torch.no_grad():
+        model.loss(batch)
+    lengths = batch["lengths"]
+    expected = seen["tokens"][torch.arange(16), lengths - 1]
+    assert torch.allclose(seen["x_t"], expected, atol=1e-6)
+
+
+def test_uniform_mask_dropout_is_dropout() -> None:
+    """Keep probability 1 − p, kept values scaled by 1/(1 − p), the gradient through the same mask."""
+    drop = UniformMaskDropout(0.25)
+    x = torch.randn(400, 250, requires_grad=True)
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.005  # 100,000 draws: sd ≈ 0.0014
+    assert torch.allclose(y[kept], x[kept] / 0.75)
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept) and torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.75))
+    drop.eval()
+    assert drop(x) is x
+    assert UniformMaskDropout(0.0).train()(x) is x

@@ -33,6 +33,7 @@ from torch import nn
 
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.base import Batch, SessionRecommender, TargetOp
+from embsr_core.models.layers.dropout import UniformMaskDropout
 from embsr_core.models.layers.fusion import make_fusion
 from embsr_core.models.layers.gather import gather_nodes
 from embsr_core.models.layers.macro_batch import macro_sequences
@@ -112,7 +113,7 @@ class EMBSR(SessionRecommender):
             raise ValueError("dyadic needs attention=True and abs_op=True")
         self.fusion = make_fusion(cfg["fusion"], d, float(cfg["beta"]))
         self.scorer = CosineScorer(float(cfg["w_k"]))
-        self.drop = nn.Dropout(float(cfg["dropout"]))
+        self.drop = UniformMaskDropout(float(cfg["dropout"]))  # on the embeddings
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -192,6 +193,7 @@ class EMBSR(SessionRecommender):
             seq = self.drop(torch.cat([self.item_emb(items), self.op_emb(ops)], -1))  # B×L×2d
             item_part, _ = self.rnn(seq, lengths)  # B×L×d, padding zeroed
             star = item_part.sum(1) / lengths[:, None].to(item_part.dtype)  # B×d (eq. 2 analogue)
+            last_item = item_part[rows, lengths - 1]  # B×d
         else:
             node_session = batch["g_node_session"]
             h0 = self.drop(self.item_emb(batch["g_node_items"]))  # Nn×d, eq. 1 (embedding dropout)
@@ -208,17 +210,20 @@ class EMBSR(SessionRecommender):
                 if explain and info:
                     out["star_gate_node"] = info["alpha"]
                     out["star_weight_node"] = info["star_weight"]
-            item_part = gather_nodes(h_f, batch["g_micro_node"])  # B×L×d: e_{v_i} from the satellites
+            micro_node = batch["g_micro_node"]  # B×L, padding → Nn
+            item_part = gather_nodes(h_f, micro_node)  # B×L×d: e_{v_i} from the satellites
+            last_item = gather_nodes(h_f, micro_node[rows, lengths - 1])  # B×d
         tgt = batch["target_op"]
         if self.training and self.uses_target_op and self.target_op_dropout > 0:
             hide = torch.rand(B, device=dev) < self.target_op_dropout
             tgt = torch.where(hide, torch.full_like(tgt, self.unknown_op), tgt)
         x = item_part
         x_s = star  # B×d
-        if self.abs_op:
+        x_t = last_item  # B×d: the last micro-behavior (recent interest), x[rows, lengths − 1]
+        if self.abs_op:  # (x_t is built from its B×d parts: a gather from x costs a B×L×d gradient)
             x = x + self.op_emb(ops)  # eq. 12 (padding rows of both tables are 0)
             x_s = x_s + self.op_emb(tgt)  # eq. 13
-        x_t = x[rows, lengths - 1]  # B×d: the last micro-behavior (recent interest)
+            x_t = x_t + self.op_emb(ops[rows, lengths - 1])
         if self.attn is not None:
             tokens = torch.cat([x, x_s[:, None]], 1)  # B×(L+1)×d, star at slot L
             key_mask = torch.cat([valid, valid.new_ones(B, 1)], 1)  # B×(L+1)

@@ -24,12 +24,14 @@ class _ScaledCosineCE(torch.autograd.Function):
 
     Every pass over the B×N buffer costs as much as a small matmul on a CPU, so the scale is folded
     into m̂ (B×d) and into the gradients (B×d, N×d), and the softmax is exp, sum, one rescale in place
-    (no max shift where the scores' bounded range makes it unnecessary).
+    (no max shift where the scores' bounded range makes it unnecessary). ``dtype`` is the type the
+    three B×N products run in (bfloat16: inputs rounded, logits, softmax and gradients float32).
     """
 
     @staticmethod
-    def forward(ctx, m_hat, v_hat, targets, scale):  # type: ignore[override]
-        logits = torch.mm(m_hat * scale, v_hat.t())  # B×N, in [−scale, scale]
+    def forward(ctx, m_hat, v_hat, targets, scale, dtype=torch.float32):  # type: ignore[override]
+        m_mm, v_mm = (m_hat * scale).to(dtype), v_hat.to(dtype)
+        logits = torch.mm(m_mm, v_mm.t()).float()  # B×N, in [−scale, scale]
         target_logit = logits.gather(1, targets[:, None])[:, 0]  # B
         if scale + math.log(max(logits.shape[1], 1)) < _NO_SHIFT_MAX_EXPONENT:
             shift = None
@@ -40,19 +42,20 @@ class _ScaledCosineCE(torch.autograd.Function):
         lse = total.log() if shift is None else total.log() + shift[:, 0]
         loss = (lse - target_logit).mean()
         probs = logits.mul_(total.reciprocal()[:, None])  # B×N softmax, same buffer
-        ctx.save_for_backward(probs, m_hat, v_hat, targets)
-        ctx.scale = scale
+        ctx.save_for_backward(probs, m_mm, v_mm, targets)
+        ctx.scale, ctx.dtype = scale, dtype
         return loss
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        probs, m_hat, v_hat, targets = ctx.saved_tensors
+        probs, m_mm, v_mm, targets = ctx.saved_tensors  # m_mm = scale · m̂ (the scale is in it)
         g = probs  # in place: this backward runs once (no retain_graph double backward)
         g[torch.arange(g.shape[0], device=g.device), targets] -= 1.0  # dL/dlogits · B
-        factor = grad * ctx.scale / g.shape[0]  # applied to the small B×d and N×d products
-        grad_m = torch.mm(g, v_hat).mul_(factor) if ctx.needs_input_grad[0] else None
-        grad_v = torch.mm(g.t(), m_hat).mul_(factor) if ctx.needs_input_grad[1] else None
-        return grad_m, grad_v, None, None
+        g = g.to(ctx.dtype)
+        factor = grad / probs.shape[0]  # applied to the small B×d and N×d products
+        grad_m = torch.mm(g, v_mm).float().mul_(factor * ctx.scale) if ctx.needs_input_grad[0] else None
+        grad_v = torch.mm(g.t(), m_mm).float().mul_(factor) if ctx.needs_input_grad[1] else None
+        return grad_m, grad_v, None, None, None
 
 
 class CosineScorer(nn.Module):
@@ -61,6 +64,9 @@ class CosineScorer(nn.Module):
     def __init__(self, w_k: float = 12.0):
         super().__init__()
         self.w_k = float(w_k)
+        # The type of the training loss's three B×n products (benchmarks/train_step.py --precision):
+        # float32, or bfloat16 where a processor multiplies it faster (logits and softmax stay float32).
+        self.matmul_dtype = torch.float32
         # Opt-in (the Predictor sets it): keep v̂ between calls while the weights are frozen.
         self.cache_item_table = False
         self._table: tuple[tuple[int, int, int, tuple[int, ...]], torch.Tensor] | None = None
@@ -94,4 +100,4 @@ class CosineScorer(nn.Module):
         """Mean cross-entropy (eq. 20); targets: B item ids in 1..n."""
         with torch.autocast(m.device.type, enabled=False):
             m_hat, v_hat = self._normalised(m, items)
-            return _ScaledCosineCE.apply(m_hat, v_hat, targets - 1, self.w_k)
+            return _ScaledCosineCE.apply(m_hat, v_hat, targets - 1, self.w_k, self.matmul_dtype)

@@ -84,10 +84,11 @@ class StarGNN(GatedGraphConv):
                 continue
             # eq. 9–10 use W_q1 h_i · W_k1 s and W_k2 h_i · W_q2 s; both are h_i · (a per-session vector):
             # u1 = (W_k1 s) W_q1 / √d and u2 = (W_q2 s) W_k2 / √d are B×d products, where W_q1 h and
-            # W_k2 h would be two Nn×d×d ones. s, u1, u2 reach the nodes in one gather (Nn×3d).
-            per_session = torch.cat([star, self.k1(star) @ self.q1.weight / math.sqrt(d),
-                                     self.q2(star) @ self.k2.weight / math.sqrt(d)], -1)  # B×3d
-            s_node, u1, u2 = per_session.index_select(0, node_session).chunk(3, -1)  # Nn×d each
+            # W_k2 h would be two Nn×d×d ones. (Three gathers, not one of [s, u1, u2] then a chunk: the
+            # chunk's backward would concatenate an Nn×3d gradient.)
+            u1 = self.k1(star) @ self.q1.weight / math.sqrt(d)  # B×d
+            u2 = self.q2(star) @ self.k2.weight / math.sqrt(d)  # B×d
+            s_node, u1, u2 = (v.index_select(0, node_session) for v in (star, u1, u2))  # Nn×d each
             # eq. 9: star gate, as printed and as in the authors' code: no sigmoid (a sigmoid measured
             # worse on validation, docs/embsr_model.md)
             alpha = (h_hat * u1).sum(-1, keepdim=True)  # Nn×1
