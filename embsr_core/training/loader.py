@@ -129,7 +129,9 @@ def collated_batches(
     method = start_method()
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload([__name__])  # torch + numpy loaded once in the server, not the GUI's main
+        # Loaded once, in the server (single-threaded, no QApplication): torch and numpy through this module, and
+        # the main module, so a worker forked from it need not import the app again (spawn.prepare skips it).
+        context.set_forkserver_preload(["__main__", __name__])
     loader = DataLoader(
         _EpochBatches(collate_only(model), split, batches, target_op),
         batch_size=None,
