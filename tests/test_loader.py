@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -142,3 +144,46 @@ def test_the_training_form_offers_the_setting(qtbot) -> None:  # type: ignore[no
     assert combo.currentText() == "auto"
     combo.setCurrentIndex(combo.findText("2"))
     assert TrainConfig.from_dict(form.values()).loader_workers == 2
+
+
+_QT_THREAD_RUN = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from PySide6.QtCore import QCoreApplication, QThread
+from _training_helpers import tiny_prepared
+from embsr_core.training import BatchEnd, TrainConfig, loader
+from embsr_core.training.trainer import Trainer
+
+app = QCoreApplication([])
+out = {{"method": loader.start_method()}}
+
+class Training(QThread):  # as the desktop app trains: in a QThread of a Qt process
+    def __init__(self, workers):
+        super().__init__()
+        self.workers = workers
+
+    def run(self):
+        events = []
+        cfg = TrainConfig(batch_size=8, max_epochs=2, device="cpu", threads=1, seed=5, loader_workers=self.workers)
+        outcome = Trainer(tiny_prepared(), "EMBSR", {{"embedding_dim": 16}}, cfg, recorders=[events.append]).run()
+        out[self.workers] = [outcome.status, [e.loss for e in events if isinstance(e, BatchEnd)]]
+
+for workers in (0, 2):
+    thread = Training(workers)
+    thread.start()
+    thread.wait()
+print(json.dumps(out))
+"""
+
+
+def test_training_in_a_qt_thread_uses_forkserver_workers_and_gives_the_same_losses() -> None:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no forkserver start method on {sys.platform}")
+    code = _QT_THREAD_RUN.format(tests=str(Path(__file__).resolve().parent))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["method"] == "forkserver"
+    assert out["0"][0] == out["2"][0] == "finished"
+    assert len(out["0"][1]) == 24 and out["2"][1] == out["0"][1]
