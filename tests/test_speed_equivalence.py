@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from embsr_core.models import embsr as embsr_module
 from embsr_core.models.layers.dropout import UniformMaskDropout
 from embsr_core.models.layers.gather import gather_nodes
+from embsr_core.models.layers.op_attention import OpAwareAttentionLayer, OpAwareSelfAttention
 from embsr_core.models.layers.op_gru import PrefixTrieGRU
 from embsr_core.models.layers.scoring import CosineScorer
 from embsr_core.models.layers.segment import segment_mean, segment_softmax
@@ -107,6 +108,41 @@ def ref_trie_gru(self: PrefixTrieGRU, op_emb, trie_parent, level_ptr):
         h_prev = self.cell(op_emb[lo:hi], h0)
         levels.append(h_prev)
     return torch.cat(levels, 0)
+
+
+def ref_attention_layer(self: OpAwareAttentionLayer, x, key_mask, pos, ops, query_index=None):
+    B, K, d = x.shape
+    H, dh = self.heads, self.dim // self.heads
+    xq = x if query_index is None else x[:, query_index]
+    Q = xq.shape[1]
+    kv = x if pos is None else x + pos
+    keys = kv if self.w_k is None else self.w_k(kv)
+    vals = kv if self.w_v is None else self.w_v(kv)
+    q = self.w_q(xq).view(B, Q, H, dh).transpose(1, 2) / math.sqrt(dh)
+    keys, vals = keys.view(B, K, H, dh).transpose(1, 2), vals.view(B, K, H, dh).transpose(1, 2)
+    logits = q @ keys.transpose(-1, -2)
+    rel_values = None
+    if self.relation is not None:
+        ops_q = ops if query_index is None else ops[:, query_index]
+        pair = ops_q[:, :, None] * self.n_op_rows + ops[:, None, :]
+        dyadic, rel_values = self._dyadic_gather(q, pair)
+        logits = logits + dyadic
+    weights = self.drop(torch.softmax(logits.masked_fill(~key_mask[:, None, None, :], float("-inf")), -1))
+    out = weights @ vals
+    if rel_values is not None:
+        out = out + rel_values(weights)
+    h = self.norm1(xq + self.drop(out.transpose(1, 2).reshape(B, Q, d)))
+    return self.norm2(h + self.drop(self.ffn(h))), {}
+
+
+def ref_self_attention(self: OpAwareSelfAttention, x, key_mask, positions, ops=None, last_only=True,
+                       return_weights=False, last_token=None):
+    pos = self.position(positions)
+    last = torch.tensor([x.shape[1] - 1])
+    for i, layer in enumerate(self.layers):
+        final = i == len(self.layers) - 1
+        x, info = ref_attention_layer(layer, x, key_mask, pos, ops, last if final and last_only else None)
+    return (x[:, -1] if last_only else x), info
 
 
 # ---------------------------------------------------------------------- helpers
@@ -204,7 +240,9 @@ def test_gather_nodes_gradient_matches_advanced_indexing() -> None:
 @pytest.mark.parametrize("name,config", [
     ("EMBSR", {}),
     ("EMBSR", {"message_source": "code", "gnn_layers": 2, "attn_layers": 2, "heads": 2}),
+    ("EMBSR", {"positions": "reverse", "heads": 4}),
     ("SGNN-Self", {}),
+    ("RNN-Self", {}),
 ])
 def test_training_loss_and_every_gradient_match_the_former_code(monkeypatch: pytest.MonkeyPatch, name: str,
                                                                 config: dict) -> None:
@@ -224,6 +262,7 @@ def test_training_loss_and_every_gradient_match_the_former_code(monkeypatch: pyt
     w_k = model.scorer.w_k
     monkeypatch.setattr(StarGNN, "forward", ref_star_forward)
     monkeypatch.setattr(PrefixTrieGRU, "forward", ref_trie_gru)
+    monkeypatch.setattr(OpAwareSelfAttention, "forward", ref_self_attention)
     monkeypatch.setattr(CosineScorer, "loss", lambda self, m, items, t: ref_cosine_loss(self, m, items, t, w_k))
     monkeypatch.setattr(embsr_module, "gather_nodes", ref_gather_nodes)
     expected = run()

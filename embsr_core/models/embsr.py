@@ -234,7 +234,7 @@ class EMBSR(SessionRecommender):
                 positions = torch.cat([forward, lengths[:, None]], 1)  # B×(L+1), star after the last
             token_ops = torch.cat([ops, tgt[:, None]], 1)  # B×(L+1)
             z_s, att = self.attn(tokens, key_mask, positions, token_ops, last_only=True,
-                                 return_weights=explain)  # B×d
+                                 return_weights=explain, last_token=x_s)  # B×d
             if explain:
                 out["attention"] = att["weights"].mean(1)  # B×(L+1)×(L+1), heads averaged
                 if "dyadic_logit" in att:

@@ -77,19 +77,29 @@ class OpAwareAttentionLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor, pos: torch.Tensor | None = None,
                 ops: torch.Tensor | None = None, query_index: torch.Tensor | None = None,
-                return_weights: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                return_weights: bool = False, pos_ids: torch.Tensor | None = None,
+                pos_table: torch.Tensor | None = None,
+                queries: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """x: B×K×d tokens; key_mask: B×K bool (True = attend); pos: B×K×d positional embeddings
         (added to keys and values) or None; ops: B×K operation ids (needed for the dyadic term);
         query_index: Q positions to compute outputs for (default all K).
+
+        ``pos_ids`` (B×K) with ``pos_table`` (P×d) instead of ``pos``: the same positional terms,
+        q_i·e_{p_j} and Σ_j α_ij e_{p_j}, from every query's scores against the table (exact; for few
+        queries it never builds the B×K×d sum x + pos nor its gradient). Not with learned W^K / W^V.
+        ``queries``: x[:, query_index] when the caller holds those tokens apart (their gradient then
+        stays B×Q×d instead of a B×K×d scatter).
 
         Returns (B×Q×d outputs, info). With ``return_weights`` info holds ``weights`` B×H×Q×K and,
         with the dyadic term, ``dyadic_logit`` B×H×Q×K (its contribution to the attention logits).
         """
         B, K, d = x.shape
         H, dh = self.heads, self.dim // self.heads
-        xq = x if query_index is None else x[:, query_index]  # B×Q×d
+        if pos_ids is not None and (pos is not None or pos_table is None or self.w_k is not None):
+            raise ValueError("pos_ids needs pos_table, no pos, and no learned key / value projection")
+        xq = x if query_index is None else x[:, query_index] if queries is None else queries  # B×Q×d
         Q = xq.shape[1]
-        kv = x if pos is None else x + pos  # B×K×d: x_j + e_{p_j}
+        kv = x if pos is None else x + pos  # B×K×d: x_j + e_{p_j} (with pos_ids: e_{p_j} below)
         keys = kv if self.w_k is None else self.w_k(kv)
         vals = kv if self.w_v is None else self.w_v(kv)
         q = self.w_q(xq).view(B, Q, H, dh).transpose(1, 2) / math.sqrt(dh)  # B×H×Q×dh
@@ -97,6 +107,11 @@ class OpAwareAttentionLayer(nn.Module):
         vals = vals.view(B, K, H, dh).transpose(1, 2)
         logits = q @ keys.transpose(-1, -2)  # B×H×Q×K
         info: dict[str, torch.Tensor] = {}
+        pos_values = None
+        if pos_ids is not None and pos_table is not None:
+            ids = pos_ids[:, None, :].expand(B, Q, K)  # B×Q×K: the position of each key, per query
+            pos_logit, pos_values = _table_terms(q, ids, pos_table)
+            logits = logits + pos_logit
         rel_values = None
         if self.relation is not None:
             if ops is None:
@@ -114,6 +129,8 @@ class OpAwareAttentionLayer(nn.Module):
             info["weights"] = weights
         weights = self.drop(weights)
         out = weights @ vals  # B×H×Q×dh
+        if pos_values is not None:
+            out = out + pos_values(weights)  # Σ_j α_ij e_{p_j}
         if rel_values is not None:
             out = out + rel_values(weights)  # Σ_j α_ij e_{r_ij}
         z = out.transpose(1, 2).reshape(B, Q, d)  # eq. 14
@@ -137,21 +154,31 @@ class OpAwareAttentionLayer(nn.Module):
 
     def _dyadic_table(self, q: torch.Tensor, pair: torch.Tensor) -> tuple[torch.Tensor, RelValues]:
         """Same contract as :meth:`_dyadic_gather`, via all |R| scores per query (few operations)."""
-        B, H, Q, dh = q.shape
-        K = pair.shape[-1]
-        R = self.relation.weight.view(-1, H, dh).transpose(0, 1)  # H×|R|×dh
-        n_rel = R.shape[1]
-        flat_q = q.transpose(0, 1).reshape(H, B * Q, dh)  # H×BQ×dh: the batch folded into the rows
-        flat_pair = pair.reshape(1, B * Q, K).expand(H, B * Q, K)
-        q_rel = torch.bmm(flat_q, R.transpose(1, 2))  # H×BQ×|R|: every q_i·e_r once
-        logits = q_rel.gather(-1, flat_pair).view(H, B, Q, K).transpose(0, 1)  # B×H×Q×K
+        return _table_terms(q, pair, self.relation.weight)
 
-        def values(weights: torch.Tensor) -> torch.Tensor:  # B×H×Q×K → B×H×Q×dh
-            flat_w = weights.transpose(0, 1).reshape(H, B * Q, K)
-            buckets = flat_w.new_zeros(H, B * Q, n_rel).scatter_add_(-1, flat_pair, flat_w)  # H×BQ×|R|
-            return torch.bmm(buckets, R).view(H, B, Q, dh).transpose(0, 1)
 
-        return logits, values
+def _table_terms(q: torch.Tensor, ids: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, RelValues]:
+    """q_i·e_{ids_ij} and weights ↦ Σ_j α_ij e_{ids_ij} for rows of a shared table (M_R or M_P).
+
+    q: B×H×Q×dh, ids: B×Q×K row ids, table: T×d → (B×H×Q×K logits, B×H×Q×K weights ↦ B×H×Q×dh):
+    every query scored against all T rows in one matmul, gathered by id; the weights summed into
+    T buckets per query and multiplied by the table (one matmul again).
+    """
+    B, H, Q, dh = q.shape
+    K = ids.shape[-1]
+    R = table.view(-1, H, dh).transpose(0, 1)  # H×T×dh
+    n_rows = R.shape[1]
+    flat_q = q.transpose(0, 1).reshape(H, B * Q, dh)  # H×BQ×dh: the batch folded into the rows
+    flat_ids = ids.reshape(1, B * Q, K).expand(H, B * Q, K)
+    q_rows = torch.bmm(flat_q, R.transpose(1, 2))  # H×BQ×T: every q_i·e_r once
+    logits = q_rows.gather(-1, flat_ids).view(H, B, Q, K).transpose(0, 1)  # B×H×Q×K
+
+    def values(weights: torch.Tensor) -> torch.Tensor:  # B×H×Q×K → B×H×Q×dh
+        flat_w = weights.transpose(0, 1).reshape(H, B * Q, K)
+        buckets = flat_w.new_zeros(H, B * Q, n_rows).scatter_add_(-1, flat_ids, flat_w)  # H×BQ×T
+        return torch.bmm(buckets, R).view(H, B, Q, dh).transpose(0, 1)
+
+    return logits, values
 
 
 class OpAwareSelfAttention(nn.Module):
@@ -172,20 +199,30 @@ class OpAwareSelfAttention(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor, positions: torch.Tensor,
-                ops: torch.Tensor | None = None, last_only: bool = True,
-                return_weights: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """x: B×K×d; key_mask: B×K; positions: B×K position ids (< max_positions); ops: B×K.
+                ops: torch.Tensor | None = None, last_only: bool = True, return_weights: bool = False,
+                last_token: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """x: B×K×d; key_mask: B×K; positions: B×K position ids (< max_positions); ops: B×K;
+        last_token: x[:, -1] (B×d) if the caller holds it apart (its gradient then stays B×d).
 
         Returns (B×d output of the last token if ``last_only`` else B×K×d, info of the last layer).
+        A final layer that only computes the last token takes the positions as ids into M_P (no
+        B×K×d positional sum, see :meth:`OpAwareAttentionLayer.forward`).
         """
         if int(positions.max()) >= self.max_positions:
             raise ValueError(f"sequence position {int(positions.max())} exceeds the positional table "
                              f"({self.max_positions} rows); sessions must be shorter")
-        pos = self.position(positions)  # B×K×d
+        pos: torch.Tensor | None = None  # B×K×d, built only for layers that compute every token
         info: dict[str, torch.Tensor] = {}
         last = x.new_tensor([x.shape[1] - 1], dtype=torch.long)
         for i, layer in enumerate(self.layers):
             final = i == len(self.layers) - 1
+            if final and last_only and not return_weights and layer.w_k is None:
+                queries = last_token[:, None] if last_token is not None and i == 0 else None
+                x, info = layer(x, key_mask, None, ops, query_index=last, pos_ids=positions,
+                                pos_table=self.position.weight, queries=queries)
+                continue
+            if pos is None:
+                pos = self.position(positions)
             qi = last if (final and last_only and not return_weights) else None
             x, info = layer(x, key_mask, pos, ops, query_index=qi, return_weights=return_weights and final)
         return (x[:, -1] if last_only else x), info
