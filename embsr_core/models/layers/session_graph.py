@@ -98,8 +98,7 @@ class GatedGraphConv(nn.Module):
         ``out_from``: Ne nodes whose state the outgoing message carries (default ``dst``, the neighbour).
 
         Gathers are ``index_select`` (its backward is an ``index_add``, several times cheaper on a CPU
-        than the accumulating ``index_put`` of advanced indexing), and both directions are summed
-        straight into the halves of one Nn×2d buffer (no concatenation).
+        than the accumulating ``index_put`` of advanced indexing).
         """
         n_nodes, d = h.shape
         m_in = self.msg_in(h).index_select(0, src)  # Ne×d: message src → dst
@@ -110,21 +109,25 @@ class GatedGraphConv(nn.Module):
             m_in = m_in * w_in[:, None]
         if w_out is not None:
             m_out = m_out * w_out[:, None]
-        a = h.new_zeros(n_nodes, 2 * d)  # [a_in ; a_out]
-        a[:, :d].index_add_(0, dst, m_in.to(h.dtype))
-        a[:, d:].index_add_(0, src, m_out.to(h.dtype))
+        a_in = h.new_zeros(n_nodes, d).index_add_(0, dst, m_in.to(h.dtype))
+        a_out = h.new_zeros(n_nodes, d).index_add_(0, src, m_out.to(h.dtype))
         if self.bias_in is not None and self.bias_out is not None:
-            a = a + torch.cat([self.bias_in, self.bias_out])
-        return self.update(a, h)  # Nn×d
+            a_in, a_out = a_in + self.bias_in, a_out + self.bias_out
+        # (a concatenation: its backward is two views; index_add_ into halves of one buffer would
+        # make autograd copy the whole Nn×2d gradient)
+        return self.update(torch.cat([a_in, a_out], -1), h)  # Nn×d
 
     def update(self, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Gated update of node states h (Nn×d) from aggregated messages a (Nn×2d).
 
-        "paper": the U h products accumulate into the W a + b products inside the matmul (``addmm``),
-        and h' = (1 − z) h + z ĥ is written h + z (ĥ − h): the same sums with fewer Nn×d passes.
+        "paper" runs as one autograd function (:class:`_PaperGatedUpdate`: every gate in one Nn×3d
+        buffer, written in place, and a hand-written backward); under autocast (mixed precision) it
+        is the same formula in autograd ops.
         """
         if self.cell is not None:
             return self.cell(a, h)
+        if not torch.is_autocast_enabled(h.device.type):
+            return _PaperGatedUpdate.apply(a, h, self.w_a.weight, self.w_a.bias, self.u_zr.weight, self.u_u.weight)
         d = h.shape[-1]
         # split / chunk, not slices: their backward is one concatenation, a slice's a zero-filled copy
         ga_zr, ga_u = self.w_a(a).split([2 * d, d], -1)  # Nn×2d, Nn×d: W_{z,r} a + b, W_u a + b
@@ -138,3 +141,42 @@ class GatedGraphConv(nn.Module):
         for _ in range(self.steps):
             h = self.step(h, src, dst, w_in, w_out)
         return h
+
+
+class _PaperGatedUpdate(torch.autograd.Function):
+    """EMBSR eq. 8 on flat nodes: z = σ(W_z a + b_z + U_z h), r = σ(W_r a + b_r + U_r h),
+    ĥ = tanh(W_u a + b_u + U_u (r ⊙ h)), h' = h + z ⊙ (ĥ − h).
+
+    The gates live in one Nn×3d buffer [z | r | ĥ] that the U products accumulate into and the
+    activations overwrite; the backward writes the three pre-activation gradients into one buffer
+    of that shape, so every weight gradient is one matmul and no concatenation or per-op temporary
+    is made. a: Nn×2d, h: Nn×d; w_a: 3d×2d, b_a: 3d, u_zr: 2d×d, u_u: d×d.
+    """
+
+    @staticmethod
+    def forward(ctx, a, h, w_a, b_a, u_zr, u_u):  # type: ignore[override]
+        d = h.shape[1]
+        gates = torch.addmm(b_a, a, w_a.t())  # Nn×3d: W a + b
+        gates[:, : 2 * d].addmm_(h, u_zr.t()).sigmoid_()  # [z | r]
+        z, r, cand = gates[:, :d], gates[:, d : 2 * d], gates[:, 2 * d :]
+        rh = r * h
+        cand.addmm_(rh, u_u.t()).tanh_()  # ĥ
+        diff = cand - h
+        ctx.save_for_backward(a, h, w_a, u_zr, u_u, gates, rh, diff)
+        return torch.addcmul(h, z, diff)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        a, h, w_a, u_zr, u_u, gates, rh, diff = ctx.saved_tensors
+        d = h.shape[1]
+        z, r, cand = gates[:, :d], gates[:, d : 2 * d], gates[:, 2 * d :]
+        pre = torch.empty_like(gates)  # gradients of the three pre-activations, same layout
+        g_z, g_r, g_u = pre[:, :d], pre[:, d : 2 * d], pre[:, 2 * d :]
+        g_cand = grad * z
+        torch.ops.aten.tanh_backward.grad_input(g_cand, cand, grad_input=g_u)
+        torch.ops.aten.sigmoid_backward.grad_input(grad * diff, z, grad_input=g_z)
+        g_rh = g_u @ u_u  # Nn×d
+        torch.ops.aten.sigmoid_backward.grad_input(g_rh * h, r, grad_input=g_r)
+        g_h = (grad - g_cand).addcmul_(g_rh, r).addmm_(pre[:, : 2 * d], u_zr)  # (1 − z) grad + r g_rh + U_zrᵀ…
+        g_a = pre @ w_a if ctx.needs_input_grad[0] else None
+        return (g_a, g_h, pre.t() @ a, pre.sum(0), pre[:, : 2 * d].t() @ h, g_u.t() @ rh)
