@@ -304,8 +304,9 @@ def test_the_model_still_trains_under_bf16_autocast() -> None:
 
 
 @pytest.mark.parametrize("name", ["EMBSR", "RNN-Self", "EMBSR-NG"])
-def test_recent_interest_is_the_last_token(name: str) -> None:
-    """x_t is built from its B×d parts; it must equal the last valid token x[b, length − 1] (eq. 12)."""
+def test_tokens_and_recent_interest_are_the_former_ones(name: str) -> None:
+    """Tokens come from one gather of [satellites; 0; stars] and x_t from its B×d parts: the same values
+    as the former [e_v + e_o ; x_s] concatenation and its last valid token x[b, length − 1] (eq. 12–13)."""
     split = random_split(n=16, max_len=10, n_items=N_ITEMS, n_ops=N_OPS, seed=4)
     torch.manual_seed(0)
     model = build_model(name, N_ITEMS, N_OPS, {"embedding_dim": D}).eval()
@@ -319,11 +320,22 @@ def test_recent_interest_is_the_last_token(name: str) -> None:
 
     model.attn.register_forward_pre_hook(keep("tokens", 0))
     model.fusion.register_forward_pre_hook(keep("x_t", 1))
+    if model.gnn is not None:
+        model.gnn.register_forward_hook(lambda _m, _args, out: seen.update(h_f=out[0], star=out[1]))
     with torch.no_grad():
         model.loss(batch)
-    lengths = batch["lengths"]
-    expected = seen["tokens"][torch.arange(16), lengths - 1]
-    assert torch.allclose(seen["x_t"], expected, atol=1e-6)
+        lengths = batch["lengths"]
+        expected = seen["tokens"][torch.arange(16), lengths - 1]
+        assert torch.allclose(seen["x_t"], expected, atol=1e-6)
+        if model.graph == "rnn":
+            return
+        if model.gnn is None:  # EMBSR-NG: h_f = the item embeddings, star = their mean
+            seen["h_f"] = model.item_emb(batch["g_node_items"])
+            seen["star"] = segment_mean(seen["h_f"], batch["g_node_session"], 16)
+        # the former token layout: [e_{v_i} + e_{o_i} for each micro-behavior ; x_s]
+        items = ref_gather_nodes(seen["h_f"], batch["g_micro_node"]) + model.op_emb(batch["ops"])
+        x_s = seen["star"] + model.op_emb(batch["target_op"])
+        assert torch.allclose(seen["tokens"], torch.cat([items, x_s[:, None]], 1), atol=1e-6)
 
 
 def test_uniform_mask_dropout_is_dropout() -> None:

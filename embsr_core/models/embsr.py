@@ -194,6 +194,7 @@ class EMBSR(SessionRecommender):
             item_part, _ = self.rnn(seq, lengths)  # B×L×d, padding zeroed
             star = item_part.sum(1) / lengths[:, None].to(item_part.dtype)  # B×d (eq. 2 analogue)
             last_item = item_part[rows, lengths - 1]  # B×d
+            node_table = slots = None
         else:
             node_session = batch["g_node_session"]
             h0 = self.drop(self.item_emb(batch["g_node_items"]))  # Nn×d, eq. 1 (embedding dropout)
@@ -210,29 +211,38 @@ class EMBSR(SessionRecommender):
                 if explain and info:
                     out["star_gate_node"] = info["alpha"]
                     out["star_weight_node"] = info["star_weight"]
+            # every token's item part is one gather from [satellites; 0; stars]: e_{v_i} from the
+            # satellites (padding → the zero row) and the star node at slot L (no B×L×d concatenation
+            # whose gradient would come back in non-contiguous slices)
             micro_node = batch["g_micro_node"]  # B×L, padding → Nn
-            item_part = gather_nodes(h_f, micro_node)  # B×L×d: e_{v_i} from the satellites
-            last_item = gather_nodes(h_f, micro_node[rows, lengths - 1])  # B×d
+            n_nodes = h_f.shape[0]
+            node_table = torch.cat([h_f, h_f.new_zeros(1, self.dim), star])  # (Nn+1+B)×d
+            slots = torch.cat([micro_node, (n_nodes + 1 + rows)[:, None]], 1)  # B×(L+1)
+            last_item = node_table.index_select(0, micro_node[rows, lengths - 1])  # B×d
+            item_part = None
         tgt = batch["target_op"]
         if self.training and self.uses_target_op and self.target_op_dropout > 0:
             hide = torch.rand(B, device=dev) < self.target_op_dropout
             tgt = torch.where(hide, torch.full_like(tgt, self.unknown_op), tgt)
-        x = item_part
         x_s = star  # B×d
         x_t = last_item  # B×d: the last micro-behavior (recent interest), x[rows, lengths − 1]
         if self.abs_op:  # (x_t is built from its B×d parts: a gather from x costs a B×L×d gradient)
-            x = x + self.op_emb(ops)  # eq. 12 (padding rows of both tables are 0)
             x_s = x_s + self.op_emb(tgt)  # eq. 13
             x_t = x_t + self.op_emb(ops[rows, lengths - 1])
         if self.attn is not None:
-            tokens = torch.cat([x, x_s[:, None]], 1)  # B×(L+1)×d, star at slot L
+            token_ops = torch.cat([ops, tgt[:, None]], 1)  # B×(L+1)
+            if node_table is None:
+                tokens = torch.cat([item_part, star[:, None]], 1)  # B×(L+1)×d, star at slot L
+            else:
+                tokens = node_table.index_select(0, slots.reshape(-1)).view(B, L + 1, self.dim)
+            if self.abs_op:  # eq. 12 and 13: x_i = e_{v_i} + e_{o_i}, x_s = e_s + e_{o_{t+1}} (padding rows are 0)
+                tokens = tokens + self.op_emb(token_ops)
             key_mask = torch.cat([valid, valid.new_ones(B, 1)], 1)  # B×(L+1)
             forward = torch.arange(L, device=dev).expand(B, L)  # B×L: 0 = the oldest micro-behavior
             if self.reverse_positions:  # distance from the end: star 0, last micro-behavior 1, ...
                 positions = torch.cat([(lengths[:, None] - forward).clamp_min(0), lengths.new_zeros(B, 1)], 1)
             else:
                 positions = torch.cat([forward, lengths[:, None]], 1)  # B×(L+1), star after the last
-            token_ops = torch.cat([ops, tgt[:, None]], 1)  # B×(L+1)
             z_s, att = self.attn(tokens, key_mask, positions, token_ops, last_only=True,
                                  return_weights=explain, last_token=x_s)  # B×d
             if explain:
