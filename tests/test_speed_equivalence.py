@@ -175,12 +175,16 @@ def _graph(seed: int = 0):
 
 
 # ---------------------------------------------------------------------- per layer
-@pytest.mark.parametrize("w_k", [12.0, 90.0])  # 90: the max-shifted softmax path
-def test_cosine_loss_and_gradients_match_cross_entropy(w_k: float) -> None:
+@pytest.mark.parametrize("w_k,zero_item", [(12.0, False), (90.0, False), (12.0, True)])  # 90: max-shifted
+def test_cosine_loss_and_gradients_match_cross_entropy(w_k: float, zero_item: bool) -> None:
+    """Loss, dL/dm and dL/d(item table) (row 0 = padding; a zero row takes F.normalize's ε branch)."""
     torch.manual_seed(0)
     scorer = CosineScorer(w_k)
     m = torch.randn(7, D, requires_grad=True)
-    items = torch.randn(N_ITEMS + 1, D, requires_grad=True)
+    items = torch.randn(N_ITEMS + 1, D)
+    if zero_item:
+        items[5] = 0.0
+    items.requires_grad_(True)
     targets = torch.randint(1, N_ITEMS + 1, (7,))
     scorer.loss(m, items, targets).backward()
     got = [scorer.loss(m, items, targets).detach(), *_grads(scorer, m, items)]

@@ -17,10 +17,15 @@ from torch.nn import functional as F
 # exp(scale·cos) needs no max shift while n·e^scale stays far from fp32's limit (e^88.7): the
 # logits lie in [−scale, scale], so neither the sum overflows nor a row's terms all underflow.
 _NO_SHIFT_MAX_EXPONENT = 80.0
+_NORM_EPS = 1e-12  # F.normalize's default
 
 
 class _ScaledCosineCE(torch.autograd.Function):
-    """Mean CE of softmax(scale · m̂ v̂ᵀ) against 0-based targets; m̂: B×d, v̂: N×d unit rows.
+    """Mean CE of softmax(scale · m̂ v̂ᵀ) against 0-based targets; m̂: B×d unit rows, v̂ = L2Norm(items[1:]).
+
+    It takes the whole (n+1)×d item table and normalises rows 1..n itself, so the table's gradient
+    is written once, row 0 (padding) zero, instead of a normalisation backward plus a zero-filled
+    copy for the slice.
 
     Every pass over the B×N buffer costs as much as a small matmul on a CPU, so the scale is folded
     into m̂ (B×d) and into the gradients (B×d, N×d), and the softmax is exp, sum, one rescale in place
@@ -29,7 +34,11 @@ class _ScaledCosineCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, m_hat, v_hat, targets, scale, dtype=torch.float32):  # type: ignore[override]
+    def forward(ctx, m_hat, items, targets, scale, dtype=torch.float32):  # type: ignore[override]
+        raw = items[1:]  # N×d
+        length = torch.linalg.vector_norm(raw, dim=-1, keepdim=True)  # N×1
+        norm = length.clamp_min(_NORM_EPS)  # as F.normalize
+        v_hat = raw / norm  # N×d
         m_mm, v_mm = (m_hat * scale).to(dtype), v_hat.to(dtype)
         logits = torch.mm(m_mm, v_mm.t()).float()  # B×N, in [−scale, scale]
         target_logit = logits.gather(1, targets[:, None])[:, 0]  # B
@@ -42,20 +51,27 @@ class _ScaledCosineCE(torch.autograd.Function):
         lse = total.log() if shift is None else total.log() + shift[:, 0]
         loss = (lse - target_logit).mean()
         probs = logits.mul_(total.reciprocal()[:, None])  # B×N softmax, same buffer
-        ctx.save_for_backward(probs, m_mm, v_mm, targets)
-        ctx.scale, ctx.dtype = scale, dtype
+        ctx.save_for_backward(probs, m_mm, v_mm, targets, v_hat, norm, length > _NORM_EPS)
+        ctx.scale, ctx.dtype, ctx.n_rows = scale, dtype, items.shape[0]
         return loss
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        probs, m_mm, v_mm, targets = ctx.saved_tensors  # m_mm = scale · m̂ (the scale is in it)
+        probs, m_mm, v_mm, targets, v_hat, norm, unclamped = ctx.saved_tensors  # m_mm = scale · m̂
         g = probs  # in place: this backward runs once (no retain_graph double backward)
         g[torch.arange(g.shape[0], device=g.device), targets] -= 1.0  # dL/dlogits · B
         g = g.to(ctx.dtype)
         factor = grad / probs.shape[0]  # applied to the small B×d and N×d products
         grad_m = torch.mm(g, v_mm).float().mul_(factor * ctx.scale) if ctx.needs_input_grad[0] else None
-        grad_v = torch.mm(g.t(), m_mm).float().mul_(factor) if ctx.needs_input_grad[1] else None
-        return grad_m, grad_v, None, None, None
+        grad_items = None
+        if ctx.needs_input_grad[1]:
+            grad_v = torch.mm(g.t(), m_mm).float().mul_(factor)  # N×d: dL/dv̂
+            # through v̂ = v / max(‖v‖, ε): (dL/dv̂ − v̂ (v̂·dL/dv̂)) / ‖v‖ (just dL/dv̂ / ε where clamped)
+            along = (grad_v * v_hat).sum(-1, keepdim=True).mul_(unclamped)  # N×1
+            grad_items = grad_v.new_empty(ctx.n_rows, grad_v.shape[1])
+            grad_items[0] = 0.0
+            torch.addcmul(grad_v, v_hat, along, value=-1.0, out=grad_items[1:]).div_(norm)
+        return grad_m, grad_items, None, None, None
 
 
 class CosineScorer(nn.Module):
@@ -99,5 +115,5 @@ class CosineScorer(nn.Module):
     def loss(self, m: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy (eq. 20); targets: B item ids in 1..n."""
         with torch.autocast(m.device.type, enabled=False):
-            m_hat, v_hat = self._normalised(m, items)
-            return _ScaledCosineCE.apply(m_hat, v_hat, targets - 1, self.w_k, self.matmul_dtype)
+            m_hat = F.normalize(m.float(), dim=-1)  # B×d; the table is normalised inside
+            return _ScaledCosineCE.apply(m_hat, items.float(), targets - 1, self.w_k, self.matmul_dtype)
