@@ -20,6 +20,7 @@ value (training is seeded).
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import sys
 import tempfile
@@ -60,6 +61,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (1 is robust on a shared CPU)")
     p.add_argument("--jobs", type=int, default=1, help="training runs at a time, each in its own process")
+    p.add_argument("--cells", type=Path, default=None,
+                   help="a JSON-lines file of finished runs: each finished run is added, runs already in it are "
+                        "reused (start a new file after changing a model's code or defaults)")
+    p.add_argument("--only", nargs="*", default=None, metavar="MODEL",
+                   help="train only these models' runs now (with --cells: fill the file in several sittings)")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                    help="hyperparameters of the micro-behavior model (e.g. target_op_dropout=0)")
     args = p.parse_args(argv)
@@ -74,6 +80,19 @@ def _within_noise(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _fmt(x: np.ndarray) -> str:
     return f"{100 * x.mean():.2f} ± {100 * x.std(ddof=1):.2f}" if len(x) > 1 else f"{100 * x.mean():.2f}"
+
+
+def _cell_key(args: argparse.Namespace, signal: float, model: str, seed: int, overrides: dict | None) -> str:
+    """What a cell's result depends on, as a string (the models' code and defaults excepted: see --cells)."""
+    return json.dumps([signal, model, seed, overrides or {}, args.sessions, args.epochs, args.patience,
+                       args.batch_size, args.augment])
+
+
+def _load_cells(args: argparse.Namespace) -> dict[str, tuple[dict[str, dict[str, float]], float]]:
+    if not args.cells or not args.cells.exists():
+        return {}
+    rows = (json.loads(line) for line in args.cells.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {r["key"]: (r["metrics"], r["seconds"]) for r in rows}
 
 
 def _cell(args: argparse.Namespace, signal: float, model: str, seed: int,
@@ -104,22 +123,42 @@ def main(argv: list[str] | None = None) -> None:
         for model in [micro, macro] + (baselines if signal != 0 else []):
             n_seeds = args.seeds if model in (micro, macro) or args.baseline_seeds is None else args.baseline_seeds
             cells += [(signal, model, seed, args.overrides if model == micro else None) for seed in range(n_seeds)]
-    print(f"# {len(cells)} training runs, {args.jobs} at a time", flush=True)
+    done = _load_cells(args)
+    pending = [c for c in cells if _cell_key(args, *c) not in done and (args.only is None or c[1] in args.only)]
+    reused = sum(_cell_key(args, *c) in done for c in cells)
+    print(f"# {len(cells)} training runs: {reused} reused from {args.cells}, {len(pending)} to train now, "
+          f"{args.jobs} at a time", flush=True)
     results: dict[float, dict[str, dict[str, list[float]]]] = {signal: {} for signal in args.signals}
+
+    def record(signal: float, model: str, seed: int, metrics: dict[str, dict[str, float]], sec: float) -> None:
+        for mode, values in metrics.items():
+            for _, key in METRICS:
+                results[signal].setdefault(f"{model}|{mode}", {}).setdefault(key, []).append(values[key])
+        print(f"  signal {signal} {model} seed {seed}: " + ", ".join(
+            f"{mode} H@20 {100 * v['hit@20']:.2f} M@20 {100 * v['mrr@20']:.2f}"
+            for mode, v in metrics.items()) + f" ({sec:.1f} s/epoch)", flush=True)
+
+    for cell in cells:
+        if (key := _cell_key(args, *cell)) in done:
+            record(cell[0], cell[1], cell[2], *done[key])
     told: set[float] = set()
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("fork")) as pool:
-        futures = [pool.submit(_cell, args, *cell) for cell in cells]
+        futures = {pool.submit(_cell, args, *cell): cell for cell in pending}
         for future in as_completed(futures):
             signal, model, seed, metrics, sec, about = future.result()
             if signal not in told:
                 told.add(signal)
                 print(about, flush=True)
-            for mode, values in metrics.items():
-                for _, key in METRICS:
-                    results[signal].setdefault(f"{model}|{mode}", {}).setdefault(key, []).append(values[key])
-            print(f"  signal {signal} {model} seed {seed}: " + ", ".join(
-                f"{mode} H@20 {100 * v['hit@20']:.2f} M@20 {100 * v['mrr@20']:.2f}"
-                for mode, v in metrics.items()) + f" ({sec:.1f} s/epoch)", flush=True)
+            record(signal, model, seed, metrics, sec)
+            if args.cells:
+                with args.cells.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"key": _cell_key(args, *futures[future]), "metrics": metrics,
+                                         "seconds": sec}) + "\n")
+    missing = [f"{m} (signal {sig})" for sig in args.signals for m in [micro, macro]
+               if f"{m}|oracle" not in results[sig]]
+    if missing:
+        print(f"\nNo table: no runs yet for {', '.join(missing)}", flush=True)
+        return
     rows = [(signal, results[signal]) for signal in args.signals]
 
     seeds = f"{args.seeds} seed(s)" + (f" ({args.baseline_seeds} for the baselines)"
