@@ -21,7 +21,9 @@ size in fresh processes:
 measured throughput (marked "extrapolated from K steps"); 0 = the whole epoch. Per stage the table
 gives seconds, peak RSS (VmHWM, reset at the start of each stage, so each stage's peak includes what
 the process still holds), seconds per 1,000 sessions and that figure relative to the smallest size
-(1.00 = linear), plus the 1-minute load average when the stage ended (the machine is shared: noisy).
+(1.00 = linear), the process's CPU seconds (user + system; system = mostly page faults) and their ratio
+likewise (steadier than the wall clock on a shared machine), and the 1-minute load average when the
+stage ended. Environment variables reach every stage's process (e.g. glibc's ``MALLOC_MMAP_THRESHOLD_``).
 Target (issue 16): cost grows linearly, peak memory ≤ 8 GB at 600,000 sessions.
 
 Progress goes to stderr (stage starts, import rows, epoch steps and evaluation with an ETA); Ctrl-C
@@ -34,6 +36,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,6 +65,13 @@ def eta_text(done: float, total: float, elapsed: float) -> str:
     return f"ETA {max(total - done, 0) * elapsed / done / 60:.1f} min"
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(user + system, system) CPU seconds of this process so far: less sensitive to other processes than
+    the wall clock; system time is mostly page faults of freshly mapped memory here."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_stime
+
+
 class Stages:
     """Seconds and peak RSS per stage (VmHWM reset at each start), in one process."""
 
@@ -78,10 +88,11 @@ class Stages:
         log(f"[{self.label}] {name} …")
         extra: dict[str, Any] = {}
         self.memory.reset()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         yield extra
         seconds = time.perf_counter() - start
-        self.record(name, seconds, self.memory.peak_rss_mb(), **extra)
+        used = cpu_seconds()
+        self.record(name, seconds, self.memory.peak_rss_mb(), cpu_s=used[0] - cpu[0], sys_s=used[1] - cpu[1], **extra)
 
     def record(self, name: str, seconds: float, peak_mb: float, **extra: Any) -> None:
         self.results[name] = {"seconds": seconds, "peak_mb": peak_mb, "load": os.getloadavg()[0], **extra}
@@ -121,12 +132,15 @@ def data_phase(n: int, db: Path, seed: int) -> dict[str, Any]:
 def timed_part(module: Any, name: str, stages: Stages) -> Iterator[dict[str, float]]:
     """Time the calls of ``module.name`` inside a stage (e.g. ``prepare``'s prefix-sample build)."""
     original = getattr(module, name)
-    spent = {"seconds": 0.0, "peak_mb": 0.0}
+    spent = {"seconds": 0.0, "peak_mb": 0.0, "cpu_s": 0.0, "sys_s": 0.0}
 
     def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         out = original(*args, **kwargs)
         spent["seconds"] += time.perf_counter() - start
+        used = cpu_seconds()
+        spent["cpu_s"] += used[0] - cpu[0]
+        spent["sys_s"] += used[1] - cpu[1]
         spent["peak_mb"] = max(spent["peak_mb"], stages.memory.peak_rss_mb())  # the stage's peak so far
         return out
 
@@ -153,9 +167,10 @@ def train_phase(n: int, db: Path, cache: Path, args: argparse.Namespace) -> dict
         prepared = from_store.prepare_dataset(store, dataset, None, cache=cache)  # as training: the default preset
     gc.collect()
     parts = {"read back": read, "prefix samples": samples}
-    stages.results["preprocess"]["seconds"] -= read["seconds"] + samples["seconds"]  # the rest, cache write included
+    for key in ("seconds", "cpu_s", "sys_s"):  # the rest of the protocol, cache write included
+        stages.results["preprocess"][key] -= read[key] + samples[key]
     for name, part in parts.items():
-        stages.results[name] = {"seconds": part["seconds"], "peak_mb": part["peak_mb"], "load": os.getloadavg()[0]}
+        stages.results[name] = {**part, "load": os.getloadavg()[0]}
         log(f"[{n:,}]   of which {name}: {part['seconds']:,.1f} s")
     store.engine.dispose()
     info = {"train_samples": len(prepared.train), "valid": len(prepared.valid), "test": len(prepared.test),
@@ -286,10 +301,14 @@ def table(rows: list[dict[str, Any]]) -> str:
                 what = (f"{s['steps']:,}/{s['n_batches']:,} steps of {s['batch_size']}, "
                         f"{s['samples_per_s']:,.0f} samples/s" + (f"; {what}" if what else ""))
             sec = f"{s['seconds']:,.2f}" if s['seconds'] < 10 else f"{s['seconds']:,.1f}"
-            lines.append([f"{r['n']:,}", name, sec, f"{s['peak_mb']:,.0f}", f"{per_k:.3f}",
-                          f"{ratio:.2f}", f"{s['load']:.2f}", what])
-    header = ["Sessions", "Stage", "Seconds", "Peak RSS MB", "s / 1k sessions", f"vs {base['n']:,}", "Load (1 min)",
-              "Notes"]
+            cpu = s.get("cpu_s")
+            cpu_text = "–" if cpu is None else f"{cpu:,.2f} ({s['sys_s']:,.2f})"
+            cpu_ratio = (f"{cpu / r['n'] / (b['cpu_s'] / base['n']):.2f}"
+                         if cpu is not None and b and b.get("cpu_s") else "–")
+            lines.append([f"{r['n']:,}", name, sec, cpu_text, f"{s['peak_mb']:,.0f}", f"{per_k:.3f}",
+                          f"{ratio:.2f}", cpu_ratio, f"{s['load']:.2f}", what])
+    header = ["Sessions", "Stage", "Seconds", "CPU s (sys)", "Peak RSS MB", "s / 1k sessions", f"vs {base['n']:,}",
+              f"CPU vs {base['n']:,}", "Load (1 min)", "Notes"]
     return markdown_table(header, lines)
 
 
