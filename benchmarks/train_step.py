@@ -19,7 +19,9 @@ bf16 autocast and the loss's three B×n products in bf16, with float32 master we
 softmax, LayerNorm and loss (``--amp`` is the blanket autocast of the whole loss). ``--compare-with
 REV`` also runs *that commit's* copy of this script and of ``embsr_core`` (``git archive`` into a
 temporary folder) at each thread count, fp32 and (with bf16 asked for) ``--amp``, right after the
-current rows of the same cell, and prints the ratios.
+current rows of the same cell, and prints the ratios. ``--compile`` wraps the graph layers in
+``torch.compile`` (dynamic shapes) to measure what a compiler would add; the trainer does not
+compile (it needs a C++ toolchain at run time and tens of seconds per process).
 
 ``--op-counts`` repeats each model at every operation-vocabulary size |O| (a fresh process each)
 and prints the cost at the largest |O| relative to the smallest, against the target of issue 18
@@ -144,6 +146,8 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
     model = build_model(name, args.items, args.ops, {"embedding_dim": args.dim}).to(device).train()
     if args.precision[0] == "bf16":
         targeted_bf16(model, device)
+    if args.compile and getattr(model, "gnn", None) is not None:
+        model.gnn.forward = torch.compile(model.gnn.forward, dynamic=True)  # the elementwise-heavy part
     opt = torch.optim.Adam(model.parameters(), lr=1e-3,  # as the trainer builds it
                            fused=device.type in ("cpu", "cuda") or None)
     rng = np.random.default_rng(1)
@@ -155,7 +159,7 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
     _reset_peak(device)
     before = _current_mb(device)
-    times, cpu = [], []
+    times, cpu, first = [], [], 0.0
     for i, batch in enumerate(batches):
         _sync(device)
         t, c = time.perf_counter(), time.process_time()
@@ -165,12 +169,15 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
         loss.backward()
         opt.step()
         _sync(device)
+        if i == 0:
+            first = time.perf_counter() - t  # includes --compile's compilation
         if i >= args.warmup:
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
     step = statistics.median(times)
-    return {"name": name, "step": step, "min": min(times), "cpu": statistics.median(cpu), "sps": args.batch / step,
-            "collate": collate_s, "peak": _peak_mb(device), "before": before, "loss": float(loss.detach())}
+    return {"name": name, "step": step, "min": min(times), "cpu": statistics.median(cpu), "first": first,
+            "sps": args.batch / step, "collate": collate_s, "peak": _peak_mb(device), "before": before,
+            "loss": float(loss.detach())}
 
 
 def bench_dyadic_forms(args: argparse.Namespace) -> None:
@@ -250,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="torch CPU threads, one or more counts (0 = torch default)")
     p.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
                    help="fp32 and/or bf16 (targeted: graph layers and scoring products in bf16)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the graph layers (needs a C++ compiler; the first warm-up step compiles)")
     p.add_argument("--compare-with", metavar="REV", default=None,
                    help="also time this git revision's code (e.g. the commit before a speed change)")
     p.add_argument("--same-process", action="store_true",
@@ -297,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.result_file is not None:
             args.result_file.write_text(json.dumps(r))
         _print_row(r, r["name"])
+        if args.compile:
+            print(f"first step (compiles): {r['first']:.1f} s", flush=True)
 
 
 def sweep_op_counts(args: argparse.Namespace, argv: list[str]) -> None:
