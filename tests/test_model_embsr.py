@@ -315,3 +315,14 @@ def test_nf_fusion_starts_at_the_mean_of_its_inputs():
     m, beta = layer(z, x)
     torch.testing.assert_close(m, (z + x) / 2)
     assert beta is None
+
+
+def test_registered_defaults_are_the_models_defaults() -> None:
+    """The form, the CLI and the tuner's trial 0 read the Param defaults; the model reads DEFAULTS: one value."""
+    from embsr_core.models.embsr import DEFAULTS
+    from embsr_core.models.registry import list_specs
+
+    for spec in list_specs():
+        if spec.family in ("embsr", "ablation", "variant"):
+            for p in spec.params:
+                assert p.default == DEFAULTS[p.name] or spec.name == "SGNN-Self" and p.name == "tokens", (spec.name, p)

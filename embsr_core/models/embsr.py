@@ -54,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "gnn_layers": 1,
     "attn_layers": 1,
     "heads": 1,
-    "w_k": 12.0,
+    "w_k": 8.0,  # the paper's 12 lost on validation (docs/embsr_model.md, "Defaults chosen on validation")
     "message_source": "paper",
     "tokens": "micro",
     "positions": "forward",
@@ -312,8 +312,9 @@ _COMMON = (
     Param("embedding_dim", "int", 100, "embedding size d (paper: 100)", low=8, high=1024),
     Param("dropout", "float", 0.1, "dropout on item embeddings, attention weights and sublayers",
           low=0.0, high=0.9, search=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5)),
-    Param("w_k", "float", 12.0, "scale w_k of the cosine scores (eq. 19; paper: 12)", low=0.1, high=100.0,
-          search=(4.0, 6.0, 8.0, 10.0, 12.0, 16.0)),
+    Param("w_k", "float", 8.0, "scale w_k of the cosine scores (eq. 19; paper: 12, default 8: better on "
+          "validation of planted data and of the real samples)", low=0.1, high=100.0,
+          search=(3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0)),
 )
 _GNN = (Param("gnn_layers", "int", 1, "star-GNN propagation steps (paper: 1)", low=1, high=8),)
 _MSG = (Param("message_source", "choice", "paper",
