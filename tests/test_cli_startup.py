@@ -15,17 +15,7 @@ import pytest
 
 HEAVY = ("torch", "pandas", "optuna", "pyarrow")
 
-CHILD = r"""
-import json, sys
-from embsr_core.cli import main
-try:
-    main(sys.argv[1:], prog_name="embsr")
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print("\nMODULES " + json.dumps({"code": code, "loaded": sorted(m for m in HEAVY if m in sys.modules)}))
-"""
+from _cli_child import CHILD  # noqa: E402  (the CLI in a child process, reporting which of HEAVY it loaded)
 
 
 def _loaded_after(args: list[str], tmp_path: Path) -> tuple[int, list[str], str]:

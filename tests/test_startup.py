@@ -17,6 +17,7 @@ from pathlib import Path
 
 import _gui_helpers
 import pytest
+from _cli_child import CHILD
 
 from embsr_core import reports, run_summary
 from embsr_core.store import open_store
@@ -27,17 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 context, window = _gui_helpers.context, _gui_helpers.window  # fixtures (the GUI test below)
 HEAVY = ("torch", "pandas", "numpy", "optuna", "pyarrow", "pyqtgraph", "alembic", "scipy")
 
-CLI_CHILD = r"""
-import json, sys
-from embsr_core.cli import main
-try:
-    main(sys.argv[1:], prog_name="embsr")
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print("\nMODULES " + json.dumps({"code": code, "loaded": sorted(m for m in HEAVY if m in sys.modules)}))
-"""
+CLI_CHILD = CHILD
 
 
 def child_env(folder: Path) -> dict[str, str]:
