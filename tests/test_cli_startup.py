@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli_child import CHILD
 
 HEAVY = ("torch", "pandas", "optuna", "pyarrow")
-
-from _cli_child import CHILD  # noqa: E402  (the CLI in a child process, reporting which of HEAVY it loaded)
 
 
 def _loaded_after(args: list[str], tmp_path: Path) -> tuple[int, list[str], str]:
