@@ -106,11 +106,7 @@ class Predictor:
     @classmethod
     def from_run(cls, store: Store, run_id: int, which: str = "best", *, device: str = "cpu") -> Predictor:
         """The run's best (or last) checkpoint, its SHA-256 checked against the store."""
-        if which not in ("best", "last"):
-            raise ValueError(f"which: expected best or last, got {which!r}")
-        run = runs_repo.get_run(store, run_id)
-        path = run.best_checkpoint_path if which == "best" else run.checkpoint_path
-        sha = run.best_checkpoint_sha256 if which == "best" else run.checkpoint_sha256
+        run, path, sha = runs_repo.run_checkpoint(store, run_id, which)
         if not path:
             raise ValueError(f"run {run_id} has no {which} checkpoint (status {run.status})")
         return cls.from_checkpoint(path, sha, device=device, run_id=run_id)

@@ -107,11 +107,7 @@ def export_model(store: Any, run_id: int, path: Path | str, *, which: str = "bes
     from embsr_core.store import runs_repo
     from embsr_core.store.models import Dataset
 
-    if which not in ("best", "last"):
-        raise ValueError(f"which: expected best or last, got {which!r}")
-    run = runs_repo.get_run(store, run_id)
-    ckpt = run.best_checkpoint_path if which == "best" else run.checkpoint_path
-    sha = run.best_checkpoint_sha256 if which == "best" else run.checkpoint_sha256
+    run, ckpt, sha = runs_repo.run_checkpoint(store, run_id, which)
     if not ckpt:
         raise ValueError(f"run {run_id} has no {which} checkpoint (status {run.status}); train it first")
     state = load_checkpoint(ckpt, sha)

@@ -88,6 +88,16 @@ def get_run(store: Store, run_id: int) -> Run:
         return run
 
 
+def run_checkpoint(store: Store, run_id: int, which: str = "best") -> tuple[Run, str | None, str | None]:
+    """Run ``run_id`` with the path and SHA-256 of its best (or last) checkpoint (None while it has none)."""
+    if which not in ("best", "last"):
+        raise ValueError(f"which: expected best or last, got {which!r}")
+    run = get_run(store, run_id)
+    if which == "best":
+        return run, run.best_checkpoint_path, run.best_checkpoint_sha256
+    return run, run.checkpoint_path, run.checkpoint_sha256
+
+
 def list_runs(
     store: Store,
     *,

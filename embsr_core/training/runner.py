@@ -203,14 +203,7 @@ def evaluate_checkpoint(
 
     ``record_ranks`` stores the per-session ranks (replacing earlier ones) for significance tests.
     """
-    if which not in ("best", "last"):
-        raise ValueError(f"which: expected best or last, got {which!r}")
-    run = runs_repo.get_run(store, run_id)
-    path, sha = (
-        (run.best_checkpoint_path, run.best_checkpoint_sha256)
-        if which == "best"
-        else (run.checkpoint_path, run.checkpoint_sha256)
-    )
+    run, path, sha = runs_repo.run_checkpoint(store, run_id, which)
     if not path:
         raise ValueError(f"run {run_id} has no {which} checkpoint yet")
     prep = prepared_hash(prepared)
