@@ -18,7 +18,6 @@ parameter-free copy of the model (collation reads only the model's settings), ne
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import sys
 import traceback
@@ -31,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.base import Batch, SessionRecommender
+from embsr_core.training.threads import logical_cpus
 
 AUTO_WORKERS = "auto"
 CUDA_AUTO_WORKERS = 2  # what "auto" means on a GPU: the numpy build of two batches keeps ahead of a step
@@ -45,8 +45,7 @@ def resolve_workers(setting: int | str, device: torch.device) -> int:
         return int(setting)
     if device.type != "cuda":
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(CUDA_AUTO_WORKERS, cores - 1))
+    return max(0, min(CUDA_AUTO_WORKERS, logical_cpus() - 1))
 
 
 def start_method() -> str:
