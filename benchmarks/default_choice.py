@@ -10,8 +10,9 @@ A candidate is a model name followed by ``key=value`` settings; a key of the tra
 (``lr``, ``amsgrad``, ``weight_decay``, …) goes to the trainer, any other key to the model. Every
 candidate is trained with the CLI defaults otherwise (prefix training, the batch rule, up to
 ``--epochs`` epochs with the paper's early stopping) and scored on the validation split at its best
-epoch, in the selection mode (target operation given). Test metrics are not computed here: the
-choice must not see them.
+epoch, in the selection mode (target operation given), as the store keeps them. The trainer still
+scores the test split at the end of each run; this script never reads or prints it: the choice must
+not see it.
 """
 
 from __future__ import annotations
@@ -30,31 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table3 import DATASETS, add_dataset_row, load_dataset  # noqa: E402
 
+from embsr_core import run_summary  # noqa: E402
 from embsr_core.data.prepared import PreparedDataset  # noqa: E402
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
 from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
 from embsr_core.models.registry import get_spec  # noqa: E402
 from embsr_core.store import Store, open_store  # noqa: E402
 from embsr_core.training.config import TrainConfig  # noqa: E402
-from embsr_core.training.events import EvaluationEnd, TrainEvent  # noqa: E402
 from embsr_core.training.runner import run_training  # noqa: E402
 
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
-
-
-class BestValidation:
-    """Keeps the validation metrics of the best epoch (selection mode) as the trainer reports them."""
-
-    def __init__(self) -> None:
-        self.best: dict[str, float] | None = None
-        self.best_epoch = 0
-        self.epochs = 0
-
-    def __call__(self, event: TrainEvent) -> None:
-        if isinstance(event, EvaluationEnd) and event.split == "valid" and event.is_best is not None:
-            self.epochs = event.epoch
-            if event.is_best:
-                self.best, self.best_epoch = dict(event.metrics), event.epoch
 
 
 def parse_candidate(text: str) -> tuple[str, dict[str, str], dict[str, str]]:
@@ -101,20 +87,21 @@ def main(argv: list[str] | None = None) -> None:
 
 def _train_one(store: Store, dataset_id: int, prepared: PreparedDataset, text: str, model: str,
                train: dict[str, str], model_set: dict[str, str], args: argparse.Namespace, ckpt: Path) -> None:
-    """Train one candidate and print its validation row."""
-    watcher = BestValidation()
+    """Train one candidate and print its validation row (the stored metrics at its best epoch)."""
     cfg = TrainConfig.from_dict({"max_epochs": args.epochs, "patience": args.patience, "seed": args.seed,
                                  "threads": args.threads, **train})
     start = time.perf_counter()
-    outcome = run_training(store, prepared, model, model_set or None, cfg, callback=watcher,
-                           dataset_id=dataset_id, checkpoint_root=ckpt, run_name=f"default choice: {text}")
+    outcome = run_training(store, prepared, model, model_set or None, cfg, dataset_id=dataset_id,
+                           checkpoint_root=ckpt, run_name=f"default choice: {text}")
     minutes = (time.perf_counter() - start) / 60
-    if outcome.status != "finished" or watcher.best is None:
+    if outcome.status != "finished" or outcome.best_epoch is None:
         print(f"| {text} | {outcome.status}: {outcome.error} | | | {minutes:.1f} |", flush=True)
         return
-    b = watcher.best
-    print(f"| {text} | {100 * b['hit@20']:.2f} | {100 * b['mrr@20']:.2f} | {watcher.best_epoch} / "
-          f"{watcher.epochs} | {minutes:.1f} |", flush=True)
+    ((hit, mrr),), _ = run_summary.summary_rows(store, run_summary.run_infos(store, [outcome.run_id]),
+                                              [("hit", 20), ("mrr", 20)], "best", split="valid",
+                                              target_op=cfg.train_target_op)  # the selection mode
+    print(f"| {text} | {100 * hit:.2f} | {100 * mrr:.2f} | {outcome.best_epoch} / {outcome.epochs_done} | "
+          f"{minutes:.1f} |", flush=True)
 
 if __name__ == "__main__":
     main()
