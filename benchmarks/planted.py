@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table3 import add_dataset_row, run_model  # noqa: E402
 
+from embsr_core.data.prepared import PreparedDataset  # noqa: E402
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
 from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
 from embsr_core.store import open_store  # noqa: E402
@@ -95,23 +96,31 @@ def _load_cells(args: argparse.Namespace) -> dict[str, tuple[dict[str, dict[str,
     return {r["key"]: (r["metrics"], r["seconds"]) for r in rows}
 
 
+_PREPARED: dict[float, PreparedDataset] = {}  # signal → its dataset, built before the pool forks
+
+
+def _prepare(args: argparse.Namespace, signal: float) -> str:
+    """Build the dataset of ``signal`` once (the forked runs share it); what to print about it."""
+    events = generate_synthetic(n_sessions=args.sessions, signal=signal, seed=0)
+    prepared = _PREPARED[signal] = prepare(events, preset("synthetic", augment=args.augment),
+                                           dataset_name=f"Synthetic signal={signal}")
+    return (f"# signal={signal}: {prepared.stats['table2']['train']}/{len(prepared.valid)}/{len(prepared.test)} "
+            f"sessions ({len(prepared.train)} training samples), {prepared.n_items} items, {prepared.n_ops} "
+            "operations")
+
+
 def _cell(args: argparse.Namespace, signal: float, model: str, seed: int,
-          overrides: dict | None) -> tuple[float, str, int, dict[str, dict[str, float]], float, str]:
-    """Train one (signal, model, seed) cell in a throw-away store; also what to print about the data."""
+          overrides: dict | None) -> tuple[dict[str, dict[str, float]], float]:
+    """Train one (signal, model, seed) cell in a throw-away store: its test metrics and s/epoch."""
     torch.set_num_threads(args.threads)
+    prepared = _PREPARED[signal]
     with tempfile.TemporaryDirectory(prefix="embsr-planted-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
-        events = generate_synthetic(n_sessions=args.sessions, signal=signal, seed=0)
-        prepared = prepare(events, preset("synthetic", augment=args.augment),
-                           dataset_name=f"Synthetic signal={signal}")
         dataset_id = add_dataset_row(store, prepared)
-        about = (f"# signal={signal}: {prepared.stats['table2']['train']}/{len(prepared.valid)}/"
-                 f"{len(prepared.test)} sessions ({len(prepared.train)} training samples), {prepared.n_items} "
-                 f"items, {prepared.n_ops} operations")
-        metrics, sec = run_model(store, dataset_id, prepared, model, seed, args, Path(tmp) / "ckpt", overrides,
-                                 label="planted")
+        result = run_model(store, dataset_id, prepared, model, seed, args, Path(tmp) / "ckpt", overrides,
+                           label="planted")
         store.engine.dispose()
-    return signal, model, seed, metrics, sec, about
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,8 +133,9 @@ def main(argv: list[str] | None = None) -> None:
             n_seeds = args.seeds if model in (micro, macro) or args.baseline_seeds is None else args.baseline_seeds
             cells += [(signal, model, seed, args.overrides if model == micro else None) for seed in range(n_seeds)]
     done = _load_cells(args)
-    pending = [c for c in cells if _cell_key(args, *c) not in done and (args.only is None or c[1] in args.only)]
-    reused = sum(_cell_key(args, *c) in done for c in cells)
+    keyed = [(cell, _cell_key(args, *cell)) for cell in cells]
+    pending = [(cell, key) for cell, key in keyed if key not in done and (args.only is None or cell[1] in args.only)]
+    reused = sum(key in done for _, key in keyed)
     print(f"# {len(cells)} training runs: {reused} reused from {args.cells}, {len(pending)} to train now, "
           f"{args.jobs} at a time", flush=True)
     results: dict[float, dict[str, dict[str, list[float]]]] = {signal: {} for signal in args.signals}
@@ -138,22 +148,20 @@ def main(argv: list[str] | None = None) -> None:
             f"{mode} H@20 {100 * v['hit@20']:.2f} M@20 {100 * v['mrr@20']:.2f}"
             for mode, v in metrics.items()) + f" ({sec:.1f} s/epoch)", flush=True)
 
-    for cell in cells:
-        if (key := _cell_key(args, *cell)) in done:
-            record(cell[0], cell[1], cell[2], *done[key])
-    told: set[float] = set()
+    for (signal, model, seed, _), key in keyed:
+        if key in done:
+            record(signal, model, seed, *done[key])
+    for signal in dict.fromkeys(cell[0] for cell, _ in pending):
+        print(_prepare(args, signal), flush=True)
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("fork")) as pool:
-        futures = {pool.submit(_cell, args, *cell): cell for cell in pending}
+        futures = {pool.submit(_cell, args, *cell): (cell, key) for cell, key in pending}
         for future in as_completed(futures):
-            signal, model, seed, metrics, sec, about = future.result()
-            if signal not in told:
-                told.add(signal)
-                print(about, flush=True)
+            (signal, model, seed, _), key = futures[future]
+            metrics, sec = future.result()
             record(signal, model, seed, metrics, sec)
             if args.cells:
                 with args.cells.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"key": _cell_key(args, *futures[future]), "metrics": metrics,
-                                         "seconds": sec}) + "\n")
+                    fh.write(json.dumps({"key": key, "metrics": metrics, "seconds": sec}) + "\n")
     missing = [f"{m} (signal {sig})" for sig in args.signals for m in [micro, macro]
                if f"{m}|oracle" not in results[sig]]
     if missing:
@@ -161,8 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     rows = [(signal, results[signal]) for signal in args.signals]
 
-    seeds = f"{args.seeds} seed(s)" + (f" ({args.baseline_seeds} for the baselines)"
-                                        if args.baseline_seeds is not None else "")
+    runs = {m: len(results[args.signals[0]].get(f"{m}|oracle", {}).get("hit@20", [])) for m in args.models}
+    seeds = "seeds 0, 1, ... (runs per model: " + ", ".join(f"{m} {n}" for m, n in runs.items()) + ")"
     print(f"\nTest H@20 / M@20 (%), mean ± sd over {seeds}, up to {args.epochs} epochs "
           f"(patience {args.patience}), {args.sessions} sessions, "
           f"{'prefix training' if args.augment else 'one target per session'}"
