@@ -267,9 +267,9 @@ class MainWindow(QMainWindow):
     def _on_nav_row_changed(self, row: int) -> None:
         if row < 0:
             return
-        if self.persist:
-            self.context.preferences.last_page = PAGES[row].page_id
         entry = PAGES[row]
+        if self.persist:
+            self.context.preferences.last_page = entry.page_id
         if not self._painted and row not in self._built and entry.loads_torch and "torch" not in sys.modules:
             # the last session ended on a page that loads PyTorch (seconds): open the window first
             scroll = self.stack.widget(row)
