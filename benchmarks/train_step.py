@@ -33,11 +33,9 @@ evaluation) and all rows (explanations, ``attn_layers`` > 1), with the form the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -49,7 +47,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import PeakMemory  # noqa: E402
 
 from embsr_core.data.prepared import SplitArrays  # noqa: E402
 from embsr_core.models.base import batch_to  # noqa: E402
@@ -78,26 +79,6 @@ def synthetic_split(n: int, max_len: int, n_items: int, n_ops: int, full: bool, 
         target_ops=rng.integers(1, n_ops + 1, n).astype(np.int32),
         session_ids=np.arange(n).astype(str), end_times=np.zeros(n),
     )
-
-
-def _reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (peak RSS) on Linux
-
-
-def _peak_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
 
 
 def _current_mb(device: torch.device) -> float:
@@ -157,7 +138,8 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
     collate_s = (time.perf_counter() - t0) / len(batches)
     batches = [batch_to(b, device) for b in batches]  # as the trainer moves them (loop offsets stay on the host)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
-    _reset_peak(device)
+    memory = PeakMemory(device)
+    memory.reset()
     before = _current_mb(device)
     times, cpu, first = [], [], 0.0
     for i, batch in enumerate(batches):
@@ -175,8 +157,9 @@ def bench(name: str, split: SplitArrays, args: argparse.Namespace, device: torch
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
     step = statistics.median(times)
+    peak = memory.peak_cuda_mb() if device.type == "cuda" else memory.peak_rss_mb()
     return {"name": name, "step": step, "min": min(times), "cpu": statistics.median(cpu), "first": first,
-            "sps": args.batch / step, "collate": collate_s, "peak": _peak_mb(device), "before": before,
+            "sps": args.batch / step, "collate": collate_s, "peak": peak, "before": before,
             "loss": float(loss.detach())}
 
 
