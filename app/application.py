@@ -8,6 +8,7 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 import embsr_core
+from app import gc_guard
 from app.context import AppContext
 from app.preferences import APPLICATION, ORGANIZATION, Preferences
 from app.resources import app_icon
@@ -28,6 +29,7 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationVersion(embsr_core.__version__)
     app.setDesktopFileName("embsr-workbench")
     app.setWindowIcon(app_icon())
+    gc_guard.install(app)  # cyclic GC only in this (the GUI) thread: see app/gc_guard.py
     return app
 
 
