@@ -30,12 +30,16 @@ class GuiThreadCollector(QObject):
         self.timer.start(INTERVAL_MS)
 
     def collect(self) -> None:
-        """What automatic collection would have done by now: the generations whose counts passed their threshold."""
-        counts = gc.get_count()
-        for generation in range(3):
-            if counts[generation] <= self.thresholds[generation]:
-                break
-            gc.collect(generation)
+        collect_due(self.thresholds)
+
+
+def collect_due(thresholds: tuple[int, ...]) -> None:
+    """What automatic collection would have done by now: the generations whose counts passed their threshold."""
+    counts = gc.get_count()
+    for generation in range(3):
+        if counts[generation] <= thresholds[generation]:
+            break
+        gc.collect(generation)
 
 
 def install(app: QObject) -> GuiThreadCollector:

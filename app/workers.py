@@ -1,15 +1,17 @@
 """Run plain-Python core functions off the GUI thread (see shared/guides/ARCHITECTURE.md).
 
 Pattern, measured on PySide6 6.11 / CPython 3.11:
-- a ``Worker`` QObject is moved to a fresh ``QThread``; its entry slot has a unique name
-  (``run_embsr_task``) so no parent slot can shadow it and run it on the GUI thread;
+- a ``Worker`` runs the callable in a plain ``threading.Thread`` that never touches Qt: it posts
+  progress, partial results and its outcome to a ``queue.SimpleQueue``. (This replaces the guide's
+  Worker QObject in a ``QThread``: a test run froze for good in a GUI test while workers reported,
+  after an earlier freeze had been traced to Qt's pooled connection mutexes taken by one thread while
+  it waited for the GIL held by the other. A thread that never calls Qt cannot take part in that.)
 - the callable gets a ``progress`` callback and a ``cancel`` token (``CancelToken``, built on
-  ``threading.Event``): cancel/pause are plain flags the callable checks between batches, because a
-  cancel *signal* never reaches a slot that is busy in a loop;
-- the worker's signals are connected only to bound slots of ``Task``, a QObject living in the GUI
-  thread, which re-emits them there; pages connect to ``Task``'s signals and so always run in the
-  GUI thread, lambdas included;
-- ``TaskRunner`` runs one task at a time and ends every thread with ``thread.quit(); thread.wait()``;
+  ``threading.Event``): cancel/pause are plain flags the callable checks between batches;
+- ``Task``, a QObject living in the GUI thread, drains that queue on a timer and re-emits each
+  message as its own signal; pages connect to ``Task``'s signals and so always run in the GUI
+  thread, lambdas included;
+- ``TaskRunner`` runs one task at a time and joins every thread once its outcome has arrived;
 - ``JobManager`` (the app's one instance is ``AppContext.runner``) holds two runners side by side:
   the training queue (one run at a time) and the task queue (imports, generation, deletes, exports),
   so a short import never waits behind a training run. The store allows concurrent readers and one
@@ -30,13 +32,14 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import queue
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from embsr_core.training.events import ControlToken, Recorder
 
@@ -70,20 +73,14 @@ class CancelToken(ControlToken):
             raise TaskCancelled()
 
 
-class Worker(QObject):
-    """Runs one callable in the thread it was moved to and reports through signals.
+class Worker:
+    """Runs one callable in a plain Python thread and reports through a queue, never through Qt.
 
-    Signals (emitted in the worker thread; connect them only to bound slots of GUI-thread QObjects):
-    ``progress(object)``, ``partial(object)``, ``finished(object)`` (the result), ``failed(str)``
-    (formatted traceback), ``cancelled(object)`` (the callable's return value, or None if it raised).
-    Exactly one of finished/failed/cancelled is emitted, last.
+    Messages, in order: ``("progress", event)``, ``("partial", value)``, then exactly one terminal
+    ``("finished", result)``, ``("failed", traceback)`` or ``("cancelled", result or None)``. The
+    thread touches no Qt object at all, so it can never hold one of Qt's mutexes while it waits for the
+    GIL (the lock-order inversion that froze the window). ``Task`` drains the queue in the GUI thread.
     """
-
-    progress = Signal(object)
-    partial = Signal(object)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal(object)
 
     def __init__(
         self,
@@ -94,22 +91,21 @@ class Worker(QObject):
         cancel_kw: str | None = "cancel",
         **kwargs: Any,
     ) -> None:
-        super().__init__()
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
         self.token = token if token is not None else CancelToken()
         self._progress_kw = progress_kw
         self._cancel_kw = cancel_kw
+        self.outbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.thread_id: int | None = None  # threading.get_ident() of the thread that ran the callable
 
     def _report(self, *args: object) -> None:
         # Core callbacks with several arguments (import: rows, bytes, total_bytes) arrive as one tuple.
-        self.progress.emit(args[0] if len(args) == 1 else tuple(args))
+        self.outbox.put(("progress", args[0] if len(args) == 1 else tuple(args)))
 
-    @Slot()
-    def run_embsr_task(self) -> None:
-        """Entry slot (unique name on purpose): runs the callable, then emits one terminal signal."""
+    def run(self) -> None:
+        """The thread's body: runs the callable, then posts one terminal message."""
         self.thread_id = threading.get_ident()
         kwargs = dict(self._kwargs)
         if self._progress_kw:
@@ -120,19 +116,14 @@ class Worker(QObject):
         try:
             result = self._fn(*self._args, **kwargs)
             if inspect.isgenerator(result):
-                result = yield_partials(result, self.partial.emit)
+                result = yield_partials(result, lambda value: self.outbox.put(("partial", value)))
             outcome = ("cancelled", result) if self.token.is_cancelled() else ("finished", result)
         except BaseException:  # the app must survive anything a task does
             # any exception after a cancel request is the cancellation itself (TaskCancelled, or a
             # core exception such as ImportCancelled), not a failure
             cancelled = self.token.is_cancelled()
             outcome = ("cancelled", None) if cancelled else ("failed", traceback.format_exc())
-        # Hand ourselves back to the GUI thread so the object is deleted there, not in a dead thread.
-        app = QCoreApplication.instance()
-        if app is not None:
-            self.moveToThread(app.thread())
-        kind, payload = outcome
-        getattr(self, kind).emit(payload)
+        self.outbox.put(outcome)
 
 
 class TrainingBridge(Recorder):
@@ -161,8 +152,11 @@ def yield_partials(gen: Any, emit: Callable[[object], None]) -> Any:
 class Task(QObject):
     """GUI-thread handle of one submitted task; its signals are always emitted in the GUI thread.
 
-    States: ``queued`` → ``running`` → ``finished`` | ``failed`` | ``cancelled``.
+    States: ``queued`` → ``running`` → ``finished`` | ``failed`` | ``cancelled``. While running, a
+    timer in the GUI thread drains the worker's queue every ``POLL_MS`` and re-emits its messages.
     """
+
+    POLL_MS = 15
 
     started = Signal()
     progress = Signal(object)
@@ -182,8 +176,12 @@ class Task(QObject):
         self.result: Any = None
         self.error: str | None = None
         self._worker: Worker | None = worker
-        self._thread: QThread | None = None
+        self._thread: threading.Thread | None = None
         self._token = worker.token
+        self._poll = QTimer(self)
+        self._poll.setInterval(self.POLL_MS)
+        self._poll.timeout.connect(self.deliver)
+        self._held: tuple[str, Any] | None = None  # a terminal message seen by deliver(outcome=False)
         self.worker_thread_id: int | None = None
 
     # control (callable from the GUI thread) ----------------------------------------------------------
@@ -193,7 +191,9 @@ class Task(QObject):
             self._set_terminal("cancelled", None)
 
     def pause(self) -> None:
+        """Pause between batches; what the worker did before the pause is shown at once."""
         self._token.pause()
+        self.deliver(outcome=False)
 
     def resume(self) -> None:
         self._token.resume()
@@ -212,25 +212,52 @@ class Task(QObject):
     def _start(self) -> None:
         worker = self._worker
         assert worker is not None and self.state == "queued"
-        thread = QThread()
-        thread.setObjectName(f"embsr-task-{self.id}-{self.name}")
-        worker.moveToThread(thread)
-        worker.progress.connect(self._on_progress)
-        worker.partial.connect(self._on_partial)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
-        thread.started.connect(worker.run_embsr_task)
+        thread = threading.Thread(target=worker.run, name=f"embsr-task-{self.id}-{self.name}", daemon=True)
         self._thread = thread
         self.state = "running"
         self.started.emit()
         thread.start()
+        self._poll.start()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the worker thread (GUI thread only); True once it has ended."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout_s)
+        return not thread.is_alive()
+
+    @Slot()
+    def deliver(self, outcome: bool = True) -> None:
+        """Re-emit, in the GUI thread, every message the worker has posted since the last call.
+
+        ``outcome=False`` stops before the terminal message (kept for the next call), for callers
+        that must not see the task end under their feet.
+        """
+        worker = self._worker
+        while worker is not None and not self.is_done():
+            if self._held is not None:
+                message, self._held = self._held, None
+            else:
+                try:
+                    message = worker.outbox.get_nowait()
+                except queue.Empty:
+                    return
+            kind, payload = message
+            if kind == "progress":
+                self.progress.emit(payload)
+            elif kind == "partial":
+                self.partial.emit(payload)
+            elif not outcome:
+                self._held = message
+                return
+            else:
+                self._set_terminal(kind, payload)
 
     def _join(self) -> None:
-        """Stop the task's thread event loop and wait for it (the worker has already returned)."""
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
+        """After the terminal message: the worker thread only has to return, so this wait is short."""
+        self._poll.stop()
+        self.join()
         if self._worker is not None:
             self.worker_thread_id = self._worker.thread_id
         self._thread = None
@@ -251,27 +278,6 @@ class Task(QObject):
             self.result = payload
             self.cancelled.emit(payload)
         self.done.emit()
-
-    # slots receiving the worker's queued signals, in the GUI thread ----------------------------------
-    @Slot(object)
-    def _on_progress(self, event: object) -> None:
-        self.progress.emit(event)
-
-    @Slot(object)
-    def _on_partial(self, value: object) -> None:
-        self.partial.emit(value)
-
-    @Slot(object)
-    def _on_finished(self, result: object) -> None:
-        self._set_terminal("finished", result)
-
-    @Slot(str)
-    def _on_failed(self, text: str) -> None:
-        self._set_terminal("failed", text)
-
-    @Slot(object)
-    def _on_cancelled(self, result: object) -> None:
-        self._set_terminal("cancelled", result)
 
 
 class TaskRunner(QObject):
@@ -349,12 +355,9 @@ class TaskRunner(QObject):
         if task is None:
             return True
         task.cancel()
-        thread = task._thread
-        stopped = True
-        if thread is not None:
-            thread.quit()  # the loop exits once run_embsr_task returns
-            stopped = thread.wait(timeout_ms)
-        QCoreApplication.sendPostedEvents()  # deliver the worker's terminal signal now
+        stopped = task.join(timeout_ms / 1000)
+        if stopped:
+            task.deliver()  # the worker's terminal message, now: the task ends and the runner is idle
         return stopped
 
     def _schedule_next(self, was_idle: bool) -> None:

@@ -51,3 +51,15 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory):
         runs = train_real_runs(root)
     yield runs
     runs.store.dispose()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Once a Qt test has switched automatic garbage collection off (app/gc_guard.py collects on the GUI
+    thread's timer, which only runs while a test spins the event loop), collect what is due after
+    every test, in this (the main) thread, so the suite's memory stays bounded."""
+    import gc
+
+    guard = sys.modules.get("app.gc_guard")
+    if guard is not None and not gc.isenabled():
+        guard.collect_due(gc.get_threshold())

@@ -87,6 +87,54 @@ def test_callable_runs_off_gui_thread_and_signals_arrive_on_it(qtbot, runner):
     assert not runner.is_busy()
 
 
+def test_the_worker_thread_is_plain_python_and_the_gui_keeps_making_objects(qtbot, runner):
+    """Worker threads never touch Qt (no QThread, no signal emitted off the GUI thread): a thread that
+    emits a queued signal holds one of Qt's pooled mutexes while it waits for the GIL, which froze the
+    GUI thread now and then as it created or deleted QObjects. Here the GUI thread does just that while
+    a worker reports as fast as it can."""
+    threads: list[threading.Thread] = []
+
+    def chatty(*, progress, cancel) -> int:
+        threads.append(threading.current_thread())
+        for i in range(20_000):
+            progress(i)
+        return 1
+
+    task = runner.submit(chatty)
+    recorder = Recorder()
+    connect(task, recorder)
+    while not task.is_done():
+        for obj in [QObject() for _ in range(50)]:
+            obj.destroyed.connect(lambda *_: None)
+            obj.deleteLater()
+        qtbot.wait(1)
+    assert type(threads[0]) is threading.Thread and threads[0].name.startswith(f"embsr-task-{task.id}-")
+    assert recorder.values("progress") == list(range(20_000))  # every message, in order
+    assert task.state == "finished" and not threads[0].is_alive()
+
+
+def test_pause_shows_what_ran_before_it_at_once(qtbot, runner):
+    """Messages wait for the GUI thread's timer; pausing delivers those already posted, not the outcome."""
+    posted = threading.Event()
+
+    def work(*, progress, cancel) -> str:
+        progress("before the pause")
+        posted.set()
+        cancel.check()  # waits while paused
+        return "done"
+
+    task = runner.submit(work)
+    recorder = Recorder()
+    connect(task, recorder)
+    assert posted.wait(5)  # the worker may even have finished: its outcome must wait for the timer
+    task.pause()
+    assert recorder.values("progress") == ["before the pause"] and task.state == "running"
+    task.resume()
+    with qtbot.waitSignal(task.done, timeout=5000):
+        pass
+    assert recorder.values("finished") == ["done"]
+
+
 def test_cancel_stops_a_looping_task(qtbot, runner):
     steps: list[int] = []
 

@@ -147,9 +147,9 @@ def test_the_training_form_offers_the_setting(qtbot) -> None:  # type: ignore[no
 
 
 _QT_THREAD_RUN = """
-import json, sys
+import json, sys, threading
 sys.path.insert(0, {tests!r})
-from PySide6.QtCore import QCoreApplication, QThread
+from PySide6.QtCore import QCoreApplication
 from _training_helpers import tiny_prepared
 from embsr_core.training import BatchEnd, TrainConfig, loader
 from embsr_core.training.trainer import Trainer
@@ -157,26 +157,21 @@ from embsr_core.training.trainer import Trainer
 app = QCoreApplication([])
 out = {{"method": loader.start_method()}}
 
-class Training(QThread):  # as the desktop app trains: in a QThread of a Qt process
-    def __init__(self, workers):
-        super().__init__()
-        self.workers = workers
-
-    def run(self):
-        events = []
-        cfg = TrainConfig(batch_size=8, max_epochs=2, device="cpu", threads=1, seed=5, loader_workers=self.workers)
-        outcome = Trainer(tiny_prepared(), "EMBSR", {{"embedding_dim": 16}}, cfg, recorders=[events.append]).run()
-        out[self.workers] = [outcome.status, [e.loss for e in events if isinstance(e, BatchEnd)]]
+def train(workers):  # as the desktop app trains: in a worker thread of a Qt process (app/workers.py)
+    events = []
+    cfg = TrainConfig(batch_size=8, max_epochs=2, device="cpu", threads=1, seed=5, loader_workers=workers)
+    outcome = Trainer(tiny_prepared(), "EMBSR", {{"embedding_dim": 16}}, cfg, recorders=[events.append]).run()
+    out[workers] = [outcome.status, [e.loss for e in events if isinstance(e, BatchEnd)]]
 
 for workers in (0, 2):
-    thread = Training(workers)
+    thread = threading.Thread(target=train, args=(workers,))
     thread.start()
-    thread.wait()
+    thread.join()
 print(json.dumps(out))
 """
 
 
-def test_training_in_a_qt_thread_uses_forkserver_workers_and_gives_the_same_losses() -> None:
+def test_training_in_a_qt_process_thread_uses_forkserver_workers_and_gives_the_same_losses() -> None:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no forkserver start method on {sys.platform}")
     code = _QT_THREAD_RUN.format(tests=str(Path(__file__).resolve().parent))
