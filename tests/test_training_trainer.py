@@ -141,12 +141,13 @@ def test_nan_loss_fails_clearly(tmp_path: Path) -> None:
     assert run.status == "failed" and "learning rate" in run.error_text
 
 
-@pytest.mark.parametrize(("stop_at", "model"), [("epoch", "EMBSR"), ("batch", TINY)])
+@pytest.mark.parametrize(("stop_at", "model"), [("epoch", "EMBSR"), ("batch", TINY), ("validation", "EMBSR")])
 def test_resume_is_exact(tmp_path: Path, stop_at: str, model: str) -> None:
-    """Stopped after epoch 1 (or inside epoch 2) and resumed = uninterrupted, to the last bit on CPU."""
+    """Stopped after epoch 1, inside epoch 2 or inside epoch 1's validation (its evaluation blocks
+    check for a cancel too) and resumed = uninterrupted, to the last bit on CPU."""
     data = tiny_prepared()
     store = tiny_store(tmp_path)
-    cfg = _config(max_epochs=2 if model == "EMBSR" else 3)
+    cfg = _config(max_epochs=2 if model == "EMBSR" else 3, eval_batch_size=8)
     overrides = EMBSR_SMALL if model == "EMBSR" else None
     full = make_trainer(store, data, model, overrides, cfg, checkpoint_root=tmp_path).run()
     assert full.status == "finished"
@@ -158,14 +159,22 @@ def test_resume_is_exact(tmp_path: Path, stop_at: str, model: str) -> None:
             control.cancel()
         if stop_at == "batch" and isinstance(event, BatchEnd) and event.epoch == 2 and event.batch == 2:
             control.cancel()
+        if stop_at == "validation" and isinstance(event, BatchEnd) and event.batch == event.n_batches:
+            control.cancel()  # after epoch 1's last batch: the first evaluation block sees it
 
     first = make_trainer(store, data, model, overrides, cfg, stopper, control, checkpoint_root=tmp_path).run()
     assert first.status == "stopped"
+    if stop_at == "validation":  # stopped inside it: epoch 1 is not done and nothing of it was recorded
+        assert runs_repo.metrics_frame(store, [first.run_id]).empty
     events: list[object] = []
     resumed = resume_run(store, first.run_id, data, events.append)
     assert resumed.status == "finished" and resumed.run_id == first.run_id
     started = events[0]
-    assert isinstance(started, RunStarted) and started.resumed and started.start_epoch == 2
+    assert isinstance(started, RunStarted) and started.resumed
+    assert started.start_epoch == (1 if stop_at == "validation" else 2)
+    if stop_at == "validation":  # the resume validates epoch 1 without training any of its batches again
+        assert not [e for e in events if isinstance(e, BatchEnd) and e.epoch == 1]
+        assert next(e for e in events if isinstance(e, EvaluationEnd)).epoch == 1
     assert resumed.test_metrics == full.test_metrics  # exact, not approximate
     assert resumed.best_epoch == full.best_epoch
     a = runs_repo.metrics_frame(store, [full.run_id]).drop(columns=["run_id", "wall_time"])

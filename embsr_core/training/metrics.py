@@ -11,6 +11,7 @@ last, never first. Padding (column 0) is never ranked. A NaN target score gets t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,8 +97,13 @@ def compute_ranks(
     memory_mb: int = 512,
     amp: bool = False,
     index: np.ndarray | None = None,
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:  # int32 len(index)
-    """Target ranks of rows ``index`` (default: all) of ``split``, in that order."""
+    """Target ranks of rows ``index`` (default: all) of ``split``, in that order.
+
+    ``check`` is called before every block (the trainer's pause / cancel check: it may raise, and a
+    long validation then stops within one block instead of at its end).
+    """
     was_training = model.training
     model.eval()
     rows = np.arange(len(split)) if index is None else np.asarray(index)
@@ -108,6 +114,8 @@ def compute_ranks(
     use_amp = amp and device.type == "cuda"
     try:
         for lo in range(0, len(rows), step):
+            if check is not None:
+                check()
             idx = rows[lo : lo + step]
             batch = batch_to(model.collate(split, idx, target_op), device)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):

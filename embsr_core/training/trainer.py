@@ -388,8 +388,10 @@ class Trainer:
             self._emit(EpochStarted(self.run_id, epoch, cfg.max_epochs, len(batches)))
             self._run_batches(train, batches, epoch)
             train_loss = p.epoch_loss_sum / max(1, p.epoch_batches)
-            p.epochs_done, p.cursor, p.epoch_loss_sum, p.epoch_batches = epoch, 0, 0.0, 0
+            # A cancel inside the validation stops before the epoch counts as done: the checkpoint then
+            # holds the epoch's last batch as its position, and a resume validates that epoch first.
             improved = self._validate(epoch, train_loss)
+            p.epochs_done, p.cursor, p.epoch_loss_sum, p.epoch_batches = epoch, 0, 0.0, 0
             if improved:
                 self._save("best")
             self._save("last")  # the recorders learn epochs_done / best_epoch from it
@@ -513,7 +515,9 @@ class Trainer:
 
     # --- evaluation --------------------------------------------------------------------------------
 
-    def _ranks(self, split: SplitArrays, mode: str) -> np.ndarray:
+    def _ranks(self, split: SplitArrays, mode: str, interruptible: bool = False) -> np.ndarray:
+        """``interruptible``: pause / cancel are checked between evaluation blocks (one process only:
+        under DDP a check is a collective, and the ranks' shards need not have equal block counts)."""
         cfg = self.config
         kwargs = dict(
             device=self.device,
@@ -523,14 +527,16 @@ class Trainer:
             amp=self.use_amp,
         )
         if self.dist is None:
-            return compute_ranks(self.model, split, mode, **kwargs)  # type: ignore[arg-type]
+            check = self._check_control if interruptible else None
+            return compute_ranks(self.model, split, mode, check=check, **kwargs)  # type: ignore[arg-type]
         block = rows_per_block(self.model.n_items, cfg.eval_batch_size, cfg.eval_memory_mb)
         index = ddp.eval_rows(len(split), self.dist, block)
         local = compute_ranks(self.model, split, mode, index=index, **kwargs)  # type: ignore[arg-type]
         return ddp.gather_ranks(local, len(split), self.dist, self.device, block)
 
     def _evaluate(self, split_name: str, mode: str) -> EvalResult:
-        ranks = self._ranks(self.prepared.split(split_name), mode)
+        # validation can be paused or cancelled; the test split, scored once at the end, cannot
+        ranks = self._ranks(self.prepared.split(split_name), mode, interruptible=split_name == "valid")
         return EvalResult(metrics_from_ranks(ranks), ranks)
 
     def _validate(self, epoch: int, train_loss: float | None) -> bool:
