@@ -228,8 +228,10 @@ def test_double_click_shows_details_and_notes_and_tags_are_stored(page, real_run
     dialog.tabs.setCurrentIndex(4)
     assert not dialog.save_button.isEnabled()
     qtbot.mouseClick(dialog.notes.viewport(), Qt.MouseButton.LeftButton)
+    dialog.notes.selectAll()  # the session's runs are shared: another test may have noted or tagged this one
     qtbot.keyClicks(dialog.notes, "dropout 0.1 looks best")
     dialog.tags.setFocus()
+    dialog.tags.selectAll()
     qtbot.keyClicks(dialog.tags, "baseline, tiny ,baseline")
     assert dialog.save_button.isEnabled()
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)

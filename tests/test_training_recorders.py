@@ -11,7 +11,8 @@ import pytest
 from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
 
 from embsr_core import reports
-from embsr_core.store import run_details, runs_repo
+from embsr_core.store import open_store, run_details, runs_repo
+from embsr_core.store.engine import data_dir
 from embsr_core.training import (
     BatchEnd,
     CheckpointSaved,
@@ -180,3 +181,22 @@ def test_a_checkpoint_save_never_touches_the_recorded_file(tmp_path: Path) -> No
     assert outcome.status == "finished", outcome.error
     assert checker.checked >= 2  # last saved at epochs 2 and 3 with epoch 1's / 2's file still intact
     assert {Path(path).exists() for path, _ in checker.recorded.values()} == {True}
+
+
+def test_two_stores_keep_their_run_1_checkpoints_apart(tmp_path: Path) -> None:
+    """Run ids are per store: two stores training run 1 at once (two leaderboards) once shared one
+    ``run_1`` folder and overwrote each other's checkpoints. Each store has its own folder now."""
+    stores = [tiny_store(tmp_path / name) for name in ("a", "b")]
+    trainers = [make_trainer(store, tiny_prepared(), TINY, None, _config()) for store in stores]
+    assert [t.run_id for t in trainers] == [1, 1]
+    folders = [t.checkpoint_dir for t in trainers]
+    assert folders[0] != folders[1] and all(f.name == "run_1" for f in folders)
+    assert all(f.parent.parent == data_dir() / "checkpoints" for f in folders)
+    for trainer in trainers:
+        assert trainer.run().status == "finished"
+    for store, trainer in zip(stores, trainers, strict=True):
+        run = runs_repo.get_run(store, trainer.run_id)
+        assert Path(run.checkpoint_path).parent == trainer.checkpoint_dir
+        load_checkpoint(run.best_checkpoint_path, run.best_checkpoint_sha256)  # intact and its own
+    reopened = open_store(stores[0].url)  # the same store opened again keeps its folder
+    assert make_trainer(reopened, tiny_prepared(), TINY, None, _config()).checkpoint_dir.parent == folders[0].parent

@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +246,8 @@ def import_runs(store: Any, path: Path | str, *, checkpoint_root: Path | None = 
             if key in existing:
                 result.skipped[record["id"]] = existing[key]
                 continue
-            new_id = _import_one(store, z, path, record, datasets[want["name"]].id, checkpoint_root, run_checkpoint_dir)
+            new_id = _import_one(store, z, path, record, datasets[want["name"]].id, checkpoint_root,
+                                  partial(run_checkpoint_dir, store=store))
             existing[key] = new_id
             result.imported[record["id"]] = new_id
             if progress is not None:

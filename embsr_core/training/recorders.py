@@ -10,6 +10,8 @@ To change what is stored about a run, change this file, not the training loop.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,9 +39,24 @@ from embsr_core.training.run_log import event_log_lines
 LOSS_FLUSH_S = 5.0  # write buffered loss points to the store at least this often
 
 
-def run_checkpoint_dir(run_id: int, root: Path | None = None) -> Path:
-    """``<root or data_dir()/checkpoints>/run_<id>/`` (created)."""
-    base = Path(root) if root is not None else data_dir() / "checkpoints"
+def store_checkpoint_base(store: Store) -> Path:
+    """``data_dir()/checkpoints/<store>/``: one folder per store. Run ids are per store, so two stores
+    (two SQLite files, or SQLite and PostgreSQL) both have a run 1, and with one shared folder their
+    checkpoints overwrote each other (a leaderboard on each failed to load its own)."""
+    location = store.location or store.url
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(location.rstrip("/")).stem or "store")[:40]
+    digest = hashlib.sha256(location.encode()).hexdigest()[:10]
+    return data_dir() / "checkpoints" / f"{name}-{digest}"
+
+
+def run_checkpoint_dir(run_id: int, root: Path | None = None, store: Store | None = None) -> Path:
+    """``<root>/run_<id>/`` (created); without ``root``, under the store's folder of ``data_dir()``."""
+    if root is not None:
+        base = Path(root)
+    elif store is not None:
+        base = store_checkpoint_base(store)
+    else:
+        raise ValueError("run_checkpoint_dir: give the checkpoint root or the store the run belongs to")
     path = base / f"run_{run_id}"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -135,7 +152,7 @@ class StoreRecorder(Recorder):
         run = runs_repo.get_run(self.store, self.run_id)
         if run.checkpoint_path:
             return Path(run.checkpoint_path).parent
-        return run_checkpoint_dir(self.run_id, root)
+        return run_checkpoint_dir(self.run_id, root, self.store)
 
     # --- the recorder interface --------------------------------------------------------------------
 
