@@ -9,7 +9,7 @@ import torch
 from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
 
 from embsr_core.store import runs_repo
-from embsr_core.training import ControlToken, TrainConfig
+from embsr_core.training import ControlToken, RunStarted, TrainConfig
 from embsr_core.training.leaderboard import BoardProgress, board_progress_line, leaderboard, table3_models
 from embsr_core.training.tuning import load_study_state
 
@@ -90,3 +90,22 @@ def test_cancel_stops_the_board_and_a_rerun_finishes_it(tmp_path: Path) -> None:
     again = leaderboard(store, data, ["S-POP", tiny], n_trials=2, train_config=FAST, name="c",
                         checkpoint_root=tmp_path)
     assert again.statuses == {"S-POP": "skipped", tiny: "done"} and len(again.run_ids) == 2
+
+
+def test_a_model_whose_only_trial_failed_is_trained_again_on_a_rerun(tmp_path: Path) -> None:
+    """A board once kept a model whose every trial failed as done (a hole in Table III on every rerun)."""
+    tiny, store, data = ensure_tiny_model(), tiny_store(tmp_path), tiny_prepared()
+    failures = [RuntimeError("disk full")]
+
+    def fail_once(event: object) -> None:
+        if isinstance(event, RunStarted) and event.model_name == tiny and failures:
+            raise failures.pop()
+
+    first = leaderboard(store, data, ["S-POP", tiny], n_trials=1, train_config=FAST, name="f",
+                        checkpoint_root=tmp_path, callback=fail_once)
+    assert first.statuses == {"S-POP": "done", tiny: "failed"} and first.cells[tiny] is None
+    again = leaderboard(store, data, ["S-POP", tiny], n_trials=1, train_config=FAST, name="f",
+                        checkpoint_root=tmp_path)
+    assert again.statuses == {"S-POP": "skipped", tiny: "done"} and again.cells[tiny] is not None
+    assert runs_repo.get_run(store, again.cells[tiny]).status == "finished"
+    assert again.table is not None and {i.model for i in again.table.runs} == {"S-POP", tiny}

@@ -147,7 +147,8 @@ def leaderboard(
     for index, model in enumerate(models):
         study = study_name_for(board, model)
         state = load_study_state(store, study)
-        if state is not None and state.user_attrs.get("done"):
+        # a model whose every trial failed (a full disk, a clash of files) is tried again, not kept as a hole
+        if state is not None and state.user_attrs.get("done") and state.user_attrs.get("best_run_id") is not None:
             cells[model] = state.user_attrs.get("best_run_id")
             statuses[model] = "skipped"
             emit(model, index, "skipped", None, per_model or 0.0)

@@ -551,7 +551,9 @@ def tune(
                 stop_reason = "cancelled"
                 break
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            if n_trials is not None and finished_count() >= n_trials:
+            # the defaults trial always runs, also when a resumed study queued it again after it failed
+            if n_trials is not None and finished_count() >= n_trials and not any(
+                    t.user_attrs.get("defaults") for t in waiting):
                 stop_reason = "trials"
                 break
             if budget_s is not None and elapsed() >= budget_s and not waiting:
