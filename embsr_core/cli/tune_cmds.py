@@ -181,8 +181,9 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
     """Compare all models on DATASET: same tuning budget and seed each, then Table III on test with
     Wilcoxon p-values against the strongest model. Every cell is a stored run.
 
-    A rerun with the same settings continues where it stopped (finished models are kept). Each
-    model's default configuration always trains to the end, even past the model's share of the time.
+    A rerun with the same settings continues where it stopped (finished models are kept; a model
+    whose every trial failed is tried again). Each model's default configuration always trains to
+    the end, even past the model's share of the time.
 
     \b
     Examples:
