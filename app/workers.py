@@ -78,8 +78,8 @@ class Worker:
 
     Messages, in order: ``("progress", event)``, ``("partial", value)``, then exactly one terminal
     ``("finished", result)``, ``("failed", traceback)`` or ``("cancelled", result or None)``. The
-    thread touches no Qt object at all, so it can never hold one of Qt's mutexes while it waits for the
-    GIL (the lock-order inversion that froze the window). ``Task`` drains the queue in the GUI thread.
+    thread touches no Qt object at all (why: the module docstring); ``Task`` drains the queue in the
+    GUI thread.
     """
 
     def __init__(

@@ -88,10 +88,9 @@ def test_callable_runs_off_gui_thread_and_signals_arrive_on_it(qtbot, runner):
 
 
 def test_the_worker_thread_is_plain_python_and_the_gui_keeps_making_objects(qtbot, runner):
-    """Worker threads never touch Qt (no QThread, no signal emitted off the GUI thread): a thread that
-    emits a queued signal holds one of Qt's pooled mutexes while it waits for the GIL, which froze the
-    GUI thread now and then as it created or deleted QObjects. Here the GUI thread does just that while
-    a worker reports as fast as it can."""
+    """Worker threads never touch Qt (no QThread, no signal emitted off the GUI thread), so they can
+    never hold one of Qt's mutexes while waiting for the GIL (see app/workers.py). Here the GUI thread
+    creates and deletes QObjects while a worker reports as fast as it can: every message arrives, in order."""
     threads: list[threading.Thread] = []
 
     def chatty(*, progress, cancel) -> int:

@@ -12,7 +12,8 @@ its own, so the global RNG stream (dropout masks, resume) is the same with 0 wor
 Start method: ``fork`` (fast, nothing pickled) where the process has no Qt loaded, ``forkserver``
 (or ``spawn`` where there is none) otherwise: the desktop app trains in a worker thread of a Qt
 process, and a forked copy of a multi-threaded Qt process can deadlock. The workers then receive a
-copy of the split and a parameter-free copy of the model (collation reads only the model's settings), never its weights.
+copy of the split and a parameter-free copy of the model (collation reads only the model's
+settings), never its weights.
 """
 
 from __future__ import annotations
