@@ -110,6 +110,16 @@ def ref_trie_gru(self: PrefixTrieGRU, op_emb, trie_parent, level_ptr):
     return torch.cat(levels, 0)
 
 
+def ref_op_gru_features(self: embsr_module.EMBSR, batch):
+    """The former wiring: h̃ per macro position (M×d), indexed by the edges' macro positions."""
+    src_pos, dst_pos = batch["g_edge_src_pos"], batch["g_edge_dst_pos"]
+    if self.op_gru is None:
+        return None, src_pos, dst_pos
+    trie_h = self.op_gru(self.op_emb(batch["g_trie_op"]), batch["g_trie_parent"],
+                         batch["g_trie_level_ptr"].tolist())
+    return trie_h[batch["g_macro_prefix"]], src_pos, dst_pos
+
+
 def ref_attention_layer(self: OpAwareAttentionLayer, x, key_mask, pos, ops, query_index=None):
     B, K, d = x.shape
     H, dh = self.heads, self.dim // self.heads
@@ -290,6 +300,7 @@ def test_training_loss_and_every_gradient_match_the_former_code(monkeypatch: pyt
     monkeypatch.setattr(OpAwareSelfAttention, "forward", ref_self_attention)
     monkeypatch.setattr(CosineScorer, "loss", lambda self, m, items, t: ref_cosine_loss(self, m, items, t, w_k))
     monkeypatch.setattr(embsr_module, "gather_nodes", ref_gather_nodes)
+    monkeypatch.setattr(embsr_module.EMBSR, "_op_gru_features", ref_op_gru_features)
     expected = run()
     _assert_close(got, expected)
 

@@ -201,13 +201,9 @@ class EMBSR(SessionRecommender):
             if self.gnn is None:
                 h_f, star = h0, segment_mean(h0, node_session, B)  # eq. 2
             else:
-                seq_feat = None
-                if self.op_gru is not None:
-                    trie_h = self.op_gru(self.op_emb(batch["g_trie_op"]), batch["g_trie_parent"],
-                                         batch["g_trie_level_ptr"].tolist())  # P×d
-                    seq_feat = trie_h.index_select(0, batch["g_macro_prefix"])  # M×d, eq. 4
+                seq_feat, src_pos, dst_pos = self._op_gru_features(batch)
                 h_f, star, info = self.gnn(h0, node_session, B, batch["g_edge_src"], batch["g_edge_dst"],
-                                           batch["g_edge_src_pos"], batch["g_edge_dst_pos"], seq_feat)
+                                           src_pos, dst_pos, seq_feat)
                 if explain and info:
                     out["star_gate_node"] = info["alpha"]
                     out["star_weight_node"] = info["star_weight"]
@@ -255,6 +251,22 @@ class EMBSR(SessionRecommender):
         m, beta = self.fusion(z_s, x_t)  # B×d, eq. 18
         out.update(m=m, beta=beta, star=star, valid=valid)
         return out
+
+    def _op_gru_features(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """The op-GRU states h̃ (eq. 3–4) as a table and each edge's row in it, for the GNN messages.
+
+        The table is the trie's P states, not the M per-position states h̃[macro_prefix]: the GNN
+        projects every row of it (W⁺_m, W⁻_m of eq. 6) and then gathers one per edge, so indexing the
+        edges straight into the trie (P ≪ M: few distinct operation runs) gives the same messages for
+        a fifth of those products and their gradients.
+        """
+        src_pos, dst_pos = batch["g_edge_src_pos"], batch["g_edge_dst_pos"]  # Ne macro positions
+        if self.op_gru is None:
+            return None, src_pos, dst_pos
+        trie_h = self.op_gru(self.op_emb(batch["g_trie_op"]), batch["g_trie_parent"],
+                             batch["g_trie_level_ptr"].tolist())  # P×d
+        prefix = batch["g_macro_prefix"]  # M: the trie node of each macro position
+        return trie_h, prefix.index_select(0, src_pos), prefix.index_select(0, dst_pos)
 
     def scores(self, batch: Batch) -> torch.Tensor:
         return self.scorer.scores(self._encode(batch)["m"], self.item_emb.weight)  # B×(n+1)

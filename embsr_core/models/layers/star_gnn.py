@@ -58,7 +58,8 @@ class StarGNN(GatedGraphConv):
                 edge_src_pos: torch.Tensor | None = None, edge_dst_pos: torch.Tensor | None = None,
                 seq_feat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
         """h0: Nn×d initial satellites (eq. 1); node_session: Nn; edges: Ne node indices in time
-        order; seq_feat: M×seq_dim per macro position (indexed by edge_*_pos).
+        order; seq_feat: rows of sequential features (one per macro position, or EMBSR's op-trie
+        states) and edge_*_pos: each edge's source / target row in it.
 
         Returns (h_f Nn×d, star B×d or None, info) where info holds the last layer's star gate
         ``alpha`` (Nn, eq. 9) and star attention ``star_weight`` (Nn, eq. 10).
