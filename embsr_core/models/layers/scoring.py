@@ -28,8 +28,9 @@ class _ScaledCosineCE(torch.autograd.Function):
     copy for the slice.
 
     Every pass over the B×N buffer costs as much as a small matmul on a CPU, so the scale is folded
-    into m̂ (B×d) and into the gradients (B×d, N×d), and the softmax is exp, sum, one rescale in place
-    (no max shift where the scores' bounded range makes it unnecessary). ``dtype`` is the type the
+    into m̂ (B×d) and into the gradients (B×d, N×d), and the softmax is exp and sum in place, its
+    normalisation left to the backward's B×d sides (no max shift where the scores' bounded range
+    makes it unnecessary). ``dtype`` is the type the
     three B×N products run in (bfloat16: inputs rounded, logits, softmax and gradients float32).
     """
 
@@ -50,22 +51,29 @@ class _ScaledCosineCE(torch.autograd.Function):
         total = logits.exp_().sum(1)  # B; the buffer now holds exp(logits)
         lse = total.log() if shift is None else total.log() + shift[:, 0]
         loss = (lse - target_logit).mean()
-        probs = logits.mul_(total.reciprocal()[:, None])  # B×N softmax, same buffer
-        ctx.save_for_backward(probs, m_mm, v_mm, targets, v_hat, norm, length > _NORM_EPS)
+        # the softmax is left unnormalised (E = exp(logits)): its 1/total is applied to the B×d sides
+        # of the backward's products, not to the B×N buffer
+        ctx.save_for_backward(logits, total.reciprocal(), m_mm, v_mm, targets, v_hat, norm, length > _NORM_EPS)
         ctx.scale, ctx.dtype, ctx.n_rows = scale, dtype, items.shape[0]
         return loss
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        probs, m_mm, v_mm, targets, v_hat, norm, unclamped = ctx.saved_tensors  # m_mm = scale · m̂
-        g = probs  # in place: this backward runs once (no retain_graph double backward)
-        g[torch.arange(g.shape[0], device=g.device), targets] -= 1.0  # dL/dlogits · B
-        g = g.to(ctx.dtype)
-        factor = grad / probs.shape[0]  # applied to the small B×d and N×d products
-        grad_m = torch.mm(g, v_mm).float().mul_(factor * ctx.scale) if ctx.needs_input_grad[0] else None
+        # m_mm = scale · m̂; dL/dlogits · B = softmax − onehot(targets) = diag(inv) E − onehot
+        exp, inv, m_mm, v_mm, targets, v_hat, norm, unclamped = ctx.saved_tensors
+        e = exp.to(ctx.dtype)
+        factor = grad / exp.shape[0]  # applied to the small B×d and N×d products
+        grad_m = None
+        if ctx.needs_input_grad[0]:  # (diag(inv) E − onehot) v = inv ⊙ (E v) − v[targets]
+            grad_m = torch.mm(e, v_mm).float().mul_(inv[:, None]).sub_(v_mm.index_select(0, targets).float())
+            grad_m.mul_(factor * ctx.scale)
         grad_items = None
         if ctx.needs_input_grad[1]:
-            grad_v = torch.mm(g.t(), m_mm).float().mul_(factor)  # N×d: dL/dv̂
+            # (diag(inv) E − onehot)ᵀ m = Eᵀ (inv ⊙ m) − Σ m into the target rows; Eᵀ (inv ⊙ m) as
+            # ((inv ⊙ m)ᵀ E)ᵀ, the faster operand order for a B×N buffer on a CPU
+            m_inv = (m_mm.float() * inv[:, None]).to(ctx.dtype)
+            grad_v = torch.mm(m_inv.t(), e).t().float().contiguous()  # N×d
+            grad_v.index_add_(0, targets, m_mm.float(), alpha=-1.0).mul_(factor)  # dL/dv̂
             # through v̂ = v / max(‖v‖, ε): (dL/dv̂ − v̂ (v̂·dL/dv̂)) / ‖v‖ (just dL/dv̂ / ε where clamped)
             along = (grad_v * v_hat).sum(-1, keepdim=True).mul_(unclamped)  # N×1
             grad_items = grad_v.new_empty(ctx.n_rows, grad_v.shape[1])
