@@ -154,3 +154,57 @@ def test_gather_gradient_of_the_table_touches_only_used_pairs():
     touched = torch.nonzero(grad.abs().sum(1)).flatten()
     assert set(touched.tolist()) <= set(used.tolist())
     assert len(touched) > 0
+
+
+@pytest.mark.parametrize("form", ["gather", "table"])
+@pytest.mark.parametrize("heads", [1, 2])
+def test_operations_and_positions_by_id_equal_dense_tokens(form, heads):
+    """The star-row path with operations and positions as ids into one table [M_P; M_O] (and, in the
+    table form, M_R joining the same products) equals tokens x + e_o with dense positions: output
+    and the gradients of x, both tables and every parameter."""
+    torch.manual_seed(9)
+    B, K, d, n_rows, n_pos = 3, 6, 8, 5, 10
+    layer = OpAwareAttentionLayer(d, heads=heads, n_op_rows=n_rows, dyadic=form).eval()
+    x, key_mask, _, ops = _inputs(B, K, d, n_rows, seed=10)
+    pos_table = torch.randn(n_pos, d, requires_grad=True)
+    op_table = torch.randn(n_rows, d, requires_grad=True)
+    positions = torch.randint(0, n_pos, (B, K))
+    last = torch.tensor([K - 1])
+
+    def grads(out):
+        got = _grads(layer, out, x)
+        got.update(pos=pos_table.grad.clone(), op=op_table.grad.clone())
+        pos_table.grad = op_table.grad = None
+        return got
+
+    tokens = x + op_table[ops]
+    dense, _ = layer(tokens, key_mask, pos_table[positions], ops, query_index=last)
+    expect = grads(dense)
+    ids = torch.stack([positions, ops + n_pos], -1)
+    out, _ = layer(x, key_mask, None, ops, query_index=last, pos_ids=ids,
+                   pos_table=torch.cat([pos_table, op_table]), queries=(x + op_table[ops])[:, -1:])
+    torch.testing.assert_close(out, dense, atol=1e-5, rtol=1e-5)
+    got = grads(out)
+    assert got.keys() == expect.keys()
+    for name in expect:
+        torch.testing.assert_close(got[name], expect[name], atol=1e-5, rtol=1e-4, msg=f"{form}: {name}")
+
+
+def test_stack_adds_operation_embeddings_once_in_every_path():
+    """``op_emb`` given to the stack: the star-row path (ids) and the full path (added to x) agree
+    with tokens that already hold e_{o_i}, for one layer and for two."""
+    torch.manual_seed(11)
+    B, K, d = 2, 6, 8
+    emb = torch.nn.Embedding(4, d, padding_idx=0)
+    x = torch.randn(B, K, d)
+    mask = torch.ones(B, K, dtype=torch.bool)
+    positions = torch.arange(K).expand(B, K)
+    ops = torch.randint(1, 4, (B, K))
+    for layers in (1, 2):
+        att = OpAwareSelfAttention(d, max_positions=16, layers=layers, n_op_rows=4).eval()
+        with torch.no_grad():
+            expect, _ = att(x + emb(ops), mask, positions, ops, last_only=False)
+            last, _ = att(x, mask, positions, ops, last_only=True, op_emb=emb)
+            full, _ = att(x, mask, positions, ops, last_only=False, op_emb=emb)
+        torch.testing.assert_close(last, expect[:, -1], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(full, expect, atol=1e-6, rtol=1e-6)

@@ -146,7 +146,9 @@ def ref_attention_layer(self: OpAwareAttentionLayer, x, key_mask, pos, ops, quer
 
 
 def ref_self_attention(self: OpAwareSelfAttention, x, key_mask, positions, ops=None, last_only=True,
-                       return_weights=False, last_token=None):
+                       return_weights=False, last_token=None, op_emb=None):
+    if op_emb is not None:  # the former tokens: e_{v_i} + e_{o_i} built by the caller
+        x = x + op_emb(ops)
     pos = self.position(positions)
     last = torch.tensor([x.shape[1] - 1])
     for i, layer in enumerate(self.layers):
@@ -334,11 +336,14 @@ def test_tokens_and_recent_interest_are_the_former_ones(name: str) -> None:
         return hook
 
     model.attn.register_forward_pre_hook(keep("tokens", 0))
+    model.attn.register_forward_pre_hook(keep("token_ops", 3))
     model.fusion.register_forward_pre_hook(keep("x_t", 1))
     if model.gnn is not None:
         model.gnn.register_forward_hook(lambda _m, _args, out: seen.update(h_f=out[0], star=out[1]))
     with torch.no_grad():
         model.loss(batch)
+        if model.abs_op:  # the attention adds each token's e_{o_i} itself (eq. 12–13)
+            seen["tokens"] = seen["tokens"] + model.op_emb(seen["token_ops"])
         lengths = batch["lengths"]
         expected = seen["tokens"][torch.arange(16), lengths - 1]
         assert torch.allclose(seen["x_t"], expected, atol=1e-6)

@@ -231,16 +231,17 @@ class EMBSR(SessionRecommender):
                 tokens = torch.cat([item_part, star[:, None]], 1)  # B×(L+1)×d, star at slot L
             else:
                 tokens = node_table.index_select(0, slots.reshape(-1)).view(B, L + 1, self.dim)
-            if self.abs_op:  # eq. 12 and 13: x_i = e_{v_i} + e_{o_i}, x_s = e_s + e_{o_{t+1}} (padding rows are 0)
-                tokens = tokens + self.op_emb(token_ops)
             key_mask = torch.cat([valid, valid.new_ones(B, 1)], 1)  # B×(L+1)
             forward = torch.arange(L, device=dev).expand(B, L)  # B×L: 0 = the oldest micro-behavior
             if self.reverse_positions:  # distance from the end: star 0, last micro-behavior 1, ...
                 positions = torch.cat([(lengths[:, None] - forward).clamp_min(0), lengths.new_zeros(B, 1)], 1)
             else:
                 positions = torch.cat([forward, lengths[:, None]], 1)  # B×(L+1), star after the last
+            # eq. 12 and 13: x_i = e_{v_i} + e_{o_i}, x_s = e_s + e_{o_{t+1}} (padding rows are 0); the
+            # attention adds e_{o_i} itself (by id when only the star row is computed)
             z_s, att = self.attn(tokens, key_mask, positions, token_ops, last_only=True,
-                                 return_weights=explain, last_token=x_s)  # B×d
+                                 return_weights=explain, last_token=x_s,
+                                 op_emb=self.op_emb if self.abs_op else None)  # B×d
             if explain:
                 out["attention"] = att["weights"].mean(1)  # B×(L+1)×(L+1), heads averaged
                 if "dyadic_logit" in att:

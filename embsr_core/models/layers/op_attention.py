@@ -87,6 +87,8 @@ class OpAwareAttentionLayer(nn.Module):
         ``pos_ids`` (B×K) with ``pos_table`` (P×d) instead of ``pos``: the same positional terms,
         q_i·e_{p_j} and Σ_j α_ij e_{p_j}, from every query's scores against the table (exact; for few
         queries it never builds the B×K×d sum x + pos nor its gradient). Not with learned W^K / W^V.
+        ``pos_ids`` B×K×S: S such terms per key, rows of the one ``pos_table`` (e.g. positions and,
+        offset, operations); the table form of the dyadic term then joins the same two products.
         ``queries``: x[:, query_index] when the caller holds those tokens apart (their gradient then
         stays B×Q×d instead of a B×K×d scatter).
 
@@ -107,18 +109,24 @@ class OpAwareAttentionLayer(nn.Module):
         vals = vals.view(B, K, H, dh).transpose(1, 2)
         logits = q @ keys.transpose(-1, -2)  # B×H×Q×K
         info: dict[str, torch.Tensor] = {}
-        pos_values = None
-        if pos_ids is not None and pos_table is not None:
-            ids = pos_ids[:, None, :].expand(B, Q, K)  # B×Q×K: the position of each key, per query
-            pos_logit, pos_values = _table_terms(q, ids, pos_table)
-            logits = logits + pos_logit
-        rel_values = None
+        pair = None
         if self.relation is not None:
             if ops is None:
                 raise ValueError("the dyadic term needs the operation ids of the tokens")
             ops_q = ops if query_index is None else ops[:, query_index]
             pair = ops_q[:, :, None] * self.n_op_rows + ops[:, None, :]  # B×Q×K: r_ij
-            form = self.dyadic if self.dyadic != "auto" else dyadic_form(self.relation.num_embeddings, K)
+        form = self.dyadic if self.dyadic != "auto" else dyadic_form(self.n_op_rows ** 2 if pair is not None else 0, K)
+        pos_values = None
+        if pos_ids is not None and pos_table is not None:
+            ids = pos_ids[:, None].expand(B, Q, *pos_ids.shape[1:])  # B×Q×K(×S): each key's rows, per query
+            if pair is not None and form == "table" and not return_weights:  # one pair of products for all
+                ids = torch.cat([ids.reshape(B, Q, K, -1), (pair + pos_table.shape[0])[..., None]], -1)
+                pos_table = torch.cat([pos_table, self.relation.weight])
+                pair = None
+            pos_logit, pos_values = _table_terms(q, ids, pos_table)
+            logits = logits + pos_logit
+        rel_values = None
+        if pair is not None:
             dyadic, rel_values = (self._dyadic_gather if form == "gather" else self._dyadic_table)(q, pair)
             logits = logits + dyadic
             if return_weights:
@@ -158,23 +166,30 @@ class OpAwareAttentionLayer(nn.Module):
 
 
 def _table_terms(q: torch.Tensor, ids: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, RelValues]:
-    """q_i·e_{ids_ij} and weights ↦ Σ_j α_ij e_{ids_ij} for rows of a shared table (M_R or M_P).
+    """q_i·e_{ids_ij} and weights ↦ Σ_j α_ij e_{ids_ij} for rows of a shared table (M_R, M_P, M_O).
 
-    q: B×H×Q×dh, ids: B×Q×K row ids, table: T×d → (B×H×Q×K logits, B×H×Q×K weights ↦ B×H×Q×dh):
-    every query scored against all T rows in one matmul, gathered by id; the weights summed into
-    T buckets per query and multiplied by the table (one matmul again).
+    q: B×H×Q×dh, ids: B×Q×K row ids, or B×Q×K×S for S terms per key (rows of one table, their
+    terms summed: e.g. position and operation), table: T×d → (B×H×Q×K logits, B×H×Q×K weights ↦
+    B×H×Q×dh): every query scored against all T rows in one matmul, gathered by id; the weights
+    summed into T buckets per query and multiplied by the table (one matmul again).
     """
     B, H, Q, dh = q.shape
-    K = ids.shape[-1]
+    K = ids.shape[2]
+    S = ids.shape[3] if ids.dim() == 4 else 1
     R = table.view(-1, H, dh).transpose(0, 1)  # H×T×dh
     n_rows = R.shape[1]
     flat_q = q.transpose(0, 1).reshape(H, B * Q, dh)  # H×BQ×dh: the batch folded into the rows
-    flat_ids = ids.reshape(1, B * Q, K).expand(H, B * Q, K)
+    flat_ids = ids.reshape(1, B * Q, K * S).expand(H, B * Q, K * S)
     q_rows = torch.bmm(flat_q, R.transpose(1, 2))  # H×BQ×T: every q_i·e_r once
-    logits = q_rows.gather(-1, flat_ids).view(H, B, Q, K).transpose(0, 1)  # B×H×Q×K
+    picked = q_rows.gather(-1, flat_ids)  # H×BQ×KS
+    if S > 1:
+        picked = picked.view(H, B * Q, K, S).sum(-1)
+    logits = picked.view(H, B, Q, K).transpose(0, 1)  # B×H×Q×K
 
     def values(weights: torch.Tensor) -> torch.Tensor:  # B×H×Q×K → B×H×Q×dh
         flat_w = weights.transpose(0, 1).reshape(H, B * Q, K)
+        if S > 1:
+            flat_w = flat_w[..., None].expand(H, B * Q, K, S).reshape(H, B * Q, K * S)
         buckets = flat_w.new_zeros(H, B * Q, n_rows).scatter_add_(-1, flat_ids, flat_w)  # H×BQ×T
         return torch.bmm(buckets, R).view(H, B, Q, dh).transpose(0, 1)
 
@@ -200,17 +215,23 @@ class OpAwareSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor, positions: torch.Tensor,
                 ops: torch.Tensor | None = None, last_only: bool = True, return_weights: bool = False,
-                last_token: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                last_token: torch.Tensor | None = None,
+                op_emb: nn.Embedding | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """x: B×K×d; key_mask: B×K; positions: B×K position ids (< max_positions); ops: B×K;
         last_token: x[:, -1] (B×d) if the caller holds it apart (its gradient then stays B×d).
+        ``op_emb``: the tokens are x + op_emb(ops) (eq. 12's e_{o_i}); ``last_token``, if given,
+        already holds its own (eq. 13).
 
         Returns (B×d output of the last token if ``last_only`` else B×K×d, info of the last layer).
-        A final layer that only computes the last token takes the positions as ids into M_P (no
-        B×K×d positional sum, see :meth:`OpAwareAttentionLayer.forward`).
+        A single layer that only computes the last token takes the positions, and the operations,
+        as ids into M_P and M_O (no B×K×d sums nor their gradients, see
+        :meth:`OpAwareAttentionLayer.forward`).
         """
         if int(positions.max()) >= self.max_positions:
             raise ValueError(f"sequence position {int(positions.max())} exceeds the positional table "
                              f"({self.max_positions} rows); sessions must be shorter")
+        if op_emb is not None and ops is None:
+            raise ValueError("op_emb needs the operation ids of the tokens")
         pos: torch.Tensor | None = None  # B×K×d, built only for layers that compute every token
         info: dict[str, torch.Tensor] = {}
         last = x.new_tensor([x.shape[1] - 1], dtype=torch.long)
@@ -218,9 +239,17 @@ class OpAwareSelfAttention(nn.Module):
             final = i == len(self.layers) - 1
             if final and last_only and not return_weights and layer.w_k is None:
                 queries = last_token[:, None] if last_token is not None and i == 0 else None
-                x, info = layer(x, key_mask, None, ops, query_index=last, pos_ids=positions,
-                                pos_table=self.position.weight, queries=queries)
+                ids, table = positions, self.position.weight
+                if op_emb is not None and i == 0:  # keys and values x_j + e_{o_j}: e_{o_j} from M_O by id
+                    ids = torch.stack([positions, ops + self.max_positions], -1)  # B×K×2
+                    table = torch.cat([table, op_emb.weight])
+                    if queries is None:
+                        queries = (x[:, -1] + op_emb(ops[:, -1]))[:, None]
+                x, info = layer(x, key_mask, None, ops, query_index=last, pos_ids=ids,
+                                pos_table=table, queries=queries)
                 continue
+            if op_emb is not None and i == 0:
+                x = x + op_emb(ops)
             if pos is None:
                 pos = self.position(positions)
             qi = last if (final and last_only and not return_weights) else None
