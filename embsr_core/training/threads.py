@@ -26,14 +26,17 @@ def _allowed_cpus() -> set[int] | None:
 
 def logical_cpus() -> int:
     """Logical CPUs this process may run on (its affinity where the system tells it)."""
-    allowed = _allowed_cpus()
+    return _count(_allowed_cpus())
+
+
+def _count(allowed: set[int] | None) -> int:
     return len(allowed) if allowed is not None else (os.cpu_count() or 1)
 
 
 def physical_cores() -> int:
     """Physical cores among the CPUs this process may use (logical CPUs when that cannot be told)."""
     allowed = _allowed_cpus()
-    logical = logical_cpus()
+    logical = _count(allowed)
     cores: set[tuple[str, str]] = set()
     try:
         for cpu in allowed or range(os.cpu_count() or 1):
