@@ -109,17 +109,17 @@ class OpAwareAttentionLayer(nn.Module):
         vals = vals.view(B, K, H, dh).transpose(1, 2)
         logits = q @ keys.transpose(-1, -2)  # B×H×Q×K
         info: dict[str, torch.Tensor] = {}
-        pair = None
+        pair = form = None
         if self.relation is not None:
             if ops is None:
                 raise ValueError("the dyadic term needs the operation ids of the tokens")
             ops_q = ops if query_index is None else ops[:, query_index]
             pair = ops_q[:, :, None] * self.n_op_rows + ops[:, None, :]  # B×Q×K: r_ij
-        form = self.dyadic if self.dyadic != "auto" else dyadic_form(self.n_op_rows ** 2 if pair is not None else 0, K)
+            form = self.dyadic if self.dyadic != "auto" else dyadic_form(self.relation.num_embeddings, K)
         pos_values = None
         if pos_ids is not None and pos_table is not None:
             ids = pos_ids[:, None].expand(B, Q, *pos_ids.shape[1:])  # B×Q×K(×S): each key's rows, per query
-            if pair is not None and form == "table" and not return_weights:  # one pair of products for all
+            if form == "table" and not return_weights:  # one pair of products for all the terms
                 ids = torch.cat([ids.reshape(B, Q, K, -1), (pair + pos_table.shape[0])[..., None]], -1)
                 pos_table = torch.cat([pos_table, self.relation.weight])
                 pair = None

@@ -30,8 +30,8 @@ class _ScaledCosineCE(torch.autograd.Function):
     Every pass over the B×N buffer costs as much as a small matmul on a CPU, so the scale is folded
     into m̂ (B×d) and into the gradients (B×d, N×d), and the softmax is exp and sum in place, its
     normalisation left to the backward's B×d sides (no max shift where the scores' bounded range
-    makes it unnecessary). ``dtype`` is the type the
-    three B×N products run in (bfloat16: inputs rounded, logits, softmax and gradients float32).
+    makes it unnecessary). ``dtype`` is the type the three B×N products run in (bfloat16: inputs
+    rounded, logits, softmax and gradients float32).
     """
 
     @staticmethod
@@ -69,10 +69,9 @@ class _ScaledCosineCE(torch.autograd.Function):
             grad_m.mul_(factor * ctx.scale)
         grad_items = None
         if ctx.needs_input_grad[1]:
-            # (diag(inv) E − onehot)ᵀ m = Eᵀ (inv ⊙ m) − Σ m into the target rows; Eᵀ (inv ⊙ m) as
-            # ((inv ⊙ m)ᵀ E)ᵀ, the faster operand order for a B×N buffer on a CPU
+            # (diag(inv) E − onehot)ᵀ m = Eᵀ (inv ⊙ m) − Σ m into the target rows
             m_inv = (m_mm.float() * inv[:, None]).to(ctx.dtype)
-            grad_v = torch.mm(m_inv.t(), e).t().float().contiguous()  # N×d
+            grad_v = torch.mm(e.t(), m_inv).float()  # N×d
             grad_v.index_add_(0, targets, m_mm.float(), alpha=-1.0).mul_(factor)  # dL/dv̂
             # through v̂ = v / max(‖v‖, ε): (dL/dv̂ − v̂ (v̂·dL/dv̂)) / ‖v‖ (just dL/dv̂ / ε where clamped)
             along = (grad_v * v_hat).sum(-1, keepdim=True).mul_(unclamped)  # N×1
