@@ -18,6 +18,7 @@ not see it.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -104,7 +105,7 @@ def _train_one(store: Store, dataset_id: int, prepared: PreparedDataset, text: s
     # the same best epoch read with the next operation hidden (what a model without the oracle serves)
     ((u_hit, u_mrr),), _ = run_summary.summary_rows(store, infos, columns, "best", split="valid",
                                                   target_op="unknown")
-    unknown = "n/a" if u_hit != u_hit else f"{100 * u_hit:.2f} · {100 * u_mrr:.2f}"  # NaN: not evaluated
+    unknown = "n/a" if math.isnan(u_hit) else f"{100 * u_hit:.2f} · {100 * u_mrr:.2f}"  # NaN: not evaluated
     print(f"| {text} | {100 * hit:.2f} | {100 * mrr:.2f} | {unknown} | {outcome.best_epoch} / "
           f"{outcome.epochs_done} | {minutes:.1f} |", flush=True)
 
