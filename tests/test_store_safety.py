@@ -186,6 +186,38 @@ def test_a_read_only_store_file_is_a_clear_message(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
 
 
+def test_files_beside_a_store_are_keyed_by_its_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkpoint folders, tuning journals and prepared caches all name a store by one identity: the
+    absolute file, so one file opened from two folders is one store and two files are two."""
+    from embsr_core.data.from_store import dataset_fingerprint
+    from embsr_core.training.recorders import store_checkpoint_base
+
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path)
+    first = open_store("sqlite:///a/x.db")
+    monkeypatch.chdir(tmp_path / "a")
+    same = open_store("sqlite:///x.db")
+    other = open_store(f"sqlite:///{tmp_path / 'y.db'}")
+    try:
+        assert first.identity == same.identity == str(tmp_path / "a" / "x.db") != other.identity
+        assert first.identity_digest() == same.identity_digest() != other.identity_digest()
+        assert len(first.identity_digest(10)) == 10 and first.identity_digest().startswith(first.identity_digest(10))
+        assert store_checkpoint_base(first) == store_checkpoint_base(same) != store_checkpoint_base(other)
+        assert store_checkpoint_base(first).name == f"x-{first.identity_digest(10)}"
+        CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'a' / 'x.db'}", "generate", "--sessions", "30",
+                                  "--name", "s"])
+        CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'y.db'}", "generate", "--sessions", "30",
+                                  "--name", "s"])
+        a, b = get_dataset(first, "s"), get_dataset(other, "s")
+        assert dataset_fingerprint(first, a) == dataset_fingerprint(same, a) != dataset_fingerprint(other, b)
+    finally:
+        for st in (first, same, other):
+            st.dispose()
+    pg = Store.__new__(Store)
+    pg.url, pg.location = "postgresql+psycopg://me:secret@db.example/embsr", ""
+    assert "secret" not in pg.identity and pg.identity.startswith("postgresql+psycopg://me:")
+
+
 def test_a_relative_sqlite_url_is_shown_as_its_absolute_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     store = open_store("sqlite:///tmp/x.db")  # three slashes: relative to the current folder

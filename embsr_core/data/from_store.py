@@ -43,7 +43,7 @@ def dataset_fingerprint(store: Store, dataset: Dataset) -> str:
     The store is named by its absolute file, so ``sqlite:///x.db`` opened from two folders (two stores)
     never shares a cache entry.
     """
-    key = f"{store.location}|{dataset.id}|{dataset.name}|{dataset.imported_at.isoformat()}|{dataset.n_events}"
+    key = f"{store.identity}|{dataset.id}|{dataset.name}|{dataset.imported_at.isoformat()}|{dataset.n_events}"
     return hashlib.sha256(key.encode()).hexdigest()
 
 

@@ -6,6 +6,7 @@ the GUI and the CLI can share one file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,17 @@ class Store:
     def display_url(self) -> str:
         """The URL with any password hidden, for status bars and logs."""
         return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def identity(self) -> str:
+        """What names this store in files kept beside it (checkpoint folders, tuning journals, cached
+        preparations): the absolute SQLite file or the URL without password. Run and dataset ids are
+        per store, so those files are keyed by this, never by an id alone."""
+        return self.location or self.display_url
+
+    def identity_digest(self, length: int = 16) -> str:
+        """A short stable hex key of :attr:`identity`, for file names."""
+        return hashlib.sha256(self.identity.encode()).hexdigest()[:length]
 
 
     def dispose(self) -> None:

@@ -10,7 +10,6 @@ To change what is stored about a run, change this file, not the training loop.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import time
 from datetime import datetime, timedelta
@@ -43,10 +42,8 @@ def store_checkpoint_base(store: Store) -> Path:
     """``data_dir()/checkpoints/<store>/``: one folder per store. Run ids are per store, so two stores
     (two SQLite files, or SQLite and PostgreSQL) both have a run 1, and with one shared folder their
     checkpoints overwrote each other (a leaderboard on each failed to load its own)."""
-    location = store.location or store.url
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(location.rstrip("/")).stem or "store")[:40]
-    digest = hashlib.sha256(location.encode()).hexdigest()[:10]
-    return data_dir() / "checkpoints" / f"{name}-{digest}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(store.identity.rstrip("/")).stem or "store")[:40]
+    return data_dir() / "checkpoints" / f"{name}-{store.identity_digest(10)}"
 
 
 def run_checkpoint_dir(run_id: int, root: Path | None = None, store: Store | None = None) -> Path:

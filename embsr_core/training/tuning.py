@@ -23,7 +23,6 @@ that trial is marked failed and its parameters are queued again (``resume``).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import math
@@ -155,8 +154,7 @@ def study_log_path(store: Store) -> Path | None:
             return None
         db = Path(url.database).expanduser()
         return db.with_name(db.name + ".tuning.log")
-    digest = hashlib.sha256(store.display_url.encode()).hexdigest()[:16]
-    return data_dir() / "tuning" / f"{digest}.log"
+    return data_dir() / "tuning" / f"{store.identity_digest(16)}.log"
 
 
 def study_storage(store: Store) -> BaseStorage:
