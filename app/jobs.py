@@ -19,7 +19,7 @@ import pandas as pd
 
 from app.workers import CancelToken, TrainingBridge
 from embsr_core.data.demo import free_name, import_synthetic
-from embsr_core.data.errors import DataFormatError, ImportCancelled
+from embsr_core.data.errors import CutLastLineError, DataFormatError, ImportCancelled
 from embsr_core.data.from_store import default_preset, prepare_dataset
 from embsr_core.data.importers import ColumnMapping, Source
 from embsr_core.data.preprocess import dataset_stats
@@ -44,11 +44,12 @@ class Problem:
     line: int | None = None
     column: str | None = None
     detail: str = ""
+    cut_last_line: bool = False  # the file ends inside its last line: importing without it is offered
 
     @classmethod
     def of(cls, exc: Exception) -> Problem:
         if isinstance(exc, DataFormatError):
-            return cls(str(exc), exc.path, exc.line, exc.column, exc.detail)
+            return cls(str(exc), exc.path, exc.line, exc.column, exc.detail, isinstance(exc, CutLastLineError))
         return cls(str(exc).strip("'\""), detail=str(exc).strip("'\""))
 
 

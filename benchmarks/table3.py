@@ -9,7 +9,7 @@ paper's support threshold of 50 would leave almost nothing of 1,000 sessions), "
 100k-row trivago sample (preset ``trivago``), "Diginetica" = the Diginetica views joined with the
 purchases (two operations, generic importer, preset ``sample``), "Taobao" = the Taobao UserBehavior
 sample (a header-less user log cut into sessions at 30 minutes of inactivity by the generic
-importer, preset ``sample``; the file's last line is cut short and is dropped), "Synthetic" = the
+importer, preset ``sample``; the file's last line is cut short and is skipped), "Synthetic" = the
 default planted synthetic dataset (preset ``synthetic``). Every training session gives one sample
 per macro-item position (prefix training, the default; ``--no-augment`` = the paper's one target per
 session). Each model is trained by the project's trainer (Adam, the data-size batch rule unless
@@ -74,13 +74,9 @@ def read_sample(name: str) -> pd.DataFrame:
         purchases = path.with_name("train-purchases.csv")
         return read_events([Source(path, "view"), Source(purchases, "purchase")], "generic",
                            ColumnMapping(session="session_id", item="item_id", timestamp="timeframe"))
-    if name == "Taobao":
-        with tempfile.TemporaryDirectory(prefix="embsr-taobao-") as tmp:
-            raw = path.read_bytes()  # the sample's last line is cut short: keep the complete lines
-            whole = Path(tmp) / path.name
-            whole.write_bytes(raw[: raw.rstrip(b"\n").rfind(b"\n") + 1] if not raw.endswith(b"\n") else raw)
-            return read_events(whole, "generic", ColumnMapping(user="1", item="2", category="3", operation="4",
-                                                              timestamp="5", header=False))
+    if name == "Taobao":  # the sample's last line is cut short: the importer skips it when asked
+        return read_events(path, "generic", ColumnMapping(user="1", item="2", category="3", operation="4",
+                                                          timestamp="5", header=False, skip_cut_last_line=True))
     return read_events(path, format=fmt or "auto")
 
 

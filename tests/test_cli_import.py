@@ -72,3 +72,26 @@ def test_numeric_ids_flag(db: str, tmp_path: Path) -> None:
     path.write_text("session,item,operation,timestamp\na,007,v,1\na,7,v,2\n")
     assert "items 2" in run(db, "import", str(path), "--name", "text-ids").output
     assert "items 1" in run(db, "import", str(path), "--name", "number-ids", "--numeric-ids").output
+
+
+def test_a_cut_last_line_is_refused_with_the_way_on_then_skipped(db: str, tmp_path: Path) -> None:
+    """A user log cut inside its last line (as the Taobao sample is): refused, nothing stored, the message
+    names the flag; with it the rest is imported and the report says what was skipped."""
+    written = write_taobao(tmp_path / "ub.csv", n_users=12, seed=1)
+    data = written.path.read_bytes()
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(data + data.splitlines()[0][:9])  # a last line of 3 fields, no line end
+    by_position = ["--format", "generic", "--no-header", "--user-col", "1", "--item-col", "2", "--category-col", "3",
+                   "--operation-col", "4", "--timestamp-col", "5"]
+    lines = data.count(b"\n") + 1
+    refused = run(db, "import", str(cut), "--name", "ub", *by_position)
+    assert refused.exit_code == 1 and f"line {lines}" in refused.output and "--skip-cut-last-line" in refused.output
+    assert "No datasets yet" in run(db, "datasets", "list").output
+    result = run(db, "import", str(cut), "--name", "ub", *by_position, "--skip-cut-last-line")
+    assert result.exit_code == 0, result.output
+    assert "skipped: the last line, cut short" in result.output and f"rows read {lines:,}" in result.output
+    dataset = _dataset(db, "ub")
+    assert dataset.n_sessions == written.sessions and dataset.n_events == lines - 1
+    jd = write_jd(tmp_path / "jd.txt", n_sessions=5).path
+    warned = run(db, "import", str(jd), "--name", "jd", "--skip-cut-last-line")
+    assert warned.exit_code == 0 and "not to jd files" in warned.output

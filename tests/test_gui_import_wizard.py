@@ -121,3 +121,30 @@ def test_ids_are_text_unless_the_user_ticks_numbers(qtbot, window: MainWindow, c
         wizard.next()
     assert blocker.args[0].n_items == 1
     wizard.accept()
+
+
+def test_a_cut_last_line_is_refused_then_imported_without_it_by_one_click(qtbot, window: MainWindow, context,
+                                                                          tmp_path):
+    written = write_generic_csv(tmp_path / "clicks.csv", n_sessions=8)
+    data = written.path.read_bytes()
+    written.path.write_bytes(data + data.splitlines()[1][:3])  # the file ends inside a last, short line
+    wizard = window.page("datasets").open_import_wizard()
+    wizard.set_files([written.path])
+    wizard.next()
+    wizard.mapping_page.refresh_preview()
+    assert wizard.mapping_page.isComplete(), wizard.mapping_page.status.text()
+    run_page = wizard.run_page
+    with qtbot.waitSignal(wizard.failed, timeout=IMPORT_TIMEOUT_MS) as refused:
+        wizard.next()
+    assert refused.args[0].cut_last_line and "ends inside" in run_page.result_label.text()
+    assert run_page.skip_cut_button.isVisible() and not run_page.isComplete()
+    assert not wizard.grab().isNull()
+    wizard.grab().save(str(tmp_path / "refused.png"))
+    with qtbot.waitSignal(wizard.imported, timeout=IMPORT_TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(run_page.skip_cut_button, Qt.MouseButton.LeftButton)
+    report = blocker.args[0]
+    assert report.rows_kept == written.rows and report.rows_skipped == 1
+    assert "the last line, cut short" in run_page.result_label.text() and not run_page.skip_cut_button.isVisible()
+    assert get_dataset(context.store, "clicks").n_events == written.rows
+    wizard.grab().save(str(tmp_path / "imported.png"))
+    wizard.accept()

@@ -24,16 +24,18 @@ from native_fixtures import (
     write_trivago_parquet,
 )
 
-from embsr_core.data.errors import DataFormatError
+from embsr_core.data.errors import CutLastLineError, DataFormatError
 from embsr_core.data.events import JD_OPERATIONS
 from embsr_core.data.importers import (
     ColumnMapping,
     Source,
     detect_format,
     get_importer,
+    ignored_mapping,
     iter_source_chunks,
     read_events,
 )
+from embsr_core.data.importers.table import CUT_LAST_LINE
 
 JD = DATA / "jd" / "JD_Appliances_sample.txt"
 HUP = DATA / "jd" / "HUP_Appliances_sample.txt"
@@ -514,6 +516,54 @@ def test_d4_trivago_last_line_cut_inside_reference(tmp_path: Path) -> None:
     assert f"line {len(lines)}" in msg and "expected 12" in msg and "cut short" in msg
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 2, 10_000])
+@pytest.mark.parametrize("tail", ["2,ab", '2,"a,b', "2"])  # fields missing; a quote left open; one field
+def test_a_cut_last_line_is_skipped_and_counted_when_asked(tmp_path: Path, chunk_rows: int, tail: str) -> None:
+    """The refusal says how to go on; with the option the rest is imported and the report names the
+    skipped line, whatever the chunk size (the last chunk carries it, or the cut line is alone)."""
+    body = "item,session,operation,timestamp\n1,abc,v,1\n2,abc,v,2\n3,abd,c,3\n"
+    path = _write(tmp_path / "log.csv", body + tail)
+    with pytest.raises(CutLastLineError) as info:
+        read_events(path, "generic")
+    assert "line 5" in str(info.value) and "--skip-cut-last-line" in str(info.value)
+    chunks = _chunks("generic", path, chunk_rows, mapping=ColumnMapping(skip_cut_last_line=True))
+    assert sum(len(c.frame) for c in chunks) == 3 and sum(c.rows_read for c in chunks) == 4
+    assert [c.skipped for c in chunks if c.skipped] == [{CUT_LAST_LINE: 1}]
+    assert chunks[-1].skipped == {CUT_LAST_LINE: 1}
+    df = read_events(path, "generic", ColumnMapping(skip_cut_last_line=True))
+    assert df["item"].astype(str).tolist() == ["1", "2", "3"]
+
+
+def test_only_a_cut_last_line_is_skipped(tmp_path: Path) -> None:
+    """The option skips nothing else: a short line inside the file, or a short last line that ends with
+    a line end (the file was not cut there), is still refused at its line."""
+    skip = ColumnMapping(skip_cut_last_line=True)
+    inside = _write(tmp_path / "a.csv", "item,session,operation,timestamp\n1,abc,v,1\n2,ab\n3,abd,c,3")
+    msg = _error(inside, "generic", skip)
+    assert "line 3" in msg and "cut short" in msg
+    ended = _write(tmp_path / "b.csv", "item,session,operation,timestamp\n1,abc,v,1\n2,ab\n")
+    assert "line 3" in _error(ended, "generic", skip)
+    whole = _write(tmp_path / "c.csv", "item,session,operation,timestamp\n1,abc,v,1\n2,abc,v,2")
+    chunks = _chunks("generic", whole, mapping=skip)  # a complete last line without a line end is kept
+    assert sum(len(c.frame) for c in chunks) == 2 and not any(c.skipped for c in chunks)
+
+
+def test_trivago_cut_last_line_is_skipped_when_asked(tmp_path: Path) -> None:
+    text = trivago_frame(5).to_csv(index=False, lineterminator="\n")
+    lines = text.splitlines()
+    path = _write(tmp_path / "train.csv", "\n".join(lines[:-1]) + "\n" + lines[-1][:12])
+    whole = read_events(_write(tmp_path / "whole.csv", "\n".join(lines[:-1]) + "\n"), "trivago")
+    df = read_events(path, "trivago", ColumnMapping(skip_cut_last_line=True))
+    pd.testing.assert_frame_equal(df, whole)
+    chunks = _chunks("trivago", path, 2, mapping=ColumnMapping(skip_cut_last_line=True))
+    assert chunks[-1].skipped.get(CUT_LAST_LINE) == 1 and sum(c.rows_read for c in chunks) == len(lines) - 1
+
+
+def test_skipping_a_cut_line_is_said_to_be_ignored_for_jd() -> None:
+    assert "ignored" in (ignored_mapping("jd", ColumnMapping(skip_cut_last_line=True)) or "")
+    assert ignored_mapping("trivago", ColumnMapping(skip_cut_last_line=True)) is None
+
+
 def test_d4_generic_cut_inside_the_session_and_extra_fields(tmp_path: Path) -> None:
     path = _write(tmp_path / "log.csv", "item,session,operation,timestamp\n1,abc,v,1\n2,ab")
     msg = _error(path, "generic")
@@ -739,11 +789,12 @@ def test_header_less_file_without_the_flag_says_what_to_do(tmp_path: Path) -> No
 @pytest.mark.skipif(not TAOBAO.exists(), reason=f"the Taobao sample is not at {TAOBAO}")
 def test_taobao_sample_sessions_by_30_and_60_minutes(tmp_path: Path) -> None:
     msg = _error(TAOBAO, "generic", _by_position())  # its last line is cut: refused, not imported partly
-    assert "line 84476" in msg and "cut short" in msg
+    assert "line 84476" in msg and "cut short" in msg and "--skip-cut-last-line" in msg
     complete = tmp_path / "complete.csv"
     complete.write_bytes(TAOBAO.read_bytes().rsplit(b"\n", 1)[0] + b"\n")
     df = read_events(complete, "generic", _by_position())
     assert (len(df), df["session"].nunique(), df["item"].nunique()) == (84_475, 14_122, 55_368)
+    pd.testing.assert_frame_equal(read_events(TAOBAO, "generic", _by_position(skip_cut_last_line=True)), df)
     hour = read_events(complete, "generic", _by_position(session_gap=3600.0))
     assert hour["session"].nunique() == 12_469
 

@@ -9,6 +9,7 @@ file with the chosen mapping exactly as the import will), and the import itself 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -490,6 +491,12 @@ class RunPage(QWizardPage):
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.result_label)
+        self.skip_cut_button = QPushButton("Import without the cut last line", self)
+        self.skip_cut_button.setToolTip("The file ends inside its last line (a download cut short). Import every "
+                                        "other line; the import report counts the one skipped")
+        self.skip_cut_button.clicked.connect(self.retry_without_cut_line)
+        self.skip_cut_button.setVisible(False)
+        layout.addWidget(self.skip_cut_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addStretch(1)
         self.task: Task | None = None
         self.report: ImportReport | None = None
@@ -502,10 +509,22 @@ class RunPage(QWizardPage):
         return wizard
 
     def initializePage(self) -> None:  # noqa: N802 - Qt API
+        self._start(skip_cut_last_line=False)
+
+    @Slot()
+    def retry_without_cut_line(self) -> None:
+        """Import again, skipping the last line the file ends inside (offered only after that refusal)."""
+        if not self.is_running():
+            self._start(skip_cut_last_line=True)
+
+    def _start(self, *, skip_cut_last_line: bool) -> None:
         wizard = self._wizard()
         files = wizard.files_page
         fmt = files.resolved_format() or "auto"
         mapping = wizard.mapping_page.mapping() if fmt == "generic" else None
+        if skip_cut_last_line:
+            mapping = replace(mapping or ColumnMapping(), skip_cut_last_line=True)
+        self.skip_cut_button.setVisible(False)
         fixed = wizard.mapping_page.fixed_operation() if fmt == "generic" else None
         name = files.name_edit.text().strip()
         names = "<br>".join(str(p) for p in files.paths())
@@ -566,8 +585,14 @@ class RunPage(QWizardPage):
             self.problem = result
             self.bar.setValue(0)
             self.rate.setText("")
-            self.result_label.setText("<span style='font-weight:600'>Nothing was stored.</span> Go back to fix "
-                                      "the file choice or the mapping, or close the wizard.")
+            if result.cut_last_line:
+                self.result_label.setText("<span style='font-weight:600'>Nothing was stored.</span> The file ends "
+                                          "inside its last line, as a download cut short does. Import the rest "
+                                          "without that line, go back to choose another file, or close the wizard.")
+            else:
+                self.result_label.setText("<span style='font-weight:600'>Nothing was stored.</span> Go back to fix "
+                                          "the file choice or the mapping, or close the wizard.")
+            self.skip_cut_button.setVisible(result.cut_last_line)
             self._end()
             self._wizard().show_problem(result)
             return
@@ -576,7 +601,9 @@ class RunPage(QWizardPage):
         self.bar.setValue(1000)
         self.rate.setText(f"{result.rows_read:,} rows in {result.seconds:.1f} s · "
                           f"{result.rows_per_second:,.0f} rows/s")
-        skipped = f", {result.rows_skipped:,} rows skipped ({result.skipped})" if result.rows_skipped else ""
+        reasons = "; ".join(f"{reason}: {n:,}" for reason, n in sorted(result.skipped.items()))
+        rows = "row" if result.rows_skipped == 1 else "rows"
+        skipped = f", {result.rows_skipped:,} {rows} skipped ({reasons})" if result.rows_skipped else ""
         self.result_label.setText(
             f"✓ <b>{result.dataset_name}</b>: {result.n_sessions:,} sessions, {result.rows_kept:,} "
             f"micro-behaviors, {result.n_items:,} items, {result.n_operations} operations{skipped}."

@@ -69,11 +69,11 @@ class Progress:
 def _mapping(session: str | None, item: str | None, operation: str | None, timestamp: str | None,
              category: str | None, dwell: str | None, delimiter: str | None, user: str | None = None,
              gap_minutes: float | None = None, header: bool = True,
-             numeric_ids: bool = False) -> ColumnMapping | None:
+             numeric_ids: bool = False, skip_cut_last_line: bool = False) -> ColumnMapping | None:
     from embsr_core.data.importers import ColumnMapping
 
     values = (session, item, operation, timestamp, category, dwell, delimiter, user)
-    if not any(values) and gap_minutes is None and header and not numeric_ids:
+    if not any(values) and gap_minutes is None and header and not numeric_ids and not skip_cut_last_line:
         return None
     if delimiter == "\\t":
         delimiter = "\t"
@@ -82,7 +82,8 @@ def _mapping(session: str | None, item: str | None, operation: str | None, times
                                  param_hint="--session-gap")
     gap = None if gap_minutes is None else 60.0 * gap_minutes
     return ColumnMapping(session, item, operation, timestamp, category, dwell, delimiter, user=user,
-                         session_gap=gap, header=header, numeric_ids=numeric_ids)
+                         session_gap=gap, header=header, numeric_ids=numeric_ids,
+                         skip_cut_last_line=skip_cut_last_line)
 
 
 def _warn_ignored_mapping(paths: Sequence[Path], fmt: str, mapping: ColumnMapping | None) -> None:
@@ -135,6 +136,10 @@ def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
 @click.option("--numeric-ids", is_flag=True,
               help="generic: ids that are whole numbers are numbers ('007' and '7' are one item); "
                    "by default ids are text and differ.")
+@click.option("--skip-cut-last-line", is_flag=True,
+              help="generic, trivago: when the file ends inside its last line (fields missing or a quote "
+                   "open: a cut download), skip that line and count it in the report instead of refusing "
+                   "the file.")
 @click.option("--operation", "operations", multiple=True, metavar="NAME",
               help="A fixed operation for every row of a file; repeat once per path, in order ('-' = none).")
 @click.option("--chunk-rows", type=click.IntRange(min=1), cls=LazyOption,
@@ -143,8 +148,8 @@ def _sources(paths: Sequence[Path], operations: Sequence[str]) -> list[Source]:
 def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | None, session_col: str | None,
                item_col: str | None, operation_col: str | None, timestamp_col: str | None,
                category_col: str | None, dwell_col: str | None, delimiter: str | None, user_col: str | None,
-               session_gap: float | None, no_header: bool, numeric_ids: bool, operations: tuple[str, ...],
-               chunk_rows: int) -> None:
+               session_gap: float | None, no_header: bool, numeric_ids: bool, skip_cut_last_line: bool,
+               operations: tuple[str, ...], chunk_rows: int) -> None:
     """Import micro-behavior files as a new dataset (one transaction: an error or Ctrl-C stores nothing).
 
     \b
@@ -170,7 +175,7 @@ def import_cmd(cli: CliContext, paths: tuple[Path, ...], fmt: str, name: str | N
 
     sources = _sources(paths, operations)
     mapping = _mapping(session_col, item_col, operation_col, timestamp_col, category_col, dwell_col, delimiter,
-                       user_col, session_gap, not no_header, numeric_ids)
+                       user_col, session_gap, not no_header, numeric_ids, skip_cut_last_line)
     _warn_ignored_mapping(paths, fmt, mapping)
     store = cli.store
     total = sum(p.stat().st_size for p in paths if p.is_file())

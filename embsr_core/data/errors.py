@@ -33,6 +33,12 @@ class DataFormatError(ValueError):
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
 
+class CutLastLineError(DataFormatError):
+    """The file ends inside its last line (no line end, fields missing or a quote left open): the file
+    was cut short, as by a download or a ``head -c``. Importing with the skip-cut-last-line option
+    drops that one line and counts it in the report."""
+
+
 class DatasetExistsError(DataFormatError):
     """The dataset name is already taken in the store (checked before anything is read)."""
 

@@ -78,10 +78,16 @@ def _first_non_utf8(p: Probe) -> tuple[int, int]:
 
 def ignored_mapping(format: str, mapping: ColumnMapping | None) -> str | None:  # noqa: A002
     """A warning when column choices were given for a format that fixes its own columns."""
-    if format == "generic" or mapping is None or not mapping.has_columns():
+    if mapping is None:
         return None
-    return (f"the column, delimiter, header and session options apply to generic tables only; this is a {format} "
-            "file, so they are ignored")
+    notes = []
+    if format != "generic" and mapping.has_columns():
+        notes.append(f"the column, delimiter, header and session options apply to generic tables only; this is a "
+                     f"{format} file, so they are ignored")
+    if format not in ("generic", "trivago") and mapping.skip_cut_last_line:
+        notes.append(f"skipping a cut last line applies to delimited tables (generic, trivago), not to {format} "
+                     "files, so it is ignored")
+    return "; ".join(notes) or None
 
 
 def iter_source_chunks(

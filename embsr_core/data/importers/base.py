@@ -57,6 +57,10 @@ class ColumnMapping:
     session_gap: float | None = None  # None: DEFAULT_SESSION_GAP when sessions are cut from users
     header: bool = True
     numeric_ids: bool = False  # True: session / user / item ids that are whole numbers compare as numbers
+    # True: a delimited table's last line that the file ends inside (no line end, and fields missing or a
+    # quote open) is skipped and counted in the report instead of refusing the file. Applies to generic and
+    # Trivago text tables; a cut inside the last field still has every field and cannot be told apart.
+    skip_cut_last_line: bool = False
 
     def as_dict(self) -> dict[str, str | None]:
         return {k: getattr(self, k) for k in ("session", "item", "operation", "timestamp", "category", "dwell",

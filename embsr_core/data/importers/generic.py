@@ -174,7 +174,7 @@ def iter_chunks(
     dtype: dict[str, object] = {resolved[f]: "category" for f in ("operation", "category") if f in resolved}
     usecols = list(dict.fromkeys(resolved.values()))
     for frame, rows, bytes_read in iter_table(p, lay, usecols=usecols, dtype=dtype, chunk_rows=chunk_rows,
-                                              exact=exact):
+                                              exact=exact, skip_cut_last_line=mapping.skip_cut_last_line):
         yield _canonical(frame, rows, resolved, source.operation, bytes_read, mapping.numeric_ids)
 
 
@@ -227,7 +227,8 @@ def _canonical(
             raise rows.error(f"{shown(col.iloc[r])}; expected seconds (a number ≥ 0, or empty)", r, resolved["dwell"])
         out["dwell"] = dwell
     result = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v) for k, v in out.items()})
-    return Chunk(result, rows_read=len(frame), bytes_read=bytes_read)
+    cut = rows.skipped()
+    return Chunk(result, rows_read=len(frame) + sum(cut.values()), bytes_read=bytes_read, skipped=cut)
 
 
 def cut_sessions(chunks: Iterator[tuple[int, Chunk]], gap: float, chunk_rows: int,

@@ -24,13 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embsr_core.data.errors import DataFormatError
+from embsr_core.data.errors import CutLastLineError, DataFormatError
 from embsr_core.data.importers.base import UTF8_BOM as BOM
 from embsr_core.data.importers.base import CountingReader, Probe, gzip_error, limit_text, read_header
 
 MAX_LINE_BYTES = 16 * 2**20  # 16 MiB per line: far above any real row, bounds the memory a line takes
 MIN_BLOCK_BYTES = 1 * 2**20
 MAX_BLOCK_BYTES = 64 * 2**20
+CUT_LAST_LINE = "the last line, cut short (the file ends inside it)"  # the import report's skip reason
+SKIP_HINT = "to import the rest without it, skip the cut last line (CLI: --skip-cut-last-line)"
 NA_VALUES = ["", "NA", "NaN", "null", "NULL"]
 QUOTE, NEWLINE, NUL, CR = 34, 10, 0, 13
 
@@ -52,6 +54,11 @@ class Rows:
     path: Any
     first_row: int  # 1-based number of the chunk's first data row in its file
     lines: np.ndarray | None = None  # (rows,) int64 physical line numbers
+    cut_line: int | None = None  # set on a file's last chunk: the cut last line that was skipped
+
+    def skipped(self) -> dict[str, int]:
+        """What the reader itself left out of this chunk, as import-report reasons."""
+        return {CUT_LAST_LINE: 1} if self.cut_line is not None else {}
 
     def where(self, r: int) -> int:
         return int(self.lines[r]) if self.lines is not None else self.first_row + r
@@ -118,8 +125,11 @@ def _outside(positions: np.ndarray, quotes: np.ndarray) -> np.ndarray:
 class _Scanner:
     """Cuts the byte stream into checked records: (record starts, field counts, line numbers)."""
 
-    def __init__(self, p: Probe, layout: Layout, chunk_rows: int, exact: tuple[str, ...] = ()):
+    def __init__(self, p: Probe, layout: Layout, chunk_rows: int, exact: tuple[str, ...] = (),
+                 skip_cut_last_line: bool = False):
         self.p = p
+        self.skip_cut_last_line = skip_cut_last_line
+        self.cut_line: int | None = None  # the cut last line that was skipped
         self.exact = tuple(layout.names.index(c) for c in exact)
         self.utf8 = p.encoding in ("utf-8", "utf-8-sig")
         self.layout = layout
@@ -147,13 +157,25 @@ class _Scanner:
         ends = _outside(all_nl, quotes)
         complete = int(ends[-1]) + 1 if len(ends) else 0
         newlines = int(np.searchsorted(all_nl, complete))
+        unterminated = False  # the last record has no line end (it may be cut short)
         if last and complete < len(buf):  # the last line has no newline: it is a record too
             if len(quotes) and np.count_nonzero(quotes >= complete) % 2 == 1:
-                opened = int(quotes[np.searchsorted(quotes, complete)])
-                raise self.error("a quoted field opened here is never closed (file cut inside quotes?); "
-                                 "expected a closing '\"'", self._line_at(all_nl, opened))
-            ends = np.r_[ends, len(buf)]
-            complete = len(buf)
+                if self.skip_cut_last_line:
+                    self.cut_line = self._line_at(all_nl, complete)
+                    buf = buf[:complete]  # the cut record is dropped; the rest is checked as usual
+                    arr, marks = arr[:complete], marks[marks < complete]
+                    kind = arr[marks]
+                    all_nl, quotes = all_nl[all_nl < complete], quotes[quotes < complete]
+                    returns = returns[returns < complete]
+                else:
+                    opened = int(quotes[np.searchsorted(quotes, complete)])
+                    raise CutLastLineError("a quoted field opened here is never closed (file cut inside quotes?); "
+                                           f"expected a closing '\"'; {SKIP_HINT}", path=self.p.path,
+                                           line=self._line_at(all_nl, opened))
+            else:
+                ends = np.r_[ends, len(buf)]
+                complete = len(buf)
+                unterminated = True
         starts = np.r_[0, ends[:-1] + 1] if len(ends) else np.empty(0, np.int64)
         if len(buf) - complete > MAX_LINE_BYTES:
             open_quote = len(quotes) and np.count_nonzero(quotes >= complete) % 2 == 1
@@ -193,7 +215,12 @@ class _Scanner:
         bad = (fields != self.n_fields) & ~blank
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise self._field_error(int(fields[k]), int(lines[k]))
+            cut = unterminated and k == len(ends) - 1 and int(fields[k]) < self.n_fields
+            if not (cut and self.skip_cut_last_line):
+                raise self._field_error(int(fields[k]), int(lines[k]), cut=cut)
+            self.cut_line = int(lines[k])  # drop the cut record; its bytes count as read
+            delims = delims[: np.searchsorted(delims, starts[k])]
+            starts, ends, lines, blank = starts[:k], ends[:k], lines[:k], blank[:k]
         keep = ~blank
         exact = _prints_as_integers(arr, starts[keep], delims, ends[keep], self.n_fields, self.exact)
         return complete, starts[keep], lines[keep], newlines, exact
@@ -233,9 +260,13 @@ class _Scanner:
         k = int(np.searchsorted(all_nl, pos))
         return int(all_nl[k - 1]) + 1 if k else 0
 
-    def _field_error(self, got: int, line: int) -> DataFormatError:
+    def _field_error(self, got: int, line: int, *, cut: bool = False) -> DataFormatError:
         n, d = self.n_fields, self.layout.delimiter
         like = "like the header" if self.layout.header else "like the first line"
+        if cut:
+            return CutLastLineError(f"{got} {d!r}-separated field(s), expected {n} {like}: the file ends inside "
+                                    f"this last line (cut short: file truncated?); {SKIP_HINT}",
+                                    path=self.p.path, line=line)
         if got > n:
             why = "an extra field (a stray delimiter or a quote missing?)"
         elif line > 1:
@@ -285,15 +316,34 @@ def iter_table(
     dtype: dict[str, Any],
     chunk_rows: int,
     exact: tuple[str, ...] = (),
+    skip_cut_last_line: bool = False,
 ) -> Iterator[tuple[pd.DataFrame, Rows, int]]:
     """Chunks of a text table as ``(frame of usecols, where its rows are, bytes read so far)``.
 
     Every record is checked for its field count before pandas sees it; parse, decoding and gzip
     errors name the file and line. Columns in ``exact`` keep their text exactly: they may come back
     as integers only where every integer prints back as the text it was read from (fast to parse
-    and to factorize), else as text.
+    and to factorize), else as text. With ``skip_cut_last_line`` a last line that the file ends inside
+    is dropped, and the last chunk's :attr:`Rows.cut_line` says which (each chunk is yielded one
+    step late so that the last one can carry it).
     """
-    scanner = _Scanner(p, layout, chunk_rows, exact)
+    held: tuple[pd.DataFrame, Rows, int] | None = None
+    for part in _iter_table(p, layout, usecols, dtype, chunk_rows, exact, skip_cut_last_line):
+        if isinstance(part, int):
+            if held is not None:
+                held[1].cut_line = part
+            continue
+        if held is not None:
+            yield held
+        held = part
+    if held is not None:
+        yield held
+
+
+def _iter_table(p: Probe, layout: Layout, usecols: list[str], dtype: dict[str, Any], chunk_rows: int,
+                exact: tuple[str, ...], skip_cut_last_line: bool) -> Iterator[tuple[pd.DataFrame, Rows, int] | int]:
+    """The chunks of :func:`iter_table`, then the skipped cut line's number (an int) if there was one."""
+    scanner = _Scanner(p, layout, chunk_rows, exact, skip_cut_last_line)
     encoding = "utf-8" if p.encoding in ("utf-8", "utf-8-sig") else p.encoding
     with CountingReader(p.path, p.gzip) as reader:
         pending = b""
@@ -334,6 +384,8 @@ def iter_table(
             pending = buf[complete:]
         if row_number == 1 and not layout.header:
             raise DataFormatError("no data lines; expected a delimited table", path=p.path)
+        if scanner.cut_line is not None:
+            yield scanner.cut_line
 
 
 def _exact(frame: pd.DataFrame, columns: tuple[str, ...]) -> bool:

@@ -58,7 +58,8 @@ def iter_chunks(
     chunk_rows: int,
     session_prefix: str = "",
 ) -> Iterator[Chunk]:
-    del mapping, session_prefix  # the format fixes its columns; session ids are global
+    del session_prefix  # the format fixes its columns (only the reading options apply); session ids are global
+    skip_cut = mapping is not None and mapping.skip_cut_last_line
     p = probe(source.path)
     if p.parquet:
         columns = _check_columns(p, list(p.parquet_columns))
@@ -68,7 +69,8 @@ def iter_chunks(
     layout = layout_of(p, sniff_delimiter(p) or ",")
     columns = _check_columns(p, list(layout.names))
     dtype = {"session_id": str, "action_type": "category", "reference": str}
-    for frame, rows, bytes_read in iter_table(p, layout, usecols=columns, dtype=dtype, chunk_rows=chunk_rows):
+    for frame, rows, bytes_read in iter_table(p, layout, usecols=columns, dtype=dtype, chunk_rows=chunk_rows,
+                                              skip_cut_last_line=skip_cut):
         yield _keep_items(frame, rows, bytes_read)
 
 
@@ -124,7 +126,8 @@ def _keep_items(frame: pd.DataFrame, rows: Rows, bytes_read: int) -> Chunk:
     }
     if step is not None:
         out["step"] = step[keep]
-    skipped = {}
+    skipped = rows.skipped()
+    n += sum(skipped.values())
     if (n_action := int((~item_level).sum())):
         skipped[SKIP_ACTION] = n_action
     if (n_ref := int((item_level & ~is_item).sum())):
