@@ -109,3 +109,26 @@ def test_a_model_whose_only_trial_failed_is_trained_again_on_a_rerun(tmp_path: P
     assert again.statuses == {"S-POP": "skipped", tiny: "done"} and again.cells[tiny] is not None
     assert runs_repo.get_run(store, again.cells[tiny]).status == "finished"
     assert again.table is not None and {i.model for i in again.table.runs} == {"S-POP", tiny}
+
+
+def test_a_board_continues_across_execution_settings_and_under_its_former_name(tmp_path: Path) -> None:
+    """Threads, device and evaluation sizes do not define a board: a board started with one thread (as
+    on the command line) is continued with automatic threads (as in the window), not started again;
+    a board named the former way (every setting in its name) is continued under that name."""
+    store, data = tiny_store(tmp_path), tiny_prepared()
+    one = leaderboard(store, data, ["S-POP"], n_trials=1, train_config=FAST.with_(threads=1),
+                      checkpoint_root=tmp_path)
+    again = leaderboard(store, data, ["S-POP"], n_trials=1, train_config=FAST.with_(threads=0, eval_batch_size=64),
+                        checkpoint_root=tmp_path)
+    assert again.name == one.name and again.statuses == {"S-POP": "skipped"}
+    assert len(runs_repo.list_runs(store, model_name="S-POP")) == 1
+    other = leaderboard(store, data, ["S-POP"], n_trials=1, train_config=FAST.with_(lr=0.01), checkpoint_root=tmp_path)
+    assert other.name != one.name and other.statuses == {"S-POP": "done"}  # a training setting: another board
+
+    from embsr_core.training.leaderboard import _legacy_board_name
+
+    legacy_store = tiny_store(tmp_path / "legacy")
+    former = _legacy_board_name(data, None, 1, FAST)
+    leaderboard(legacy_store, data, ["S-POP"], n_trials=1, train_config=FAST, name=former, checkpoint_root=tmp_path)
+    continued = leaderboard(legacy_store, data, ["S-POP"], n_trials=1, train_config=FAST, checkpoint_root=tmp_path)
+    assert continued.name == former and continued.statuses == {"S-POP": "skipped"}

@@ -182,8 +182,9 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
     Wilcoxon p-values against the strongest model. Every cell is a stored run.
 
     A rerun with the same settings continues where it stopped (finished models are kept; a model
-    whose every trial failed is tried again). Each model's default configuration always trains to
-    the end, even past the model's share of the time.
+    whose every trial failed is tried again), also with other --threads, --device or evaluation
+    sizes, and from the window's Leaderboard page. Each model's default configuration always trains
+    to the end, even past the model's share of the time.
 
     \b
     Examples:

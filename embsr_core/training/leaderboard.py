@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from embsr_core.data.prepared import PreparedDataset
 from embsr_core.models.registry import get_spec, list_specs
@@ -73,14 +74,37 @@ class BoardResult:
 BoardCallback = Callable[[BoardProgress], None]
 
 
+# Settings that say how runs execute, not what is trained and compared: a board continues across them
+# (started on the command line with --threads 1, continued in the window with automatic threads).
+EXECUTION_SETTINGS = frozenset({"device", "threads", "loader_workers", "eval_batch_size", "eval_memory_mb",
+                                "loss_points_per_epoch"})
+
+
 def board_name(prepared: PreparedDataset, per_model_s: float | None, n_trials: int | None,
                train_config: TrainConfig) -> str:
     """A name fixed by what makes two boards comparable: same data, budget and training settings."""
-    key = json.dumps(
-        {"prep": prepared_hash(prepared), "budget": per_model_s, "trials": n_trials, "train": train_config.to_dict()},
-        sort_keys=True, default=str,
-    )
-    return f"board {hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    train = {k: v for k, v in train_config.to_dict().items() if k not in EXECUTION_SETTINGS}
+    return _name_of({"prep": prepared_hash(prepared), "budget": per_model_s, "trials": n_trials, "train": train})
+
+
+def _legacy_board_name(prepared: PreparedDataset, per_model_s: float | None, n_trials: int | None,
+                       train_config: TrainConfig) -> str:
+    """The name boards got before the execution settings were left out of it (they continue under it)."""
+    return _name_of({"prep": prepared_hash(prepared), "budget": per_model_s, "trials": n_trials,
+                     "train": train_config.to_dict()})
+
+
+def _name_of(key: dict[str, Any]) -> str:
+    text = json.dumps(key, sort_keys=True, default=str)
+    return f"board {hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+
+def _board_to_continue(store: Store, models: Sequence[str], *names: str) -> str:
+    """The first of ``names`` under which a model of the board already has a study, else the first."""
+    for board in names:
+        if any(load_study_state(store, study_name_for(board, m)) is not None for m in models):
+            return board
+    return names[0]
 
 
 def study_name_for(board: str, model_name: str) -> str:
@@ -121,7 +145,8 @@ def leaderboard(
     base = train_config or TrainConfig()
     control = control or ControlToken()
     per_model = None if budget_s is None else budget_s / len(models)
-    board = name or board_name(prepared, per_model, n_trials, base)
+    board = name or _board_to_continue(store, models, board_name(prepared, per_model, n_trials, base),
+                                       _legacy_board_name(prepared, per_model, n_trials, base))
     cells: dict[str, int | None] = {}
     statuses: dict[str, str] = {}
     results: dict[str, TuneResult] = {}
