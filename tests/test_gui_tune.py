@@ -105,6 +105,28 @@ def test_leaderboard_page_compares_models_and_a_second_start_keeps_them(qtbot, c
     assert page.result_table.rowCount() == 2
 
 
+def test_leaderboard_page_trains_with_the_patience_shown(qtbot, context, monkeypatch) -> None:  # noqa: F811
+    """The page's epoch and patience fields reach the board's training settings, as --max-epochs and
+    --patience do on the command line (so the same board continues from either)."""
+    from app.pages import leaderboard as page_module
+
+    _dataset(context)
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(page_module, "leaderboard_job",
+                        lambda store, ds, models, budget, config, **_: seen.append(config))
+    page = LeaderboardPage(context)
+    qtbot.addWidget(page)
+    page.show()
+    page.reload_datasets()
+    page.set_models(["S-POP"])
+    page.epochs.setValue(20)
+    page.patience.setValue(5)
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    assert not page.patience.isEnabled()
+    wait_until(qtbot, lambda: page.task is not None and page.task.is_done(), 30_000)
+    assert [(c.max_epochs, c.patience) for c in seen] == [(20, 5)] and page.patience.isEnabled()
+
+
 @pytest.mark.usefixtures("window")
 def test_train_page_tune_button_opens_the_dialog(qtbot, window) -> None:  # noqa: F811
     _dataset(window.context)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -103,6 +104,13 @@ class LeaderboardPage(Page):
         self.epochs.setValue(TrainConfig().max_epochs)
         self.epochs.setToolTip("Longest training of one try (early stopping usually ends it sooner)")
         form.addRow("Epochs per try (max)", self.epochs)
+        self.patience = QSpinBox(setup)
+        self.patience.setRange(1, 100_000)
+        self.patience.setValue(TrainConfig().patience)
+        self.patience.setSuffix(" epochs")
+        self.patience.setToolTip("A try stops early after this many epochs without a better validation score "
+                                 "(the command line's --patience)")
+        form.addRow("Stop if no gain", self.patience)
         setup_layout.addLayout(form)
         setup_layout.addWidget(QLabel("Models (the paper's Table III is ticked)", setup))
         self.models = QListWidget(setup)
@@ -151,6 +159,8 @@ class LeaderboardPage(Page):
         self.result_note = QLabel("The table appears when the comparison ends.", result_card)
         self.result_note.setObjectName("Muted")
         self.result_note.setWordWrap(True)
+        # a wrapped label may otherwise be squeezed below its lines when the page is short
+        self.result_note.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         result_layout.addWidget(self.result_note)
         labels = ["Model"] + [f"{'H' if m == 'hit' else 'M'}@{k}" for m, k in SHOWN] + ["Wilcoxon p", "Run"]
         self.result_table = self._table(result_card, labels, "BoardTable")
@@ -221,7 +231,7 @@ class LeaderboardPage(Page):
         models = self.chosen_models()
         if store is None or dataset_id is None or not models or (self.task is not None and not self.task.is_done()):
             return None
-        config = TrainConfig(max_epochs=self.epochs.value())
+        config = TrainConfig(max_epochs=self.epochs.value(), patience=self.patience.value())
         self.model_table.setRowCount(0)
         self._rows = {}
         for model in models:
@@ -255,7 +265,7 @@ class LeaderboardPage(Page):
         ok = self.context.store is not None and self.dataset_combo.count() > 0 and bool(self.chosen_models())
         self.start_button.setEnabled(ok and not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.dataset_combo, self.minutes, self.epochs, self.models):
+        for widget in (self.dataset_combo, self.minutes, self.epochs, self.patience, self.models):
             widget.setEnabled(not running)
 
     # progress (GUI thread) -------------------------------------------------------------------------
