@@ -125,7 +125,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (CUDA → MPS → CPU), cpu, cuda, cuda:1, mps")
     parser.add_argument("--dataset", default=DATASET, choices=["Trivago", "Synthetic"],
                         help="Trivago (the shared sample) or Synthetic (generated: for machines without the samples)")
-    parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only: bf16 where supported)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision where it pays (CUDA; CPUs with AMX)")
     parser.add_argument("--preset", default=None, choices=["trivago", "sample"],
                         help="preprocessing preset (default: trivago, the paper's: support 5, L = 50)")
     parser.add_argument("--batch-size", type=int, default=512)

@@ -16,7 +16,8 @@ Numbers on a shared machine are noisy: read the median, and compare runs made si
 ``--threads`` and ``--precision`` take several values: every (model, threads, precision) runs in a
 fresh process. ``--precision bf16`` is the targeted form (issue 16): the star GNN and op-GRU under
 bf16 autocast and the loss's three B×n products in bf16, with float32 master weights, logits,
-softmax, LayerNorm and loss (``--amp`` is the blanket autocast of the whole loss). ``--compare-with
+softmax, LayerNorm and loss (``--amp`` is the blanket autocast of the whole loss: what the trainer's
+*Mixed precision* runs on CUDA and on CPUs with AMX, see ``training/precision.py``). ``--compare-with
 REV`` also runs *that commit's* copy of this script and of ``embsr_core`` (``git archive`` into a
 temporary folder) at each thread count, fp32 and (with bf16 asked for) ``--amp``, right after the
 current rows of the same cell, and prints the ratios. ``--compile`` wraps the graph layers in

@@ -53,7 +53,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # max global L2 norm; 0 = off
     seed: int = 42
     device: str = "auto"  # auto (CUDA → MPS → CPU), cpu, cuda, cuda:1, mps
-    amp: bool = False  # mixed precision, CUDA only (ignored elsewhere)
+    amp: bool = False  # mixed precision where the hardware pays it back (training/precision.py), else fp32
     eval_batch_size: int = 1024
     exclude_seen_items: bool = False  # off, as in the paper
     train_target_op: str = "oracle"  # how o_{t+1} is given during training (and model selection)
@@ -110,7 +110,8 @@ TRAIN_PARAMS: tuple[Param, ...] = (
     Param("grad_clip", "float", 0.0, "Clip the gradient's global L2 norm to this (0 = off)", low=0.0, high=1e6),
     Param("seed", "int", 42, "Random seed (initialisation, shuffling, dropout)", low=0, high=2**31 - 1),
     Param("device", "str", "auto", "auto (CUDA → MPS → CPU), cpu, cuda, cuda:N or mps"),
-    Param("amp", "bool", False, "Automatic mixed precision (CUDA only)"),
+    Param("amp", "bool", False, "Mixed precision where it pays: bf16 (or fp16) on CUDA, bf16 on CPUs with AMX; "
+          "elsewhere the run stays fp32 and its log says so"),
     Param("eval_batch_size", "int", 1024, "Sessions per evaluation batch", low=1, high=1_000_000),
     Param("exclude_seen_items", "bool", False, "Never recommend items already in the session (off in the paper)"),
     Param(

@@ -34,6 +34,8 @@ class RunStarted:
     start_step: int = 0  # optimiser steps already done (a resumed run's records after it are stale)
     work_before_s: float = 0.0  # training seconds spent by earlier processes on this run (resume)
     threads: int = 0  # CPU threads PyTorch uses in this process (0 = not told)
+    precision: str = "fp32"  # the matrix products' arithmetic: fp32, bf16 or fp16 (training/precision.py)
+    precision_note: str = ""  # why mixed precision was asked for but is off here
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from embsr_core.models.base import SessionRecommender, batch_to
 from embsr_core.models.registry import build_model
 from embsr_core.training.config import TrainConfig, resolve_device
 from embsr_core.training.metrics import compute_ranks, rows_per_block
+from embsr_core.training.precision import precision_for
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ def _probe_split(split: SplitArrays, n: int, rng: np.random.Generator) -> SplitA
 def _step_peak(model: SessionRecommender, split: SplitArrays, device: torch.device, amp: bool) -> int:
     batch = batch_to(model.collate(split, np.arange(len(split)), "oracle"), device)
     with TensorBytesPeak() as meter:
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
+        with precision_for(amp, device).autocast():
             loss = model.loss(batch)
         loss.backward()  # gradients already exist (accumulated into): only the step's own memory counts
         del loss
@@ -283,7 +284,7 @@ def estimate_memory(split: SplitArrays, n_items: int, n_ops: int, model_name: st
     """
     config = config.resolved_for(len(split))  # the automatic batch size, as the trainer resolves it
     device = device or resolve_device(config.device)
-    amp = config.amp and device.type == "cuda"
+    amp = config.amp
     rng = np.random.default_rng(0)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)

@@ -20,6 +20,7 @@ import torch
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.base import SessionRecommender, TargetOp, batch_to
 from embsr_core.training.config import K_VALUES
+from embsr_core.training.precision import precision_for
 
 BYTES_PER_SCORE = 4  # float32
 
@@ -111,14 +112,14 @@ def compute_ranks(
     # The comparison block (bool B×chunk) gets the same budget as the score block.
     item_chunk = max(1, (memory_mb * 2**20) // max(1, step))
     out = np.empty(len(rows), dtype=np.int32)
-    use_amp = amp and device.type == "cuda"
+    precision = precision_for(amp, device)
     try:
         for lo in range(0, len(rows), step):
             if check is not None:
                 check()
             idx = rows[lo : lo + step]
             batch = batch_to(model.collate(split, idx, target_op), device)
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+            with precision.autocast():
                 scores = model.scores(batch)  # B×(n_items+1)
             seen = torch.from_numpy(split.items[idx].astype(np.int64)).to(device) if exclude_seen else None
             ranks = target_ranks(scores, batch["targets"], seen, item_chunk)

@@ -38,9 +38,12 @@ def event_log_lines(event: TrainEvent) -> list[tuple[str, str]]:
         if event.threads:
             workers += f" with {event.threads} processor thread{'s' if event.threads > 1 else ''}"
             workers += " each" if event.world_size > 1 else ""
-        return [("info", f"run {event.run_id} {what} {event.start_epoch}: {event.model_name} on {event.device}"
-                         f"{workers}; {event.n_train:,} training / {event.n_valid:,} validation / "
-                         f"{event.n_test:,} test sessions, up to {event.max_epochs} epochs")]
+        if event.precision != "fp32":
+            workers += f" in {event.precision} mixed precision"
+        lines = [("info", f"run {event.run_id} {what} {event.start_epoch}: {event.model_name} on {event.device}"
+                          f"{workers}; {event.n_train:,} training / {event.n_valid:,} validation / "
+                          f"{event.n_test:,} test sessions, up to {event.max_epochs} epochs")]
+        return lines + ([("warning", event.precision_note)] if event.precision_note else [])
     if isinstance(event, EvaluationEnd):
         split = "validation" if event.split == "valid" else "test"
         loss = f"training loss {event.train_loss:.4f}  " if event.train_loss is not None else ""

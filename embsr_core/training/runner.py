@@ -220,7 +220,7 @@ def evaluate_checkpoint(
         batch_size=config.eval_batch_size,
         exclude_seen=config.exclude_seen_items if exclude_seen_items is None else exclude_seen_items,
         memory_mb=config.eval_memory_mb,
-        amp=config.amp and target.type == "cuda",
+        amp=config.amp,  # compute_ranks applies it where the device pays it back (training/precision.py)
     )
     if record_ranks:
         runs_repo.save_ranks(store, run_id, split, target_op, result.ranks, prep)

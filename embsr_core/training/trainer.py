@@ -70,6 +70,7 @@ from embsr_core.training.metrics import (
     metrics_from_ranks,
     rows_per_block,
 )
+from embsr_core.training.precision import precision_for
 from embsr_core.training.threads import apply_threads
 
 
@@ -216,6 +217,8 @@ class Trainer:
                     start_step=self.progress.global_step,
                     work_before_s=self.progress.elapsed,
                     threads=self.threads,
+                    precision=self.precision.label,
+                    precision_note=self.precision.note,
                 )
             )
             stopped_early = self._train_loop() if self.model.trainable else self._fit_once()
@@ -244,10 +247,7 @@ class Trainer:
         local_procs = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist is not None else 1
         self.threads = apply_threads(cfg.threads, local_procs)  # before any work: it is process-wide
         self.loader_workers = resolve_workers(cfg.loader_workers, self.device)
-        self.use_amp = cfg.amp and self.device.type == "cuda"
-        # bf16 where the GPU has it (no loss scaling needed), else fp16 with the gradient scaler
-        bf16 = self.use_amp and torch.cuda.is_bf16_supported()
-        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.precision = precision_for(cfg.amp, self.device)  # bf16 / fp16 where the hardware pays it back
         for name, split in (("training", self.prepared.train), ("validation", self.prepared.valid)):
             if len(split) == 0:
                 raise ValueError(f"the {name} split of dataset {self.prepared.dataset_name!r} has no sessions")
@@ -273,7 +273,7 @@ class Trainer:
         )
         if model.trainable and self.optimizer is None:
             raise ValueError(f"model {self.model_name} is trainable but has no trainable parameters")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and not bf16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision.scaled)
         distributed = self.dist is not None and model.trainable
         self.train_module = ddp.wrap_ddp(self.model, self.device) if distributed else ddp.LossModule(self.model)
         if self.dist is not None:  # different dropout masks per rank; identical weights come from DDP's broadcast
@@ -441,7 +441,7 @@ class Trainer:
             batch = batch_to(next(stream), self.device)
             assert self.optimizer is not None
             self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device_type="cuda", dtype=self.amp_dtype, enabled=self.use_amp):
+            with self.precision.autocast():
                 loss = self.train_module(batch)
             window.pending.append((b, len(idx), loss.detach()))
             due = len(window.pending) >= every or b + 1 == n_batches
@@ -524,7 +524,7 @@ class Trainer:
             batch_size=cfg.eval_batch_size,
             exclude_seen=cfg.exclude_seen_items,
             memory_mb=cfg.eval_memory_mb,
-            amp=self.use_amp,
+            amp=self.precision.enabled,
         )
         if self.dist is None:
             check = self._check_control if interruptible else None
