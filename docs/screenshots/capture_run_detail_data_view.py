@@ -12,13 +12,9 @@ names only the store's file, so no folder of this machine shows in the pictures.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _shots import isolate_home, open_window, settle
 
 
 def main() -> None:
@@ -30,34 +26,12 @@ def main() -> None:
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    home = tempfile.mkdtemp(prefix="embsr-shots-")  # keep the user's settings untouched
-    for name in ("HOME", "XDG_CONFIG_HOME"):
-        os.environ[name] = home
-
-    from PySide6.QtWidgets import QApplication
-
-    from app.application import create_context, ensure_application
-    from app.main_window import DEFAULT_SIZE, MainWindow
+    isolate_home()
+    from app.main_window import DEFAULT_SIZE
     from embsr_core.store.repository import get_dataset
 
-    ensure_application()
-    context = create_context(cli_url=args.db, theme=args.theme)
-    window = MainWindow(context, persist=False)
-    window.resize(DEFAULT_SIZE)
-    window.store_label.setText(f"Store: {Path(context.store.engine.url.database or 'store').name}")
-    window.show()
-
-    def settle(condition=lambda: True, timeout: float = 60.0) -> None:
-        end = time.time() + timeout
-        while time.time() < end:
-            QApplication.processEvents()
-            if condition():
-                break
-            time.sleep(0.02)
-        for _ in range(10):
-            QApplication.processEvents()
-            time.sleep(0.02)
+    window = open_window(args.db, args.theme)
+    context = window.context
 
     suffix = "" if args.theme == "light" else "_dark"
     window.show_page("runs")

@@ -9,13 +9,9 @@ Playground, the first run compared with the second on a held-out test session.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _shots import isolate_home, open_window, settle
 
 
 def main() -> None:
@@ -24,32 +20,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--test-row", type=int, default=7)
     args = parser.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    home = tempfile.mkdtemp(prefix="embsr-shots-")  # keep the user's settings untouched
-    for name in ("HOME", "XDG_CONFIG_HOME"):
-        os.environ[name] = home
-
-    from PySide6.QtWidgets import QApplication
-
-    from app.application import create_context, ensure_application
-    from app.main_window import DEFAULT_SIZE, MainWindow
-
-    ensure_application()
-    window = MainWindow(create_context(cli_url=args.db, theme="light"), persist=False)
-    window.resize(DEFAULT_SIZE)
-    store = window.context.store
-    window.store_label.setText(f"Store: {Path(store.engine.url.database or 'store').name}")  # no folder of this machine
-    window.show()
-
-    def settle(condition=lambda: True, timeout: float = 60.0) -> None:
-        end = time.time() + timeout
-        while time.time() < end:
-            QApplication.processEvents()
-            if condition():
-                break
-            time.sleep(0.02)
-        for _ in range(5):
-            QApplication.processEvents()
+    isolate_home()
+    window = open_window(args.db, "light")
 
     window.show_page("runs")
     runs = window.page("runs")

@@ -9,13 +9,9 @@ few epochs, so the loss curve, the validation curves in percent and the log are 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _shots import isolate_home, open_window, settle
 
 
 def main() -> None:
@@ -25,25 +21,15 @@ def main() -> None:
     parser.add_argument("--theme", default="light", choices=("light", "dark"))
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    home = tempfile.mkdtemp(prefix="embsr-shots-")
-    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
-        os.environ[name] = home
+    home = isolate_home()
     width, height = (int(v) for v in args.size.lower().split("x"))
-
-    from PySide6.QtWidgets import QApplication
-
-    from app.application import create_context, ensure_application
-    from app.main_window import MainWindow
     from embsr_core.data.demo import import_synthetic
 
-    ensure_application()
-    context = create_context(cli_url=f"sqlite:///{home}/shots.db", theme=args.theme)
-    import_synthetic(context.store, "synthetic demo", n_sessions=600, n_items=80, n_categories=6, seed=3)
-    window = MainWindow(context, persist=False)
-    window.resize(width, height)
-    window.store_label.setText("Store: shots.db")  # no folder of this machine
-    window.show()
+    def add_data(context) -> None:
+        import_synthetic(context.store, "synthetic demo", n_sessions=600, n_items=80, n_categories=6, seed=3)
+
+    window = open_window(f"sqlite:///{home}/shots.db", args.theme, (width, height), before=add_data)
+    context = window.context
     window.show_page("train")
     page = window.page("train")
     page.select_model("EMBSR")
@@ -53,12 +39,7 @@ def main() -> None:
     ended: list[object] = []
     page.runEnded.connect(ended.append)
     page.start()
-    deadline = time.time() + 600
-    while not ended and time.time() < deadline:
-        QApplication.processEvents()
-        time.sleep(0.02)
-    for _ in range(10):
-        QApplication.processEvents()
+    settle(lambda: bool(ended), timeout=600)
     window.grab().save(str(args.out))
     context.runner.shutdown()
     print("saved", args.out)
