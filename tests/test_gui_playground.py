@@ -161,3 +161,26 @@ def test_fifteen_steps_keep_readable_charts_and_whole_item_ids(page, real_runs, 
         text = table.item(r, 1).text()
         assert table.columnWidth(1) >= table.fontMetrics().horizontalAdvance(text)
         assert table.item(r, 1).toolTip() == text
+
+
+def test_long_run_names_do_not_widen_the_page_past_the_window(page, real_runs, qtbot):
+    """A leaderboard's runs have long names; the choosers, the table titles and the verdict line shorten
+    or wrap them so the page still fits a 1280-pixel window beside the sidebar."""
+    from embsr_core.store import runs_repo
+
+    long_names = {r: f"board 85abcd0bd3 {'EMBSR' if k == 0 else 'SGNN-Self'} #{k} lr=0.001 dropout=0.1 w_k=12.0 "
+                     "mask_prob=0.2 a name as long as a tuned trial gets" for k, r in enumerate(real_runs.run_ids)}
+    for run_id, name in long_names.items():
+        runs_repo.update_run(real_runs.store, run_id, name=name)
+    page.reload_runs()
+    embsr, sgnn = real_runs.run_ids
+    page.compare_combo.setCurrentIndex(page.compare_combo.findData(sgnn))
+    qtbot.waitUntil(lambda: page.other is not None, timeout=WAIT_MS)
+    page.sample_test(row=0)
+    _idle(page, qtbot)
+    assert page.minimumSizeHint().width() <= 1280 - 220, page.minimumSizeHint()
+    title = page.pred_titles[1]
+    assert title.full_text().startswith(f"#{sgnn} {long_names[sgnn]}") and title.toolTip() == title.full_text()
+    page.resize(1060, 760)
+    _idle(page, qtbot)
+    assert title.shown_text().endswith("…") and len(title.shown_text()) < len(title.full_text())

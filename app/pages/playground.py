@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.pages.base import Page, card
+from app.widgets.elided_label import ElidedLabel
 from app.widgets.explain_views import GateBars, Heatmap
 from app.workers import TaskRunner
 from embsr_core import reports
@@ -147,6 +148,9 @@ class PlaygroundPage(Page):
         self.run_combo.setMinimumWidth(260)
         self.compare_combo = QComboBox(self)
         self.compare_combo.setMinimumWidth(220)
+        for combo in (self.run_combo, self.compare_combo):  # long run names (a leaderboard's) must not widen the page
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(24)
         self.compare_combo.setToolTip("Show a second run's predictions on the same session")
         self.k_spin = QSpinBox(self)
         self.k_spin.setRange(1, 100)
@@ -237,10 +241,10 @@ class PlaygroundPage(Page):
         tables = QHBoxLayout()
         tables.setSpacing(10)
         self.pred_tables: list[QTableWidget] = []
-        self.pred_titles: list[QLabel] = []
+        self.pred_titles: list[ElidedLabel] = []
         for _ in range(2):
             box = QVBoxLayout()
-            title = QLabel(right)
+            title = ElidedLabel(right)  # long run names are shortened, not widening the page
             title.setObjectName("CardTitle")
             table = QTableWidget(0, 5, right)
             table.setHorizontalHeaderLabels(["#", "Item", "Category", "Score", "Seen"])
@@ -262,6 +266,7 @@ class PlaygroundPage(Page):
             self.pred_titles.append(title)
         self.status = QLabel(right)
         self.status.setObjectName("Muted")
+        self.status.setWordWrap(True)  # one long line (two runs' verdicts) widened the page past the window
 
         self.why_tabs = QTabWidget(right)
         self.attention_view = Heatmap(self, title="Attention: what each step (row) draws on (columns)")
