@@ -393,6 +393,11 @@ def wilcoxon_p_value(
 # --------------------------------------------------------------------------------------------------
 
 
+def export_frame_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Any table as the project's CSV files are written (UTF-8, header row, full precision, atomic)."""
+    return _write_csv(frame, path)
+
+
 def _write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     if path.parent and not path.parent.exists():

@@ -58,3 +58,16 @@ def test_tune_and_leaderboard_record_runs(dataset: str, tmp_path) -> None:
     assert "[1/2] S-POP" in board and "[2/2] SKNN" in board and "Wilcoxon p" in board and "(chosen)" in board
     again = invoke(["leaderboard", dataset, "--models", "S-POP,SKNN", "--trials", "1", *FAST])
     assert "already done (kept)" in again
+
+
+def test_leaderboard_over_seeds_prints_mean_and_sd_and_writes_them(dataset: str, tmp_path) -> None:
+    args = ["leaderboard", dataset, "--models", "S-POP,NARM", "--trials", "1", *FAST]
+    invoke(args)  # one seed first: the board is tuned once
+    csv_file = tmp_path / "seeds.csv"
+    out = invoke([*args, "--seeds", "2", "--csv", str(csv_file)])
+    assert "already done (kept)" in out and "the best configuration again with seed 43: training" in out
+    assert "over seeds" in out and " ± " in out and "(best)" in out
+    header, *rows = csv_file.read_text(encoding="utf-8").splitlines()
+    assert header.startswith("model,n_seeds,run_ids,H@1 mean,H@1 sd") and "wilcoxon_p_vs_best" in header
+    assert sorted(r.split(",")[:2] for r in rows) == [["NARM", "2"], ["S-POP", "1"]]
+    assert "--seeds" in invoke(["leaderboard", "--help"])

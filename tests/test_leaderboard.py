@@ -132,3 +132,50 @@ def test_a_board_continues_across_execution_settings_and_under_its_former_name(t
     leaderboard(legacy_store, data, ["S-POP"], n_trials=1, train_config=FAST, name=former, checkpoint_root=tmp_path)
     continued = leaderboard(legacy_store, data, ["S-POP"], n_trials=1, train_config=FAST, checkpoint_root=tmp_path)
     assert continued.name == former and continued.statuses == {"S-POP": "skipped"}
+
+
+def test_seeds_repeat_each_tuned_configuration_and_average_over_them(tmp_path: Path) -> None:
+    """seeds = 3: each trained model's best configuration again with seeds +1 and +2 (fitted S-POP once),
+    mean ± sd over the runs, Wilcoxon on per-session scores averaged over seeds; a one-seed board is
+    extended later without tuning again, and a rerun trains nothing."""
+    import numpy as np
+
+    from embsr_core.reports import run_infos, summary_values
+
+    tiny, store, data = ensure_tiny_model(), tiny_store(tmp_path), tiny_prepared()
+    models = ["S-POP", tiny]
+    first = leaderboard(store, data, models, n_trials=1, train_config=FAST, checkpoint_root=tmp_path)
+    assert first.seed_table is None and first.seed_cells == {}
+    tuned = len(runs_repo.list_runs(store, model_name=tiny))
+    seen: list[BoardProgress] = []
+    three = leaderboard(store, data, models, n_trials=1, train_config=FAST, checkpoint_root=tmp_path, seeds=3,
+                        on_progress=seen.append)
+    lines = [board_progress_line(p) for p in seen]
+    assert three.name == first.name and three.statuses == {"S-POP": "skipped", tiny: "skipped"}
+    assert len(runs_repo.list_runs(store, model_name=tiny)) == tuned + 2  # two more seeds, no new tuning
+    runs = three.seed_cells[tiny]
+    assert runs[0] == first.cells[tiny] and len(runs) == 3 and three.seed_cells["S-POP"] == [first.cells["S-POP"]]
+    seeds = [runs_repo.get_run(store, r).config["train"]["seed"] for r in runs]
+    assert seeds == [FAST.seed, FAST.seed + 1, FAST.seed + 2]
+    best_config = runs_repo.get_run(store, runs[0]).config["model"]
+    assert all(runs_repo.get_run(store, r).config["model"] == best_config for r in runs)
+    assert any(f"again with seed {FAST.seed + 1}: training" in line for line in lines)
+    assert [p.seed for p in seen if p.seed is not None] == [FAST.seed + 1, FAST.seed + 2]
+    assert not any(p.eta_is_bound for p in seen)  # repeated seeds: the ETA is an estimate, said with ≈
+
+    table = three.seed_table
+    assert table is not None and set(table.models) == set(models)
+    values, _ = summary_values(store, run_infos(store, runs), [("hit", 20)], "best", split="test")
+    mean, sd = table.value(tiny, ("hit", 20))
+    assert mean == float(np.mean(values)) and sd == float(np.std(values, ddof=1))
+    assert np.isnan(table.value("S-POP", ("hit", 20))[1])  # one run: no sd
+    other = next(m for m in models if m != table.chosen)
+    assert table.p_values[other] is None or 0.0 <= table.p_values[other] <= 1.0  # type: ignore[operator]
+    frame = table.frame()
+    assert list(frame["n_seeds"]) == [len(table.runs[m]) for m in table.models] and "H@20 sd" in frame.columns
+
+    again = leaderboard(store, data, models, n_trials=1, train_config=FAST, checkpoint_root=tmp_path, seeds=3)
+    assert again.seed_cells == three.seed_cells
+    assert len(runs_repo.list_runs(store, model_name=tiny)) == tuned + 2  # nothing trained again
+    with pytest.raises(ValueError, match="seeds"):
+        leaderboard(store, data, models, n_trials=1, train_config=FAST, seeds=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from embsr_core.models.registry import get_spec, list_specs
 from embsr_core.training.events import ControlToken, EvaluationEnd, TrainEvent, cancel_on_sigint
 
 if TYPE_CHECKING:
+    from embsr_core.training.board_seeds import SeedTable
     from embsr_core.training.leaderboard import BoardProgress
     from embsr_core.training.tuning import TuneProgress, TuneResult
 
@@ -170,12 +172,16 @@ def tune_command(cli: CliContext, dataset: str, model: str, budget: str | None, 
               help="Name of the board (default: fixed by the data and settings, so a rerun continues it)")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table (every metric, Wilcoxon p-values) to this CSV file")
+@click.option("--seeds", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Train each model's tuned configuration with this many seeds (the --seed, then the next "
+                   "ones) and show mean ± sd over them; tuning stays on the first, so a finished board gains "
+                   "seeds without being tuned again")
 @prep_options
 @train_options
 @pass_cli
 def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trials: int | None,
                         models_text: str | None, pruner: str, board: str | None, csv_path: Path | None,
-                        preset: str | None,
+                        seeds: int, preset: str | None,
                         min_support: int | None, max_len: int | None, split: str | None,
                         **train_values: Any) -> None:
     """Compare all models on DATASET: same tuning budget and seed each, then Table III on test with
@@ -190,8 +196,9 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
     Examples:
       embsr leaderboard "Demo (synthetic)" --budget 30m
       embsr leaderboard jd-sample --trials 5 --models EMBSR,SGNN-HN,BERT4Rec,S-POP --max-epochs 20
+      embsr leaderboard jd-sample --budget 30m --seeds 3      # mean ± sd over seeds 42, 43, 44
     """
-    from embsr_core.reports import export_comparison_csv
+    from embsr_core.reports import export_comparison_csv, export_frame_csv
     from embsr_core.training.leaderboard import board_progress_line, leaderboard, table3_models
 
     if models_text is None:
@@ -220,19 +227,49 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
         try:
             result = leaderboard(store, prepared, models, budget_s=budget_s, n_trials=n_trials, train_config=config,
                                  name=board, pruner=pruner, dataset_id=ds.id, callback=EpochLine(),
-                                 on_progress=on_progress, control=control)
+                                 on_progress=on_progress, control=control, seeds=seeds)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     if result.run_ids:
         click.echo(f"board {result.name!r}:")
         click.get_current_context().invoke(runs_compare, run_ids=tuple(str(r) for r in result.run_ids),
                                            significance=len(result.run_ids) > 1)
+        if result.seed_table is not None:
+            _print_seed_table(result.seed_table)
         if csv_path is not None:
             try:
-                written = export_comparison_csv(store, result.run_ids, csv_path, split="test")
+                if result.seed_table is not None:
+                    written = export_frame_csv(result.seed_table.frame(), csv_path)
+                else:
+                    written = export_comparison_csv(store, result.run_ids, csv_path, split="test")
             except (OSError, ValueError) as exc:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"table written to {written}")
     if result.cancelled:
         click.echo(f"cancelled; run the same command again to continue board {result.name!r}", err=True)
         sys.exit(130)
+
+
+def _print_seed_table(table: SeedTable) -> None:
+    """Mean ± sd in % over each model's seeds; p = Wilcoxon of the per-session metric (mean over seeds)."""
+    shown = [c for c in table.columns if c[1] in (5, 10, 20)]
+    metric = f"{'H' if table.significance_metric[0] == 'hit' else 'M'}@{table.significance_metric[1]}"
+    click.echo(f"over seeds (test, % mean ± sd, * best, + second best; p = Wilcoxon of per-session {metric}, "
+               f"averaged over seeds, against {table.chosen}):")
+    labels = [table.labels[table.columns.index(c)] for c in shown]
+    rows = []
+    for i, model in enumerate(table.models):
+        cells = []
+        for column in shown:
+            mean, sd = table.value(model, column)
+            j = table.columns.index(column)
+            mark = "*" if table.best[i, j] else ("+" if table.second[i, j] else " ")
+            cells.append(f"{100 * mean:.2f}" + ("" if math.isnan(sd) else f" ± {100 * sd:.2f}") + mark)
+        p = table.p_values.get(model)
+        rows.append([model, str(len(table.runs[model])), *cells,
+                     "(best)" if model == table.chosen else ("–" if p is None else f"{p:.3g}")])
+    header = ["Model", "seeds", *labels, "p"]
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        cells = (v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(r, widths, strict=True)))
+        click.echo("  ".join(cells))

@@ -21,6 +21,7 @@ from embsr_core.data.prepared import PreparedDataset
 from embsr_core.models.registry import get_spec, list_specs
 from embsr_core.reports import ComparisonTable, comparison_table
 from embsr_core.store.engine import Store
+from embsr_core.training.board_seeds import SeedTable, board_seeds, seed_runs, seed_table
 from embsr_core.training.checkpoints import prepared_hash
 from embsr_core.training.config import TrainConfig
 from embsr_core.training.events import Callback, ControlToken
@@ -28,6 +29,7 @@ from embsr_core.training.tuning import (
     MAX_NAME,
     TuneProgress,
     TuneResult,
+    is_trainable,
     load_study_state,
     mark_study,
     tune,
@@ -53,7 +55,9 @@ class BoardProgress:
     status: str  # running / done / skipped (done in an earlier session) / failed / cancelled
     tune: TuneProgress | None
     best_run_id: int | None
-    eta_s: float | None  # seconds left for the whole board (an upper bound with a time budget)
+    eta_s: float | None  # seconds left for the whole board (an upper bound with a time budget and one seed)
+    seed: int | None = None  # the seed being trained when the tuned configuration is repeated (``seeds`` > 1)
+    eta_is_bound: bool = True  # False when repeated seeds make ``eta_s`` an estimate
 
 
 @dataclass
@@ -65,6 +69,8 @@ class BoardResult:
     table: ComparisonTable | None  # None when fewer than one model has a run
     cancelled: bool
     tune_results: dict[str, TuneResult] = field(default_factory=dict)  # the models tuned in this session
+    seed_cells: dict[str, list[int]] = field(default_factory=dict)  # seeds > 1: each model's run per seed
+    seed_table: SeedTable | None = None  # seeds > 1: mean ± sd over them
 
     @property
     def run_ids(self) -> list[int]:
@@ -127,10 +133,14 @@ def leaderboard(
     on_progress: BoardCallback | None = None,
     control: ControlToken | None = None,
     significance_metric: tuple[str, int] = ("mrr", 20),
+    seeds: int = 1,
 ) -> BoardResult:
     """Tune every model in ``models`` (default: :func:`table3_models`) with ``budget_s / len(models)``
     seconds and/or ``n_trials`` trials each, then build Table III over the models' best runs.
 
+    With ``seeds`` > 1 each trained model's best configuration is trained again with the next seeds
+    (tuning stays on the first) and :attr:`BoardResult.seed_table` gives mean ± sd over them; the
+    board's name does not depend on it, so a finished board gains seeds without being tuned again.
     A cancel on ``control`` stops the running trial and the board; a rerun continues it.
     """
     models = list(models) if models else table3_models()
@@ -143,6 +153,7 @@ def leaderboard(
     if budget_s is None and n_trials is None:
         raise ValueError("give a time budget or a number of trials per model")
     base = train_config or TrainConfig()
+    board_seeds(base, seeds)  # refuses fewer than one
     control = control or ControlToken()
     per_model = None if budget_s is None else budget_s / len(models)
     board = name or _board_to_continue(store, models, board_name(prepared, per_model, n_trials, base),
@@ -151,23 +162,56 @@ def leaderboard(
     statuses: dict[str, str] = {}
     results: dict[str, TuneResult] = {}
     durations: list[float] = []  # seconds of each model finished in this session
+    seed_durations: list[float] = []  # seconds of each repeated-seed training of this session
+    seed_cells: dict[str, list[int]] = {}
     cancelled = False
 
     def eta(index: int, current_elapsed: float) -> float | None:
         left = len(models) - index - 1
+        repeats = 0.0
+        if seeds > 1:  # the repeated trainings still to come, at the mean seen so far (0 before the first)
+            mean_seed = sum(seed_durations) / len(seed_durations) if seed_durations else 0.0
+            repeats = (left + 1) * (seeds - 1) * mean_seed
         if per_model is not None:
-            return max(0.0, per_model - current_elapsed) + left * per_model
+            return max(0.0, per_model - current_elapsed) + left * per_model + repeats
         if durations:
             mean = sum(durations) / len(durations)
-            return max(0.0, mean - current_elapsed) + left * mean
+            return max(0.0, mean - current_elapsed) + left * mean + repeats
         return None
 
-    def emit(model: str, index: int, status: str, tune_progress: TuneProgress | None, elapsed: float) -> None:
+    def emit(model: str, index: int, status: str, tune_progress: TuneProgress | None, elapsed: float,
+             seed: int | None = None) -> None:
         if tune_progress is not None and tune_progress.trial.duplicate:
             return  # a re-proposed known configuration trained nothing
         if on_progress is not None:
             on_progress(BoardProgress(board, model, index, len(models), status, tune_progress, cells.get(model),
-                                      eta(index, elapsed)))
+                                      eta(index, elapsed), seed, seeds == 1))
+
+    def repeat_seeds(model: str, index: int, study: str) -> bool:
+        """The model's cell over every seed (False: cancelled)."""
+        best = cells.get(model)
+        if seeds == 1 or best is None:
+            return True
+        if not is_trainable(model):  # fitted models (S-POP, SKNN) give the same result for every seed
+            seed_cells[model] = [best]
+            return True
+        started: list[float] = []
+
+        def on_seed(seed: int) -> None:
+            if started:
+                seed_durations.append(time.monotonic() - started[-1])
+            started.append(time.monotonic())
+            emit(model, index, "running", None, per_model or 0.0, seed)
+
+        runs = seed_runs(store, prepared, model, study, best, base, seeds, execution=sorted(EXECUTION_SETTINGS),
+                         dataset_id=dataset_id, checkpoint_root=checkpoint_root, callback=callback, control=control,
+                         on_seed=on_seed)
+        if started and runs is not None:
+            seed_durations.append(time.monotonic() - started[-1])
+        if runs is None:
+            return False
+        seed_cells[model] = runs
+        return True
 
     for index, model in enumerate(models):
         study = study_name_for(board, model)
@@ -176,6 +220,10 @@ def leaderboard(
         if state is not None and state.user_attrs.get("done") and state.user_attrs.get("best_run_id") is not None:
             cells[model] = state.user_attrs.get("best_run_id")
             statuses[model] = "skipped"
+            if not repeat_seeds(model, index, study):
+                statuses[model] = "cancelled"
+                cancelled = True
+                break
             emit(model, index, "skipped", None, per_model or 0.0)
             continue
         if control.cancelled:
@@ -202,6 +250,11 @@ def leaderboard(
         statuses[model] = "done" if result.best_run_id is not None else "failed"
         mark_study(store, study, done=True, best_run_id=result.best_run_id)
         durations.append(time.monotonic() - started)
+        if not repeat_seeds(model, index, study):
+            statuses[model] = "cancelled"
+            emit(model, index, "cancelled", None, result.elapsed_s)
+            cancelled = True
+            break
         emit(model, index, statuses[model], None, result.elapsed_s)
 
     run_ids = [r for r in cells.values() if r is not None]
@@ -209,13 +262,16 @@ def leaderboard(
     if run_ids:
         table = comparison_table(store, run_ids, split="test", significance=len(run_ids) > 1,
                                  significance_metric=significance_metric)
-    return BoardResult(board, models, cells, statuses, table, cancelled, results)
+    over_seeds = seed_table(store, seed_cells, significance_metric=significance_metric) if seed_cells else None
+    return BoardResult(board, models, cells, statuses, table, cancelled, results, seed_cells, over_seeds)
 
 
 def board_progress_line(p: BoardProgress) -> str:
     """One human line for a terminal or a log view."""
     head = f"[{p.index + 1}/{p.n_models}] {p.model_name}"
-    eta = "" if p.eta_s is None else f"  board ETA ≤ {p.eta_s / 60:.1f} min"
+    eta = "" if p.eta_s is None else f"  board ETA {'≤' if p.eta_is_bound else '≈'} {p.eta_s / 60:.1f} min"
+    if p.seed is not None:
+        return f"{head} the best configuration again with seed {p.seed}: training{eta}"
     if p.tune is None:
         what = {"running": "started", "skipped": "already done (kept)", "done": "done", "failed": "no trial finished",
                 "cancelled": "cancelled"}[p.status]
