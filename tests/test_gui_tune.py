@@ -113,7 +113,7 @@ def test_leaderboard_page_trains_with_the_patience_shown(qtbot, context, monkeyp
     _dataset(context)
     seen: list[TrainConfig] = []
     monkeypatch.setattr(page_module, "leaderboard_job",
-                        lambda store, ds, models, budget, config, **_: seen.append(config))
+                        lambda store, ds, models, budget, config, *_, **__: seen.append(config))
     page = LeaderboardPage(context)
     qtbot.addWidget(page)
     page.show()
@@ -139,3 +139,28 @@ def test_train_page_tune_button_opens_the_dialog(qtbot, window) -> None:  # noqa
     assert dialog.request.model_name == train.model_combo.currentData()
     dialog.close()
     assert "leaderboard" in window.page_ids()
+
+
+def test_leaderboard_page_over_seeds_shows_mean_and_spread(qtbot, context) -> None:  # noqa: F811
+    _dataset(context)
+    page = LeaderboardPage(context)
+    qtbot.addWidget(page)
+    page.resize(1180, 760)
+    page.show()
+    page.reload_datasets()
+    page.set_models(["S-POP", "NARM"])
+    page.minutes.setValue(1)
+    page.epochs.setValue(1)
+    page.seeds.setValue(2)
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    assert not page.seeds.isEnabled()
+    wait_until(qtbot, lambda: page.task is not None and page.task.is_done(), 120_000)
+    assert page.task.state == "finished", page.status.text()
+    rows = {page.result_table.item(r, 0).text(): r for r in range(page.result_table.rowCount())}
+    assert set(rows) == {"S-POP", "NARM"}
+    narm = rows["NARM"]
+    assert " ± " in page.result_table.item(narm, 3).text()  # H@20 over two seeds
+    assert len(page.result_table.item(narm, 8).text().split(", ")) == 2  # its two runs
+    assert " ± " not in page.result_table.item(rows["S-POP"], 3).text()  # fitted: one run serves every seed
+    assert "over each model's seeds" in page.result_note.text()
+    _save(page, "leaderboard_seeds.png")

@@ -42,6 +42,7 @@ from embsr_core.reports import ComparisonTable
 from embsr_core.store import Store
 from embsr_core.store.repository import list_datasets
 from embsr_core.training import TrainConfig
+from embsr_core.training.board_seeds import SeedTable
 from embsr_core.training.leaderboard import BoardProgress, BoardResult, leaderboard, table3_models
 
 MODEL_COLUMNS = ("Model", "Status", "Tries", "Best valid H@20", "Run")
@@ -51,14 +52,14 @@ STATUS_TEXT = {"running": "tuning…", "done": "done", "skipped": "done earlier 
 
 
 def leaderboard_job(store: Store, dataset_id: int, models: list[str], budget_s: float, train_config: TrainConfig,
-                    *, progress: Any, cancel: CancelToken) -> BoardResult | None:
+                    seeds: int = 1, *, progress: Any, cancel: CancelToken) -> BoardResult | None:
     """Prepare the dataset (its default preset) and run the board; progress events go to ``progress``."""
     progress(Preparing(str(dataset_id), "default"))
     prepared = prepare_dataset(store, dataset_id)
     if cancel.cancelled:
         return None
     return leaderboard(store, prepared, models, budget_s=budget_s, train_config=train_config, dataset_id=dataset_id,
-                       on_progress=progress, control=cancel)
+                       on_progress=progress, control=cancel, seeds=seeds)
 
 
 def _minutes(seconds: float) -> str:
@@ -68,7 +69,7 @@ def _minutes(seconds: float) -> str:
 class LeaderboardPage(Page):
     page_id = "leaderboard"
     title = "Leaderboard"
-    subtitle = ("Compare all models on one dataset: each model gets the same tuning time and seed, then all are "
+    subtitle = ("Compare all models on one dataset: each model gets the same tuning time and seeds, then all are "
                 "scored on the test sessions. Started again with the same settings, an interrupted comparison "
                 "continues where it stopped.")
     icon_name = "leaderboard"
@@ -111,6 +112,13 @@ class LeaderboardPage(Page):
         self.patience.setToolTip("A try stops early after this many epochs without a better validation score "
                                  "(the command line's --patience)")
         form.addRow("Stop if no gain", self.patience)
+        self.seeds = QSpinBox(setup)
+        self.seeds.setRange(1, 10)
+        self.seeds.setValue(1)
+        self.seeds.setToolTip("Train each model's best settings again with this many seeds and show the mean ± "
+                              "spread: a difference that survives other seeds is not the luck of one start. "
+                              "Tuning is done once; a finished comparison gains seeds without tuning again")
+        form.addRow("Seeds", self.seeds)
         setup_layout.addLayout(form)
         setup_layout.addWidget(QLabel("Models (the paper's Table III is ticked)", setup))
         self.models = QListWidget(setup)
@@ -162,8 +170,10 @@ class LeaderboardPage(Page):
         # a wrapped label may otherwise be squeezed below its lines when the page is short
         self.result_note.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         result_layout.addWidget(self.result_note)
-        labels = ["Model"] + [f"{'H' if m == 'hit' else 'M'}@{k}" for m, k in SHOWN] + ["Wilcoxon p", "Run"]
+        labels = ["Model"] + [f"{'H' if m == 'hit' else 'M'}@{k}" for m, k in SHOWN] + ["p", "Run"]
         self.result_table = self._table(result_card, labels, "BoardTable")
+        self.result_table.horizontalHeaderItem(len(labels) - 2).setToolTip(
+            "Wilcoxon signed-rank p-value of the model's per-session M@20 against the best model's")
         result_layout.addWidget(self.result_table, 1)
         right.addWidget(result_card, 1)
         columns.addLayout(right, 1)
@@ -242,7 +252,8 @@ class LeaderboardPage(Page):
         busy = self._runner().is_busy()
         self.status.setText("Waiting for the running training to end…" if busy else "Preparing the data…")
         task = self._runner().submit(leaderboard_job, store, int(dataset_id), models, 60.0 * self.minutes.value(),
-                                     config, name=f"Leaderboard on {self.dataset_combo.currentText()}")
+                                     config, self.seeds.value(),
+                                     name=f"Leaderboard on {self.dataset_combo.currentText()}")
         task.progress.connect(self._on_progress)
         task.finished.connect(self._on_done)
         task.cancelled.connect(self._on_done)
@@ -265,7 +276,7 @@ class LeaderboardPage(Page):
         ok = self.context.store is not None and self.dataset_combo.count() > 0 and bool(self.chosen_models())
         self.start_button.setEnabled(ok and not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.dataset_combo, self.minutes, self.epochs, self.patience, self.models):
+        for widget in (self.dataset_combo, self.minutes, self.epochs, self.patience, self.seeds, self.models):
             widget.setEnabled(not running)
 
     # progress (GUI thread) -------------------------------------------------------------------------
@@ -302,6 +313,9 @@ class LeaderboardPage(Page):
         self.progress.setValue(int(1000 * min(1.0, fraction)))
         eta = "" if event.eta_s is None else f" · about {_minutes(event.eta_s)} left at most"
         doing = f"tuning {event.model_name}" if event.status == "running" else f"{event.model_name} {event.status}"
+        if event.seed is not None:
+            doing = f"{event.model_name}: its best settings again with seed {event.seed}"
+            eta = "" if event.eta_s is None else f" · about {_minutes(event.eta_s)} left (estimate)"
         self.status.setText(f"Model {event.index + 1} of {event.n_models}: {doing}{eta}")
 
     @Slot(object)
@@ -316,7 +330,9 @@ class LeaderboardPage(Page):
         else:
             self.progress.setValue(1000)
             self.status.setText(f"Finished: {len(result.run_ids)} of {len(result.models)} models have a result.")
-        if result.table is not None:
+        if result.seed_table is not None:
+            self.show_seed_table(result.seed_table)
+        elif result.table is not None:
             self.show_table(result.table)
 
     @Slot(str)
@@ -351,5 +367,36 @@ class LeaderboardPage(Page):
             self.result_table.setItem(row, len(SHOWN) + 2, QTableWidgetItem(str(info.id)))
         self.result_note.setText(
             f"Values in % on the test sessions, at each model's best validation epoch; bold = best, underlined = "
-            f"second best. Wilcoxon p: paired signed-rank test of each model's per-session M@20 against {chosen} "
+            f"second best. p: Wilcoxon paired signed-rank test of each model's per-session M@20 against {chosen} "
             "(below 0.05: the difference is unlikely to be chance). Each row is a run on the Runs page.")
+
+    def show_seed_table(self, table: SeedTable) -> None:
+        """Table III over seeds: mean ± sd per cell, best bold, second underlined, p against the strongest."""
+        self.result_table.setRowCount(0)
+        for i, model in enumerate(table.models):
+            row = self.result_table.rowCount()
+            self.result_table.insertRow(row)
+            self.result_table.setItem(row, 0, QTableWidgetItem(model))
+            for c, col in enumerate(SHOWN, start=1):
+                j = table.columns.index(col) if col in table.columns else None
+                mean, sd = (math.nan, math.nan) if j is None else (float(table.mean[i, j]), float(table.sd[i, j]))
+                text = "–" if not math.isfinite(mean) else f"{100 * mean:.2f}"
+                if math.isfinite(sd):
+                    text += f" ± {100 * sd:.2f}"
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if j is not None and (table.best[i, j] or table.second[i, j]):
+                    font = QFont(item.font())
+                    font.setBold(bool(table.best[i, j]))
+                    font.setUnderline(bool(table.second[i, j]))
+                    item.setFont(font)
+                self.result_table.setItem(row, c, item)
+            p = table.p_values.get(model)
+            text = "best" if model == table.chosen else ("–" if p is None else f"{p:.3g}")
+            self.result_table.setItem(row, len(SHOWN) + 1, QTableWidgetItem(text))
+            self.result_table.setItem(row, len(SHOWN) + 2, QTableWidgetItem(", ".join(map(str, table.runs[model]))))
+        self.result_note.setText(
+            f"Values in % on the test sessions: the mean ± standard deviation over each model's seeds (one value: "
+            f"a model that gives the same result for every seed, or one seed); bold = best, underlined = second "
+            f"best. p: Wilcoxon test of each model's per-session M@20, averaged over its seeds, against {table.chosen} "
+            "(below 0.05: the difference is unlikely to be chance). The runs are on the Runs page.")
