@@ -179,3 +179,22 @@ def test_seeds_repeat_each_tuned_configuration_and_average_over_them(tmp_path: P
     assert len(runs_repo.list_runs(store, model_name=tiny)) == tuned + 2  # nothing trained again
     with pytest.raises(ValueError, match="seeds"):
         leaderboard(store, data, models, n_trials=1, train_config=FAST, seeds=0)
+
+
+def test_a_cancel_while_repeating_seeds_stops_the_board_and_a_rerun_adds_only_what_is_missing(tmp_path: Path) -> None:
+    tiny, store, data = ensure_tiny_model(), tiny_store(tmp_path), tiny_prepared()
+    control = ControlToken()
+
+    def cancel_at_the_second_repeat(p: BoardProgress) -> None:
+        if p.seed == FAST.seed + 2:
+            control.cancel()  # before that seed's training starts
+
+    first = leaderboard(store, data, [tiny], n_trials=1, train_config=FAST, name="s", checkpoint_root=tmp_path,
+                        seeds=3, on_progress=cancel_at_the_second_repeat, control=control)
+    assert first.cancelled and first.statuses == {tiny: "cancelled"} and first.seed_table is None
+    trained = len(runs_repo.list_runs(store, model_name=tiny))
+    again = leaderboard(store, data, [tiny], n_trials=1, train_config=FAST, name="s", checkpoint_root=tmp_path,
+                        seeds=3)
+    assert not again.cancelled and again.statuses == {tiny: "skipped"} and len(again.seed_cells[tiny]) == 3
+    finished = [r for r in runs_repo.list_runs(store, model_name=tiny) if r.status == "finished"]
+    assert len(finished) >= 3 and len(runs_repo.list_runs(store, model_name=tiny)) <= trained + 1
