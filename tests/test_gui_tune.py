@@ -18,6 +18,7 @@ from embsr_core.data.from_store import default_preset
 from embsr_core.store import runs_repo
 from embsr_core.store.repository import get_dataset
 from embsr_core.training import TrainConfig
+from embsr_core.training.leaderboard import BoardProgress
 
 torch.set_num_threads(1)
 SHOTS = os.environ.get("EMBSR_SCREENSHOTS")  # a folder to save the screens into, when set
@@ -163,4 +164,8 @@ def test_leaderboard_page_over_seeds_shows_mean_and_spread(qtbot, context) -> No
     assert len(page.result_table.item(narm, 8).text().split(", ")) == 2  # its two runs
     assert " ± " not in page.result_table.item(rows["S-POP"], 3).text()  # fitted: one run serves every seed
     assert "over each model's seeds" in page.result_note.text()
+    narm_row = next(r for r in range(page.model_table.rowCount()) if page.model_table.item(r, 0).text() == "NARM")
+    assert page.model_table.item(narm_row, 1).text() == "done"
+    page._on_progress(BoardProgress("b", "NARM", 1, 2, "running", None, None, None, seed=43))  # as while repeating
+    assert page.model_table.item(narm_row, 1).text() == "seed 43…" and "seed 43" in page.status.text()
     _save(page, "leaderboard_seeds.png")

@@ -280,13 +280,15 @@ class LeaderboardPage(Page):
             widget.setEnabled(not running)
 
     # progress (GUI thread) -------------------------------------------------------------------------
-    def _set_model_row(self, model: str, status: str, tries: str, best: str, run: str) -> None:
+    def _set_model_row(self, model: str, status: str, tries: str, best: str, run: str, *,
+                       seed: int | None = None) -> None:
         row = self._rows.get(model)
         if row is None:
             row = self.model_table.rowCount()
             self.model_table.insertRow(row)
             self._rows[model] = row
-        for col, text in enumerate((model, STATUS_TEXT.get(status, status), tries, best, run)):
+        shown = f"seed {seed}…" if seed is not None else STATUS_TEXT.get(status, status)
+        for col, text in enumerate((model, shown, tries, best, run)):
             old = self.model_table.item(row, col)
             if text or old is None or col == 1:  # a model's end message keeps its last tries / best values
                 self.model_table.setItem(row, col, QTableWidgetItem(text))
@@ -305,7 +307,7 @@ class LeaderboardPage(Page):
             if p.best is not None and p.best.valid:
                 best = f"{100 * p.best.valid.get('hit@20', math.nan):.2f} %"
         run = "" if event.best_run_id is None or event.status == "running" else str(event.best_run_id)
-        self._set_model_row(event.model_name, event.status, tries, best, run)
+        self._set_model_row(event.model_name, event.status, tries, best, run, seed=event.seed)
         finished = event.index + (0 if event.status == "running" else 1)
         fraction = finished / event.n_models
         if event.status == "running" and p is not None and p.budget_s:

@@ -220,11 +220,15 @@ def leaderboard(
         if state is not None and state.user_attrs.get("done") and state.user_attrs.get("best_run_id") is not None:
             cells[model] = state.user_attrs.get("best_run_id")
             statuses[model] = "skipped"
+            emit(model, index, "skipped", None, per_model or 0.0)
+            before = len(seed_durations)
             if not repeat_seeds(model, index, study):
                 statuses[model] = "cancelled"
+                emit(model, index, "cancelled", None, per_model or 0.0)
                 cancelled = True
                 break
-            emit(model, index, "skipped", None, per_model or 0.0)
+            if len(seed_durations) > before:  # seeds were trained after the kept tuning: its row ends again
+                emit(model, index, "skipped", None, per_model or 0.0)
             continue
         if control.cancelled:
             cancelled = True
