@@ -215,8 +215,12 @@ class LeaderboardPage(Page):
     @Slot()
     def _update_share(self, *_args: object) -> None:
         n = len(self.chosen_models())
-        self.share.setText(f"{n} models · {_minutes(60 * self.minutes.value() / n)} of tuning each" if n
-                           else "Tick at least one model.")
+        if not n:
+            text = "Tick at least one model."
+        else:
+            share = _minutes(60 * self.minutes.value() / n)
+            text = f"1 model · {share} of tuning" if n == 1 else f"{n} models · {share} of tuning each"
+        self.share.setText(text)
         self._update_buttons()
 
     def on_shown(self) -> None:

@@ -217,7 +217,7 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
     store = cli.store
     ds, prepared = _prepared_from_options(store, dataset, preset, min_support, max_len, split)
     share = "" if budget_s is None else f", {budget_s / len(models) / 60:.1f} min each"
-    click.echo(f"leaderboard on {ds.name!r}: {len(models)} models{share}")
+    click.echo(f"leaderboard on {ds.name!r}: {len(models)} model{'' if len(models) == 1 else 's'}{share}")
 
     def on_progress(p: BoardProgress) -> None:
         click.echo(board_progress_line(p))
