@@ -289,6 +289,17 @@ def test_f1_opens_help_at_the_part_about_the_current_page(qtbot, window):
     assert not window.current_page().grab().isNull()
 
 
+def test_f1_on_the_leaderboard_opens_how_to_find_the_best_model(qtbot, window):
+    window.show_page("leaderboard")
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    browser = window.page("help").browser
+    text = browser.toPlainText()
+    for words in ("Finding the best model for your data", "Compare all models", "Seeds", "Wilcoxon", "S-POP"):
+        assert words in text
+    assert browser.verticalScrollBar().value() > 0  # at that part, not at the top
+
+
 @pytest.mark.parametrize("size", [(1280, 800), (1440, 870)])
 def test_toggling_the_theme_twice_keeps_the_train_page_inside_the_window(qtbot, window, context, size):
     from embsr_core.data.demo import import_synthetic

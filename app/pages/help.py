@@ -14,7 +14,7 @@ SECTION_OF_PAGE = {
     "datasets": "first-steps",
     "train": "settings",
     "runs": "measures",
-    "leaderboard": "measures",
+    "leaderboard": "best-model",
     "playground": "playground",
     "settings": "first-steps",
 }
@@ -54,6 +54,24 @@ after every epoch to keep the best epoch) and <i>test</i> (touched once, at the 
 report). Compare runs only on the same dataset and split.</p>
 <p><b>Significance.</b> The Wilcoxon signed-rank test compares two runs session by session on the same test
 sessions. p &lt; 0.05 means a difference this large would rarely arise by chance.</p>
+
+<h2><a name="best-model"></a>Finding the best model for your data (Leaderboard)</h2>
+<p><b>Compare all models</b> gives every ticked model the same share of the <i>tuning time</i>. Each model first
+trains with its default settings (always to the end, even past its share), then tries other settings — the
+learning rates and dropout of the paper and the model's own knobs — judged on the <i>validation</i> sessions,
+never on the test ones. The best try of each model is then scored once on the <i>test</i> sessions: that table
+is the answer, and every row is an ordinary run you can open on <i>Runs</i> or in the <i>Playground</i>.</p>
+<ul>
+<li><b>Epochs per try</b> and <b>Stop if no gain</b> bound each try; a large dataset needs fewer epochs, since
+each one is longer.</li>
+<li><b>Seeds</b> above 1 trains each model's best settings again from other random starts and shows the mean
+± spread. When two models differ by less than their spread, the order between them is luck, not a finding.</li>
+<li><b>p</b> is the Wilcoxon test of each model against the best one, session by session: below 0.05, the
+difference is unlikely to be chance.</li>
+<li><b>Stop</b> keeps what is finished; start again with the same settings and the comparison continues.</li>
+<li>If <b>S-POP</b> (recommending the items already in the session) comes first, your users mostly return to
+items they already touched: the <i>revisit rate</i> on the Datasets page says how often sessions do.</li>
+</ul>
 
 <h2><a name="settings"></a>“Oracle” and “unknown”: is the next operation known?</h2>
 <p>A micro-behavior is an item together with what the user did with it (viewed it, read the comments, added it
@@ -100,7 +118,8 @@ references appear in the tooltips where a setting follows a particular equation.
 class HelpPage(Page):
     page_id = "help"
     title = "Help"
-    subtitle = "What the measures mean, the two evaluation settings, how to read the Playground, first steps."
+    subtitle = ("First steps, what the measures mean, finding the best model, the two evaluation settings, "
+                "reading the Playground.")
     icon_name = "info"
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
