@@ -76,16 +76,22 @@ def test_tune_dialog_stop_ends_the_search(qtbot, context) -> None:  # noqa: F811
     assert len(stopped) == 1 and stopped[0].status == "stopped"
 
 
-def test_leaderboard_page_compares_models_and_a_second_start_keeps_them(qtbot, context) -> None:  # noqa: F811
-    _dataset(context)
-    page = LeaderboardPage(context)
+def _board_page(qtbot, ctx, models: list[str]) -> LeaderboardPage:
+    """The Leaderboard page on a small synthetic dataset: ``models`` ticked, 1 minute, 1 epoch per try."""
+    _dataset(ctx)
+    page = LeaderboardPage(ctx)
     qtbot.addWidget(page)
     page.resize(1180, 760)
     page.show()
     page.reload_datasets()
-    page.set_models(["S-POP", "SKNN"])
+    page.set_models(models)
     page.minutes.setValue(1)
     page.epochs.setValue(1)
+    return page
+
+
+def test_leaderboard_page_compares_models_and_a_second_start_keeps_them(qtbot, context) -> None:  # noqa: F811
+    page = _board_page(qtbot, context, ["S-POP", "SKNN"])
     assert "2 models · 30 s of tuning each" in page.share.text()
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert page.stop_button.isEnabled() and not page.start_button.isEnabled()
@@ -143,15 +149,7 @@ def test_train_page_tune_button_opens_the_dialog(qtbot, window) -> None:  # noqa
 
 
 def test_leaderboard_page_over_seeds_shows_mean_and_spread(qtbot, context) -> None:  # noqa: F811
-    _dataset(context)
-    page = LeaderboardPage(context)
-    qtbot.addWidget(page)
-    page.resize(1180, 760)
-    page.show()
-    page.reload_datasets()
-    page.set_models(["S-POP", "NARM"])
-    page.minutes.setValue(1)
-    page.epochs.setValue(1)
+    page = _board_page(qtbot, context, ["S-POP", "NARM"])
     page.seeds.setValue(2)
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert not page.seeds.isEnabled()

@@ -350,27 +350,19 @@ class LeaderboardPage(Page):
     def show_table(self, table: ComparisonTable) -> None:
         """Table III: best value bold, second best underlined, p-value of each model against the strongest."""
         index = {col: j for j, col in enumerate(table.columns)}
-        self.result_table.setRowCount(0)
         chosen = next((i.model for i in table.runs if i.id == table.chosen_run_id), "")
+        rows = []
         for i, info in enumerate(table.runs):
-            row = self.result_table.rowCount()
-            self.result_table.insertRow(row)
-            self.result_table.setItem(row, 0, QTableWidgetItem(info.model))
-            for c, col in enumerate(SHOWN, start=1):
+            cells = []
+            for col in SHOWN:
                 j = index.get(col)
                 value = math.nan if j is None else float(table.values[i, j])
-                item = QTableWidgetItem("–" if not math.isfinite(value) else f"{100 * value:.2f}")
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if j is not None and (table.best[i, j] or table.second[i, j]):
-                    font = QFont(item.font())
-                    font.setBold(bool(table.best[i, j]))
-                    font.setUnderline(bool(table.second[i, j]))
-                    item.setFont(font)
-                self.result_table.setItem(row, c, item)
+                marks = (False, False) if j is None else (bool(table.best[i, j]), bool(table.second[i, j]))
+                cells.append(("–" if not math.isfinite(value) else f"{100 * value:.2f}", *marks))
             p = table.p_values.get(info.id)
             text = "best" if info.id == table.chosen_run_id else ("–" if p is None else f"{p:.3g}")
-            self.result_table.setItem(row, len(SHOWN) + 1, QTableWidgetItem(text))
-            self.result_table.setItem(row, len(SHOWN) + 2, QTableWidgetItem(str(info.id)))
+            rows.append((info.model, cells, text, str(info.id)))
+        self._fill_results(rows)
         self.result_note.setText(
             f"Values in % on the test sessions, at each model's best validation epoch; bold = best, underlined = "
             f"second best. p: Wilcoxon paired signed-rank test of each model's per-session M@20 against {chosen} "
@@ -378,31 +370,42 @@ class LeaderboardPage(Page):
 
     def show_seed_table(self, table: SeedTable) -> None:
         """Table III over seeds: mean ± sd per cell, best bold, second underlined, p against the strongest."""
-        self.result_table.setRowCount(0)
+        rows = []
         for i, model in enumerate(table.models):
-            row = self.result_table.rowCount()
-            self.result_table.insertRow(row)
-            self.result_table.setItem(row, 0, QTableWidgetItem(model))
-            for c, col in enumerate(SHOWN, start=1):
+            cells = []
+            for col in SHOWN:
                 j = table.columns.index(col) if col in table.columns else None
                 mean, sd = (math.nan, math.nan) if j is None else (float(table.mean[i, j]), float(table.sd[i, j]))
                 text = "–" if not math.isfinite(mean) else f"{100 * mean:.2f}"
                 if math.isfinite(sd):
                     text += f" ± {100 * sd:.2f}"
-                item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if j is not None and (table.best[i, j] or table.second[i, j]):
-                    font = QFont(item.font())
-                    font.setBold(bool(table.best[i, j]))
-                    font.setUnderline(bool(table.second[i, j]))
-                    item.setFont(font)
-                self.result_table.setItem(row, c, item)
+                marks = (False, False) if j is None else (bool(table.best[i, j]), bool(table.second[i, j]))
+                cells.append((text, *marks))
             p = table.p_values.get(model)
             text = "best" if model == table.chosen else ("–" if p is None else f"{p:.3g}")
-            self.result_table.setItem(row, len(SHOWN) + 1, QTableWidgetItem(text))
-            self.result_table.setItem(row, len(SHOWN) + 2, QTableWidgetItem(", ".join(map(str, table.runs[model]))))
+            rows.append((model, cells, text, ", ".join(map(str, table.runs[model]))))
+        self._fill_results(rows)
         self.result_note.setText(
             f"Values in % on the test sessions: the mean ± standard deviation over each model's seeds (one value: "
             f"a model that gives the same result for every seed, or one seed); bold = best, underlined = second "
             f"best. p: Wilcoxon test of each model's per-session M@20, averaged over its seeds, against {table.chosen} "
             "(below 0.05: the difference is unlikely to be chance). The runs are on the Runs page.")
+
+    def _fill_results(self, rows: list[tuple[str, list[tuple[str, bool, bool]], str, str]]) -> None:
+        """One row per model: its name, (text, best, second best) per shown metric, the p text, its runs."""
+        self.result_table.setRowCount(0)
+        for model, cells, p_text, runs in rows:
+            row = self.result_table.rowCount()
+            self.result_table.insertRow(row)
+            self.result_table.setItem(row, 0, QTableWidgetItem(model))
+            for c, (text, best, second) in enumerate(cells, start=1):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if best or second:
+                    font = QFont(item.font())
+                    font.setBold(best)
+                    font.setUnderline(second)
+                    item.setFont(font)
+                self.result_table.setItem(row, c, item)
+            self.result_table.setItem(row, len(SHOWN) + 1, QTableWidgetItem(p_text))
+            self.result_table.setItem(row, len(SHOWN) + 2, QTableWidgetItem(runs))
