@@ -62,7 +62,9 @@ def seed_runs(
     state = load_study_state(store, study)
     done = {int(k): int(v) for k, v in ((state.user_attrs.get(SEED_RUNS_ATTR) if state else None) or {}).items()}
     best = runs_repo.get_run(store, best_run_id)
-    assert best is not None
+    if best is None:
+        raise ValueError(f"run {best_run_id}, {model_name}'s best on this board, is no longer in the store; "
+                         "name a new board (--name) to tune it again")
     here = base.to_dict()
     train = {**best.config["train"], **{k: here[k] for k in execution}}  # how to run: this session's settings
     out = [best_run_id]
