@@ -27,9 +27,17 @@ from embsr_core.training.config import TrainConfig
 from embsr_core.training.events import Callback, ControlToken
 from embsr_core.training.runner import run_training
 from embsr_core.training.significance import per_session
-from embsr_core.training.tuning import load_study_state, mark_study
+from embsr_core.training.tuning import MAX_NAME, load_study_state, mark_study
 
 SEED_RUNS_ATTR = "seed_runs"  # study attribute: {"<seed>": run id} of the repeated configuration
+
+
+def training_seconds(store: Store, run_id: int) -> float | None:
+    """How long a finished run trained (wall clock), the estimate of one more seed of it."""
+    run = runs_repo.get_run(store, run_id)
+    if run is None or run.started_at is None or run.finished_at is None:
+        return None
+    return max(0.0, (run.finished_at - run.started_at).total_seconds())
 
 
 def board_seeds(base: TrainConfig, seeds: int) -> list[int]:
@@ -77,7 +85,7 @@ def seed_runs(
             outcome = run_training(
                 store, prepared, model_name, dict(best.config["model"]), TrainConfig.from_dict({**train, "seed": seed}),
                 callback=callback, control=control, run_name=f"{study} seed {seed}"[:200],
-                search_group=f"{study} seeds"[:200], checkpoint_root=checkpoint_root, dataset_id=dataset_id,
+                search_group=f"{study[: MAX_NAME - 6]} seeds", checkpoint_root=checkpoint_root, dataset_id=dataset_id,
             )
             if outcome.status != "finished":
                 if control.cancelled:

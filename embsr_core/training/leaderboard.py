@@ -21,7 +21,7 @@ from embsr_core.data.prepared import PreparedDataset
 from embsr_core.models.registry import get_spec, list_specs
 from embsr_core.reports import ComparisonTable, comparison_table
 from embsr_core.store.engine import Store
-from embsr_core.training.board_seeds import SeedTable, board_seeds, seed_runs, seed_table
+from embsr_core.training.board_seeds import SeedTable, board_seeds, seed_runs, seed_table, training_seconds
 from embsr_core.training.checkpoints import prepared_hash
 from embsr_core.training.config import TrainConfig
 from embsr_core.training.events import Callback, ControlToken
@@ -164,13 +164,14 @@ def leaderboard(
     durations: list[float] = []  # seconds of each model finished in this session
     seed_durations: list[float] = []  # seconds of each repeated-seed training of this session
     seed_cells: dict[str, list[int]] = {}
+    seed_guess: list[float] = []  # a tuned run's training time: the estimate before a seed run has finished
     cancelled = False
 
     def eta(index: int, current_elapsed: float) -> float | None:
         left = len(models) - index - 1
         repeats = 0.0
-        if seeds > 1:  # the repeated trainings still to come, at the mean seen so far (0 before the first)
-            mean_seed = sum(seed_durations) / len(seed_durations) if seed_durations else 0.0
+        if seeds > 1:  # the repeated trainings still to come, at the mean seen so far (before: the tuned run's)
+            mean_seed = sum(seed_durations) / len(seed_durations) if seed_durations else (seed_guess or [0.0])[-1]
             repeats = (left + 1) * (seeds - 1) * mean_seed
         if per_model is not None:
             return max(0.0, per_model - current_elapsed) + left * per_model + repeats
@@ -196,6 +197,9 @@ def leaderboard(
             seed_cells[model] = [best]
             return True
         started: list[float] = []
+        guess = training_seconds(store, best)
+        if guess is not None:
+            seed_guess.append(guess)
 
         def on_seed(seed: int) -> None:
             if started:
