@@ -36,8 +36,9 @@ def _table(
 
 
 def _numeric(text: str) -> bool:
+    """A number, maybe marked (``*``, ``+``, ``%``) or with its spread (``64.53 ± 0.50``): aligned right."""
     try:
-        float(text.rstrip("*+%"))
+        float(text.rstrip("*+% ").split(" ± ")[0])
     except ValueError:
         return False
     return True

@@ -11,7 +11,7 @@ import click
 
 from embsr_core.cli.lazy import LazyChoice, lazy_value
 from embsr_core.cli.root import CliContext, main, pass_cli
-from embsr_core.cli.runs_cmds import runs_compare
+from embsr_core.cli.runs_cmds import _table, runs_compare
 from embsr_core.cli.train_cmds import (
     _model_overrides,
     _prepared_from_options,
@@ -263,13 +263,9 @@ def _print_seed_table(table: SeedTable) -> None:
         for column in shown:
             mean, sd = table.value(model, column)
             j = table.columns.index(column)
-            mark = "*" if table.best[i, j] else ("+" if table.second[i, j] else " ")
+            mark = "*" if table.best[i, j] else ("+" if table.second[i, j] else "")
             cells.append(f"{100 * mean:.2f}" + ("" if math.isnan(sd) else f" ± {100 * sd:.2f}") + mark)
         p = table.p_values.get(model)
         rows.append([model, str(len(table.runs[model])), *cells,
                      "(best)" if model == table.chosen else ("–" if p is None else f"{p:.3g}")])
-    header = ["Model", "seeds", *labels, "p"]
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    for r in [header, ["-" * w for w in widths], *rows]:
-        cells = (v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(r, widths, strict=True)))
-        click.echo("  ".join(cells))
+    click.echo(_table(["Model", "seeds", *labels, "p"], rows))

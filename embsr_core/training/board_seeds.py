@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
 
 from embsr_core.data.prepared import PreparedDataset
 from embsr_core.reports import KS, rank_flags, run_infos, summary_values
@@ -26,7 +25,7 @@ from embsr_core.store.engine import Store
 from embsr_core.training.config import TrainConfig
 from embsr_core.training.events import Callback, ControlToken
 from embsr_core.training.runner import run_training
-from embsr_core.training.significance import per_session
+from embsr_core.training.significance import per_session, wilcoxon_values
 from embsr_core.training.tuning import MAX_NAME, load_study_state, mark_study
 
 SEED_RUNS_ATTR = "seed_runs"  # study attribute: {"<seed>": run id} of the repeated configuration
@@ -164,10 +163,8 @@ def seed_table(store: Store, cells: dict[str, list[int]], *, metrics: Sequence[s
         other = per_model_sessions[model]
         if ref is None or other is None or ref.shape != other.shape:
             p_values[model] = None
-        elif np.array_equal(ref, other):
-            p_values[model] = 1.0
         else:
-            p_values[model] = float(wilcoxon(ref, other, zero_method="wilcox", alternative="two-sided").pvalue)
+            p_values[model] = wilcoxon_values(ref, other)[1]
     return SeedTable(models, {m: list(cells[m]) for m in models}, columns, mean, sd, best, second, chosen, p_values,
                      significance_metric)
 

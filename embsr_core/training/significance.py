@@ -50,7 +50,12 @@ def wilcoxon_ranks(a: np.ndarray, b: np.ndarray, measure: str = "rr", k: int = 2
     """``(statistic, p)`` of the two-sided Wilcoxon signed-rank test on paired per-session values."""
     if a.shape != b.shape:
         raise ValueError(f"paired test needs the same sessions: {a.shape[0]} vs {b.shape[0]} ranks")
-    va, vb = per_session(a, measure, k), per_session(b, measure, k)
+    return wilcoxon_values(per_session(a, measure, k), per_session(b, measure, k))
+
+
+def wilcoxon_values(va: np.ndarray, vb: np.ndarray) -> tuple[float, float]:
+    """``(statistic, p)`` of the two-sided Wilcoxon signed-rank test on paired per-session values
+    (p = 1 when the two score every session identically)."""
     if np.array_equal(va, vb):
         return 0.0, 1.0
     result = wilcoxon(va, vb, zero_method="wilcox", alternative="two-sided")
