@@ -252,8 +252,9 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
 
 def _print_seed_table(table: SeedTable) -> None:
     """Mean ± sd in % over each model's seeds; p = Wilcoxon of the per-session metric (mean over seeds)."""
+    from embsr_core.reports import metric_label
     shown = [c for c in table.columns if c[1] in (5, 10, 20)]
-    metric = f"{'H' if table.significance_metric[0] == 'hit' else 'M'}@{table.significance_metric[1]}"
+    metric = metric_label(*table.significance_metric)
     click.echo(f"over seeds (test, % mean ± sd, * best, + second best; p = Wilcoxon of per-session {metric}, "
                f"averaged over seeds, against {table.chosen}):")
     labels = [table.labels[table.columns.index(c)] for c in shown]

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from embsr_core.data.prepared import PreparedDataset
-from embsr_core.reports import KS, rank_flags, run_infos, summary_values
+from embsr_core.reports import KS, metric_label, rank_flags, run_infos, summary_values
 from embsr_core.store import runs_repo
 from embsr_core.store.engine import Store
-from embsr_core.training.config import TrainConfig
+from embsr_core.training.config import EXECUTION_SETTINGS, TrainConfig
 from embsr_core.training.events import Callback, ControlToken
 from embsr_core.training.runner import run_training
 from embsr_core.training.significance import per_session, wilcoxon_values
@@ -55,7 +55,6 @@ def seed_runs(
     base: TrainConfig,
     seeds: int,
     *,
-    execution: Sequence[str],
     dataset_id: int | None = None,
     checkpoint_root: Path | None = None,
     callback: Callback | None = None,
@@ -73,7 +72,7 @@ def seed_runs(
         raise ValueError(f"run {best_run_id}, {model_name}'s best on this board, is no longer in the store; "
                          "name a new board (--name) to tune it again")
     here = base.to_dict()
-    train = {**best.config["train"], **{k: here[k] for k in execution}}  # how to run: this session's settings
+    train = {**best.config["train"], **{k: here[k] for k in EXECUTION_SETTINGS}}  # how to run: this session's
     out = [best_run_id]
     for seed in board_seeds(base, seeds)[1:]:
         if seed not in done:
@@ -113,8 +112,7 @@ class SeedTable:
 
     @property
     def labels(self) -> list[str]:
-        names = {"hit": "H", "mrr": "M", "ndcg": "N"}
-        return [f"{names[m]}@{k}" for m, k in self.columns]
+        return [metric_label(m, k) for m, k in self.columns]
 
     def value(self, model: str, column: tuple[str, int]) -> tuple[float, float]:
         i, j = self.models.index(model), self.columns.index(column)

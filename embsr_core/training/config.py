@@ -38,6 +38,12 @@ def auto_batch_size(n_train_samples: int) -> int:
     return int(min(PAPER_BATCH_SIZE, max(MIN_BATCH_SIZE, power)))
 
 
+# The settings that say how a run executes, not what is trained and compared: a leaderboard continues
+# across them (started on the command line with --threads 1, continued in the window with automatic threads).
+EXECUTION_SETTINGS = frozenset({"device", "threads", "loader_workers", "eval_batch_size", "eval_memory_mb",
+                                "loss_points_per_epoch"})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained and evaluated. Defaults follow the paper (Adam, lr 1e-3) except the batch

@@ -23,7 +23,7 @@ from embsr_core.reports import ComparisonTable, comparison_table
 from embsr_core.store.engine import Store
 from embsr_core.training.board_seeds import SeedTable, board_seeds, seed_runs, seed_table, training_seconds
 from embsr_core.training.checkpoints import prepared_hash
-from embsr_core.training.config import TrainConfig
+from embsr_core.training.config import EXECUTION_SETTINGS, TrainConfig
 from embsr_core.training.events import Callback, ControlToken
 from embsr_core.training.tuning import (
     MAX_NAME,
@@ -78,12 +78,6 @@ class BoardResult:
 
 
 BoardCallback = Callable[[BoardProgress], None]
-
-
-# Settings that say how runs execute, not what is trained and compared: a board continues across them
-# (started on the command line with --threads 1, continued in the window with automatic threads).
-EXECUTION_SETTINGS = frozenset({"device", "threads", "loader_workers", "eval_batch_size", "eval_memory_mb",
-                                "loss_points_per_epoch"})
 
 
 def board_name(prepared: PreparedDataset, per_model_s: float | None, n_trials: int | None,
@@ -207,9 +201,8 @@ def leaderboard(
             started.append(time.monotonic())
             emit(model, index, "running", None, per_model or 0.0, seed)
 
-        runs = seed_runs(store, prepared, model, study, best, base, seeds, execution=sorted(EXECUTION_SETTINGS),
-                         dataset_id=dataset_id, checkpoint_root=checkpoint_root, callback=callback, control=control,
-                         on_seed=on_seed)
+        runs = seed_runs(store, prepared, model, study, best, base, seeds, dataset_id=dataset_id,
+                         checkpoint_root=checkpoint_root, callback=callback, control=control, on_seed=on_seed)
         if started and runs is not None:
             seed_durations.append(time.monotonic() - started[-1])
         if runs is None:
