@@ -21,7 +21,15 @@ from embsr_core.data.prepared import PreparedDataset
 from embsr_core.models.registry import get_spec, list_specs
 from embsr_core.reports import ComparisonTable, comparison_table
 from embsr_core.store.engine import Store
-from embsr_core.training.board_seeds import SeedTable, board_seeds, seed_runs, seed_table, training_seconds
+from embsr_core.training.board_eta import BoardEta, ModelWork
+from embsr_core.training.board_seeds import (
+    SEED_RUNS_ATTR,
+    SeedTable,
+    board_seeds,
+    seed_runs,
+    seed_table,
+    training_seconds,
+)
 from embsr_core.training.checkpoints import prepared_hash
 from embsr_core.training.config import EXECUTION_SETTINGS, TrainConfig
 from embsr_core.training.events import Callback, ControlToken
@@ -107,6 +115,22 @@ def _board_to_continue(store: Store, models: Sequence[str], *names: str) -> str:
     return names[0]
 
 
+def _board_work(store: Store, board: str, models: Sequence[str], base: TrainConfig,
+                seeds: int) -> dict[str, ModelWork]:
+    """What each model of ``board`` still has to do, read from its study (for the ETA)."""
+    repeats = [str(s) for s in board_seeds(base, seeds)[1:]]
+    work: dict[str, ModelWork] = {}
+    for model in models:
+        state = load_study_state(store, study_name_for(board, model))
+        attrs = state.user_attrs if state is not None else {}
+        best = attrs.get("best_run_id") if attrs.get("done") else None
+        done_seeds = attrs.get(SEED_RUNS_ATTR) or {}
+        left = sum(s not in done_seeds for s in repeats) if is_trainable(model) else 0
+        work[model] = ModelWork(tuning=best is None, seeds_left=left,
+                                seed_s=None if best is None else training_seconds(store, best))
+    return work
+
+
 def study_name_for(board: str, model_name: str) -> str:
     return f"{board} {model_name}"[:MAX_NAME]
 
@@ -155,24 +179,10 @@ def leaderboard(
     cells: dict[str, int | None] = {}
     statuses: dict[str, str] = {}
     results: dict[str, TuneResult] = {}
-    durations: list[float] = []  # seconds of each model finished in this session
-    seed_durations: list[float] = []  # seconds of each repeated-seed training of this session
     seed_cells: dict[str, list[int]] = {}
-    seed_guess: list[float] = []  # a tuned run's training time: the estimate before a seed run has finished
+    eta = BoardEta(models, _board_work(store, board, models, base, seeds), per_model)
+    seeds_trained: list[str] = []  # a model's name for every repeated seed started in this session
     cancelled = False
-
-    def eta(index: int, current_elapsed: float) -> float | None:
-        left = len(models) - index - 1
-        repeats = 0.0
-        if seeds > 1:  # the repeated trainings still to come, at the mean seen so far (before: the tuned run's)
-            mean_seed = sum(seed_durations) / len(seed_durations) if seed_durations else (seed_guess or [0.0])[-1]
-            repeats = (left + 1) * (seeds - 1) * mean_seed
-        if per_model is not None:
-            return max(0.0, per_model - current_elapsed) + left * per_model + repeats
-        if durations:
-            mean = sum(durations) / len(durations)
-            return max(0.0, mean - current_elapsed) + left * mean + repeats
-        return None
 
     def emit(model: str, index: int, status: str, tune_progress: TuneProgress | None, elapsed: float,
              seed: int | None = None) -> None:
@@ -180,7 +190,7 @@ def leaderboard(
             return  # a re-proposed known configuration trained nothing
         if on_progress is not None:
             on_progress(BoardProgress(board, model, index, len(models), status, tune_progress, cells.get(model),
-                                      eta(index, elapsed), seed, seeds == 1))
+                                      eta.left_s(index, elapsed), seed, seeds == 1))
 
     def repeat_seeds(model: str, index: int, study: str) -> bool:
         """The model's cell over every seed (False: cancelled)."""
@@ -191,22 +201,19 @@ def leaderboard(
             seed_cells[model] = [best]
             return True
         started: list[float] = []
-        guess = training_seconds(store, best)
-        if guess is not None:
-            seed_guess.append(guess)
 
         def on_seed(seed: int) -> None:
-            if started:
-                seed_durations.append(time.monotonic() - started[-1])
+            if started:  # the seed before this one has ended
+                eta.seed_done(model, time.monotonic() - started[-1])
             started.append(time.monotonic())
+            seeds_trained.append(model)
             emit(model, index, "running", None, per_model or 0.0, seed)
 
         runs = seed_runs(store, prepared, model, study, best, base, seeds, dataset_id=dataset_id,
                          checkpoint_root=checkpoint_root, callback=callback, control=control, on_seed=on_seed)
-        if started and runs is not None:
-            seed_durations.append(time.monotonic() - started[-1])
         if runs is None:
             return False
+        eta.seeds_over(model)
         seed_cells[model] = runs
         return True
 
@@ -217,14 +224,15 @@ def leaderboard(
         if state is not None and state.user_attrs.get("done") and state.user_attrs.get("best_run_id") is not None:
             cells[model] = state.user_attrs.get("best_run_id")
             statuses[model] = "skipped"
+            eta.kept(model, training_seconds(store, cells[model]))  # (tuned by another process meanwhile)
             emit(model, index, "skipped", None, per_model or 0.0)
-            before = len(seed_durations)
+            before = len(seeds_trained)
             if not repeat_seeds(model, index, study):
                 statuses[model] = "cancelled"
                 emit(model, index, "cancelled", None, per_model or 0.0)
                 cancelled = True
                 break
-            if len(seed_durations) > before:  # seeds were trained after the kept tuning: its row ends again
+            if len(seeds_trained) > before:  # seeds were trained after the kept tuning: its row ends again
                 emit(model, index, "skipped", None, per_model or 0.0)
             continue
         if control.cancelled:
@@ -250,7 +258,8 @@ def leaderboard(
             break
         statuses[model] = "done" if result.best_run_id is not None else "failed"
         mark_study(store, study, done=True, best_run_id=result.best_run_id)
-        durations.append(time.monotonic() - started)
+        eta.tuned(model, time.monotonic() - started,
+                  None if result.best_run_id is None else training_seconds(store, result.best_run_id))
         if not repeat_seeds(model, index, study):
             statuses[model] = "cancelled"
             emit(model, index, "cancelled", None, result.elapsed_s)
