@@ -166,4 +166,10 @@ def test_leaderboard_page_over_seeds_shows_mean_and_spread(qtbot, context) -> No
     assert page.model_table.item(narm_row, 1).text() == "done"
     page._on_progress(BoardProgress("b", "NARM", 1, 2, "running", None, None, None, seed=43))  # as while repeating
     assert page.model_table.item(narm_row, 1).text() == "seed 43…" and "seed 43" in page.status.text()
+    # over seeds the ETA is an estimate, also while a model is still being tuned; with one seed a bound
+    page._on_progress(BoardProgress("b", "NARM", 1, 2, "running", None, None, 600.0, eta_is_bound=False))
+    assert "left (estimate)" in page.status.text() and "at most" not in page.status.text()
+    page._on_progress(BoardProgress("b", "NARM", 1, 2, "running", None, None, 600.0))
+    assert "left at most" in page.status.text()
+    page._on_progress(BoardProgress("b", "NARM", 1, 2, "running", None, None, None, seed=43, eta_is_bound=False))
     _save(page, "leaderboard_seeds.png")

@@ -317,11 +317,11 @@ class LeaderboardPage(Page):
         if event.status == "running" and p is not None and p.budget_s:
             fraction += min(1.0, p.elapsed_s / p.budget_s) / event.n_models
         self.progress.setValue(int(1000 * min(1.0, fraction)))
-        eta = "" if event.eta_s is None else f" · about {_minutes(event.eta_s)} left at most"
+        bound = "at most" if event.eta_is_bound else "(estimate)"  # repeated seeds are timed by earlier runs
+        eta = "" if event.eta_s is None else f" · about {_minutes(event.eta_s)} left {bound}"
         doing = f"tuning {event.model_name}" if event.status == "running" else f"{event.model_name} {event.status}"
         if event.seed is not None:
             doing = f"{event.model_name}: its best settings again with seed {event.seed}"
-            eta = "" if event.eta_s is None else f" · about {_minutes(event.eta_s)} left (estimate)"
         self.status.setText(f"Model {event.index + 1} of {event.n_models}: {doing}{eta}")
 
     @Slot(object)
