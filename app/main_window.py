@@ -237,6 +237,8 @@ class MainWindow(QMainWindow):
             finally:
                 QGuiApplication.restoreOverrideCursor()
             self._built[index] = page
+            if hasattr(page, "showRuns"):  # a page whose results are runs (the Leaderboard)
+                page.showRuns.connect(self.show_runs)
             scroll = self.stack.widget(index)
             assert isinstance(scroll, QScrollArea)
             scroll.setWidget(page)
@@ -262,6 +264,14 @@ class MainWindow(QMainWindow):
         if not 0 <= index < len(PAGES):
             raise IndexError(f"no page {target!r}; pages are {self.page_ids()}")
         self.nav.setCurrentRow(index)
+
+    @Slot(object)
+    def show_runs(self, run_ids: object) -> None:
+        """The Runs page with ``run_ids`` selected (re-read first: they may be new since it was last shown)."""
+        self.show_page("runs")
+        runs = self.page("runs")
+        runs.reload()  # type: ignore[attr-defined]
+        runs.select_runs(list(run_ids))  # type: ignore[attr-defined, call-overload]
 
     @Slot(int)
     def _on_nav_row_changed(self, row: int) -> None:

@@ -173,3 +173,45 @@ def test_leaderboard_page_over_seeds_shows_mean_and_spread(qtbot, context) -> No
     assert "left at most" in page.status.text()
     page._on_progress(BoardProgress("b", "NARM", 1, 2, "running", None, None, None, seed=43, eta_is_bound=False))
     _save(page, "leaderboard_seeds.png")
+
+
+@pytest.mark.usefixtures("window")
+def test_a_finished_board_is_exported_reported_and_shown_on_the_runs_page(qtbot, window, tmp_path,  # noqa: F811
+                                                                          monkeypatch) -> None:
+    """The result's three buttons, clicked: the CSV and the report land where the save dialog said, and
+    'Show on Runs page' opens the Runs page with the board's runs selected."""
+    import pandas as pd
+
+    from app.pages import leaderboard as page_module
+
+    _dataset(window.context)
+    window.show_page("leaderboard")
+    page = window.page("leaderboard")
+    page.reload_datasets()
+    page.set_models(["S-POP", "SKNN"])
+    page.minutes.setValue(1)
+    assert not page.csv_button.isEnabled() and not page.runs_button.isEnabled()  # nothing to export yet
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    wait_until(qtbot, lambda: page.task is not None and page.task.is_done(), 90_000)
+    assert page.task.state == "finished", page.status.text()
+    assert page.csv_button.isEnabled() and page.report_button.isEnabled() and page.runs_button.isEnabled()
+    board_runs = sorted(page.result.run_ids)
+
+    answers = iter([str(tmp_path / "board"), str(tmp_path / "board report")])  # suffixes are added
+    monkeypatch.setattr(page_module.QFileDialog, "getSaveFileName", lambda *a, **k: (next(answers), ""))
+    qtbot.mouseClick(page.csv_button, Qt.MouseButton.LeftButton)
+    frame = pd.read_csv(tmp_path / "board.csv")  # Table III: a row per model, then the "Imp." row
+    assert sorted(frame["run_id"].dropna().astype(int)) == board_runs and set(frame["split"]) == {"test"}
+    assert "board.csv" in page.share_message.text()
+    qtbot.mouseClick(page.report_button, Qt.MouseButton.LeftButton)
+    wait_until(qtbot, lambda: page.report_task is not None and page.report_task.is_done(), 60_000)
+    assert page.report_task.state == "finished", page.share_message.text()
+    html = (tmp_path / "board report.html").read_text(encoding="utf-8")
+    assert "S-POP" in html and "SKNN" in html and "board report.html" in page.share_message.text()
+    window.resize(1280, 1000)
+    _save(window, "leaderboard_exported.png")
+
+    qtbot.mouseClick(page.runs_button, Qt.MouseButton.LeftButton)
+    runs = window.page("runs")
+    assert window.current_page() is runs
+    assert sorted(i.id for i in runs.selected_infos()) == board_runs

@@ -69,6 +69,9 @@ each one is longer.</li>
 <li><b>p</b> is the Wilcoxon test of each model against the best one, session by session: below 0.05, the
 difference is unlikely to be chance.</li>
 <li><b>Stop</b> keeps what is finished; start again with the same settings and the comparison continues.</li>
+<li>Under the table, <b>Export table (CSV)</b> saves it for a spreadsheet, <b>Export report</b> writes one web
+page on the compared models to send to colleagues, and <b>Show on Runs page</b> selects every run of the table
+there (curves, exporting a model, scoring a file with it).</li>
 <li>If <b>S-POP</b> (recommending the items already in the session) comes first, your users mostly return to
 items they already touched: the <i>revisit rate</i> on the Datasets page says how often sessions do.</li>
 </ul>

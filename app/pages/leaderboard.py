@@ -9,19 +9,22 @@ strongest model). Each cell is a stored run, so the Runs page and the Playground
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -35,6 +38,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.jobs import Preparing
 from app.pages.base import Page, card
+from app.widgets.share_actions import report_job
 from app.workers import CancelToken, Task
 from embsr_core.data.from_store import prepare_dataset
 from embsr_core.models.registry import list_specs
@@ -43,7 +47,7 @@ from embsr_core.store import Store
 from embsr_core.store.repository import list_datasets
 from embsr_core.training import TrainConfig
 from embsr_core.training.board_seeds import SeedTable
-from embsr_core.training.leaderboard import BoardProgress, BoardResult, leaderboard, table3_models
+from embsr_core.training.leaderboard import BoardProgress, BoardResult, export_board_csv, leaderboard, table3_models
 
 MODEL_COLUMNS = ("Model", "Status", "Tries", "Best valid H@20", "Run")
 SHOWN = (("hit", 5), ("hit", 10), ("hit", 20), ("mrr", 5), ("mrr", 10), ("mrr", 20))
@@ -73,11 +77,14 @@ class LeaderboardPage(Page):
                 "scored on the test sessions. Started again with the same settings, an interrupted comparison "
                 "continues where it stopped.")
     icon_name = "leaderboard"
+    showRuns = Signal(object)  # run ids the user wants to see on the Runs page  # noqa: N815 - Qt naming
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         self.task: Task | None = None
         self.result: BoardResult | None = None
+        self.report_task: Task | None = None
+        self.folder = Path.home()  # where the last table or report was saved
         self._rows: dict[str, int] = {}
         self._build()
         self.reload_datasets()
@@ -175,6 +182,28 @@ class LeaderboardPage(Page):
         self.result_table.horizontalHeaderItem(len(labels) - 2).setToolTip(
             "Wilcoxon signed-rank p-value of the model's per-session M@20 against the best model's")
         result_layout.addWidget(self.result_table, 1)
+        actions = QHBoxLayout()
+        self.csv_button = QPushButton("Export table (CSV)…", result_card)
+        self.csv_button.setToolTip("Save this table as a CSV file (values as fractions: 0.41 = 41 %; over seeds: "
+                                   "a mean and an sd column per metric)")
+        self.csv_button.clicked.connect(self.export_csv)
+        self.report_button = QPushButton("Export report…", result_card)
+        self.report_button.setToolTip("Save one web page on the compared models (comparison, significance, curves, "
+                                      "data, settings) that opens anywhere, without this program")
+        self.report_button.clicked.connect(self.export_report)
+        self.runs_button = QPushButton("Show on Runs page", result_card)
+        self.runs_button.setToolTip("Open the Runs page with every run of this table selected (with seeds: each "
+                                    "seed's run), to plot their curves, export or score with one of them")
+        self.runs_button.clicked.connect(self.show_runs)
+        for button in (self.csv_button, self.report_button, self.runs_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        result_layout.addLayout(actions)
+        self.share_message = QLabel("", result_card)
+        self.share_message.setObjectName("Muted")
+        self.share_message.setWordWrap(True)
+        self.share_message.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        result_layout.addWidget(self.share_message)
         right.addWidget(result_card, 1)
         columns.addLayout(right, 1)
         self.body.addLayout(columns, 1)
@@ -282,6 +311,79 @@ class LeaderboardPage(Page):
         self.stop_button.setEnabled(running)
         for widget in (self.dataset_combo, self.minutes, self.epochs, self.patience, self.seeds, self.models):
             widget.setEnabled(not running)
+        has_table = self.result is not None and bool(self.result.run_ids)
+        self.csv_button.setEnabled(has_table)
+        self.report_button.setEnabled(has_table and (self.report_task is None or self.report_task.is_done()))
+        self.runs_button.setEnabled(has_table)
+
+    # the result's actions --------------------------------------------------------------------------
+    def _save_name(self, title: str, name: str, filters: str, suffix: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(self.folder / name), filters)
+        if not path:
+            return None
+        chosen = Path(path) if Path(path).suffix.lower() == suffix else Path(path + suffix)
+        self.folder = chosen.parent
+        return chosen
+
+    def _file_stem(self) -> str:
+        dataset = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.dataset_combo.currentText()).strip("_")
+        return f"leaderboard_{dataset or 'board'}"
+
+    @Slot()
+    def export_csv(self, path: str | Path | None = None) -> Path | None:
+        """Save the shown table (Table III, or mean and sd over seeds) to a CSV file the user names."""
+        store, result = self.context.store, self.result
+        if store is None or result is None or not result.run_ids:
+            return None
+        target = Path(path) if path else self._save_name("Export the table as CSV", f"{self._file_stem()}.csv",
+                                                         "CSV files (*.csv)", ".csv")
+        if target is None:
+            return None
+        try:
+            written = export_board_csv(store, result, target)
+        except (OSError, ValueError) as exc:
+            QMessageBox.critical(self, "Export failed", str(exc))
+            self.share_message.setText(f"Export failed: {exc}")
+            return None
+        self.share_message.setText(f"Saved the table to {written.name} in {written.parent}; values are fractions "
+                                   "(0.41 = 41 %).")
+        return written
+
+    @Slot()
+    def export_report(self, path: str | Path | None = None) -> Task | None:
+        """Write the HTML report on the board's best runs (and a PDF beside it when a converter is installed)."""
+        store, result = self.context.store, self.result
+        if store is None or result is None or not result.run_ids:
+            return None
+        target = Path(path) if path else self._save_name("Export report", f"{self._file_stem()}.html",
+                                                         "Web page (*.html)", ".html")
+        if target is None:
+            return None
+        self.share_message.setText(f"Writing the report on {len(result.run_ids)} model(s) …")
+        task = self.context.runner.submit(report_job, store, list(result.run_ids), str(target), True,
+                                          name="export report")
+        task.finished.connect(self._report_written)
+        task.failed.connect(self._report_failed)
+        task.done.connect(self._update_buttons)
+        self.report_task = task
+        self._update_buttons()
+        return task
+
+    @Slot(object)
+    def _report_written(self, written: Any) -> None:
+        pdf = f" and {written.pdf_path.name}" if written.pdf_path else f" (no PDF: {written.pdf_note})"
+        self.share_message.setText(f"Saved the report {written.html_path.name}{pdf} in {written.html_path.parent}; "
+                                   "open it in any web browser.")
+
+    @Slot(str)
+    def _report_failed(self, traceback_text: str) -> None:
+        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        self.share_message.setText(f"The report could not be written: {last.split(': ', 1)[-1]}")
+
+    @Slot()
+    def show_runs(self) -> None:
+        if self.result is not None and self.result.run_ids:
+            self.showRuns.emit(self.result.all_run_ids)
 
     # progress (GUI thread) -------------------------------------------------------------------------
     def _set_model_row(self, model: str, status: str, tries: str, best: str, run: str, *,
@@ -326,11 +428,12 @@ class LeaderboardPage(Page):
 
     @Slot(object)
     def _on_done(self, result: object) -> None:
-        self._update_buttons()
         if not isinstance(result, BoardResult):
+            self._update_buttons()
             self.status.setText("Stopped before the first model began.")
             return
         self.result = result
+        self._update_buttons()
         if result.cancelled:
             self.status.setText("Stopped. Start again with the same settings to continue where it stopped.")
         else:

@@ -198,8 +198,7 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
       embsr leaderboard jd-sample --trials 5 --models EMBSR,SGNN-HN,BERT4Rec,S-POP --max-epochs 20
       embsr leaderboard jd-sample --budget 30m --seeds 3      # mean ± sd over seeds 42, 43, 44
     """
-    from embsr_core.reports import export_comparison_csv, export_frame_csv
-    from embsr_core.training.leaderboard import board_progress_line, leaderboard, table3_models
+    from embsr_core.training.leaderboard import board_progress_line, export_board_csv, leaderboard, table3_models
 
     if models_text is None:
         models = table3_models()
@@ -238,10 +237,7 @@ def leaderboard_command(cli: CliContext, dataset: str, budget: str | None, trial
             _print_seed_table(result.seed_table)
         if csv_path is not None:
             try:
-                if result.seed_table is not None:
-                    written = export_frame_csv(result.seed_table.frame(), csv_path)
-                else:
-                    written = export_comparison_csv(store, result.run_ids, csv_path, split="test")
+                written = export_board_csv(store, result, csv_path)
             except (OSError, ValueError) as exc:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"table written to {written}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from embsr_core.data.prepared import PreparedDataset
 from embsr_core.models.registry import get_spec, list_specs
-from embsr_core.reports import ComparisonTable, comparison_table
+from embsr_core.reports import ComparisonTable, comparison_table, export_comparison_csv, export_frame_csv
 from embsr_core.store.engine import Store
 from embsr_core.training.board_eta import BoardEta, ModelWork
 from embsr_core.training.board_seeds import (
@@ -83,6 +83,24 @@ class BoardResult:
     @property
     def run_ids(self) -> list[int]:
         return [r for r in self.cells.values() if r is not None]
+
+    @property
+    def all_run_ids(self) -> list[int]:
+        """Every run behind the table: each model's best, then its repeated seeds."""
+        seen = dict.fromkeys(self.run_ids)
+        for runs in self.seed_cells.values():
+            seen.update(dict.fromkeys(runs))
+        return list(seen)
+
+
+def export_board_csv(store: Store, result: BoardResult, path: str | Path) -> Path:
+    """The board's table as a CSV file: mean and sd over seeds when it has them, else Table III over its
+    best runs on the test split (both with the Wilcoxon p-value against the strongest model)."""
+    if result.seed_table is not None:
+        return export_frame_csv(result.seed_table.frame(), path)
+    if not result.run_ids:
+        raise ValueError("the board has no finished model to export yet")
+    return export_comparison_csv(store, result.run_ids, path, split="test")
 
 
 BoardCallback = Callable[[BoardProgress], None]
