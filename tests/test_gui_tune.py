@@ -215,3 +215,32 @@ def test_a_finished_board_is_exported_reported_and_shown_on_the_runs_page(qtbot,
     runs = window.page("runs")
     assert window.current_page() is runs
     assert sorted(i.id for i in runs.selected_infos()) == board_runs
+
+
+@pytest.mark.usefixtures("window")
+def test_the_tune_dialogs_best_settings_go_to_the_train_page(qtbot, window) -> None:  # noqa: F811
+    _dataset(window.context)
+    train = window.page("train")
+    window.show_page("train")
+    train.reload_datasets()
+    train.select_model("SKNN")
+    train.train_form.set_values({"max_epochs": 1, "patience": 1})
+    qtbot.mouseClick(train.tune_button, Qt.MouseButton.LeftButton)
+    dialog = train.tune_dialog
+    assert not dialog.use_button.isEnabled()  # nothing found yet
+    dialog.trials.setValue(3)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    wait_until(qtbot, lambda: dialog.task is not None and dialog.task.is_done(), 60_000)
+    assert dialog.task.state == "finished", dialog.status.text()
+    best = runs_repo.get_run(window.context.store, dialog.result.best_run_id)
+    tuned_k = int(best.config["model"]["k"])
+    train.model_form.set_values({"k": 7 if tuned_k != 7 else 8})  # the fields no longer hold the tuned values
+    train.train_form.set_values({"lr": 0.5})
+    qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert train.model_combo.currentData() == "SKNN"
+    assert train.model_form.values()["k"] == tuned_k
+    assert train.train_form.values()["lr"] == best.config["train"]["lr"]
+    assert "now in the Train page's fields" in dialog.status.text()
+    request = train.build_request()  # what Start training would queue: the tuned settings
+    assert request.model_overrides.get("k", 100) == tuned_k and request.train_config.lr == best.config["train"]["lr"]
+    dialog.close()

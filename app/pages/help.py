@@ -69,6 +69,8 @@ each one is longer.</li>
 <li><b>p</b> is the Wilcoxon test of each model against the best one, session by session: below 0.05, the
 difference is unlikely to be chance.</li>
 <li><b>Stop</b> keeps what is finished; start again with the same settings and the comparison continues.</li>
+<li>For one model, <b>Tune…</b> on the Train page runs the same search; <b>Use the best settings</b> then puts
+the winner's settings into the Train page's fields, ready to train with.</li>
 <li>Under the table, <b>Export table (CSV)</b> saves it for a spreadsheet, <b>Export report</b> writes one web
 page on the compared models to send to colleagues, and <b>Show on Runs page</b> selects every run of the table
 there (curves, exporting a model, scoring a file with it).</li>

@@ -456,7 +456,19 @@ class TrainPage(Page):
             return
         self.message.hide()
         self.tune_dialog = TuneDialog(self.context, request, self)
+        self.tune_dialog.useSettings.connect(self.apply_settings)
         self.tune_dialog.show()
+
+    @Slot(object)
+    def apply_settings(self, settings: object) -> None:
+        """Fill the model and training fields from a run's settings (the Tune dialog's best try)."""
+        if not isinstance(settings, dict):
+            return
+        if settings.get("model_name"):
+            self.select_model(str(settings["model_name"]))
+        if self.model_form is not None:
+            self.model_form.set_values(settings.get("model", {}))
+        self.train_form.set_values(settings.get("train", {}))
 
     def submit(self, request: TrainRequest) -> Task:
         assert self.context.store is not None

@@ -31,9 +31,9 @@ from app.widgets.setting_labels import setting_label
 from app.workers import CancelToken, Task
 from embsr_core.data.from_store import prepare_dataset
 from embsr_core.models.registry import get_spec
-from embsr_core.store import Store
+from embsr_core.store import Store, runs_repo
 from embsr_core.training import EpochStarted, EvaluationEnd, TrainEvent
-from embsr_core.training.config import TRAIN_PARAMS
+from embsr_core.training.config import EXECUTION_SETTINGS, TRAIN_PARAMS
 from embsr_core.training.tuning import TrialInfo, TuneProgress, TuneResult, search_space, tune
 
 COLUMNS = ("Try", "Settings", "Outcome", "Valid H@20", "Valid M@20", "Note")
@@ -76,9 +76,11 @@ def _minutes(seconds: float) -> str:
 
 
 class TuneDialog(QDialog):
-    """Start, follow and cancel one tuning study; ``bestRun(run_id)`` when it found its best run."""
+    """Start, follow and cancel one tuning study; ``bestRun(run_id)`` when it found its best run,
+    ``useSettings({"model": …, "train": …})`` when the user takes its settings to the Train page."""
 
     bestRun = Signal(int)  # noqa: N815 - Qt naming
+    useSettings = Signal(object)  # noqa: N815 - Qt naming
 
     def __init__(self, context: AppContext, request: TrainRequest, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -165,10 +167,15 @@ class TuneDialog(QDialog):
         self.cancel_button.setToolTip("Stop the running try and end the search; the best so far is kept")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.use_button = QPushButton("Use the best settings", self)
+        self.use_button.setToolTip("Put the best try's settings into the Train page's fields, to train with them "
+                                   "(for longer, with another seed, or on another dataset)")
+        self.use_button.setEnabled(False)
+        self.use_button.clicked.connect(self.use_best_settings)
         self.close_button = QPushButton("Close", self)
         self.close_button.setToolTip("Close the window; a running search stops (the best so far is kept)")
         self.close_button.clicked.connect(self.close)
-        for button in (self.start_button, self.cancel_button, self.close_button):
+        for button in (self.use_button, self.start_button, self.cancel_button, self.close_button):
             buttons.addWidget(button)
         layout.addLayout(buttons)
 
@@ -270,6 +277,22 @@ class TuneDialog(QDialog):
             f"<b>Best so far:</b> {which} ({settings_text(best.params, self.request.model_name)}) — validation "
             f"H@20 {_pct(best.valid, 'hit@20')}, M@20 {_pct(best.valid, 'mrr@20')}, run {best.run_id}")
 
+    @Slot()
+    def use_best_settings(self) -> dict[str, Any] | None:
+        """Hand the best run's model and training settings to the Train page (how to run stays its own)."""
+        run_id = None if self.result is None else self.result.best_run_id
+        run = None if run_id is None or self.context.store is None else runs_repo.get_run(self.context.store, run_id)
+        if run is None:
+            self.status.setText("The best run is no longer in the store: tune again.")
+            self.use_button.setEnabled(False)
+            return None
+        settings = {"model_name": run.model_name, "model": dict(run.config.get("model", {})),
+                    "train": {k: v for k, v in run.config.get("train", {}).items() if k not in EXECUTION_SETTINGS}}
+        self.useSettings.emit(settings)
+        self.status.setText(f"The settings of run {run_id} are now in the Train page's fields: Start training there "
+                            "to train with them.")
+        return settings
+
     def _end(self) -> None:
         self.start_button.setEnabled(True)
         self.start_button.setText("Tune again")
@@ -283,6 +306,7 @@ class TuneDialog(QDialog):
         if not isinstance(result, TuneResult):
             return
         self.result = result
+        self.use_button.setEnabled(result.best_run_id is not None)
         self.progress.setValue(1000)
         self._show_best(result.best)
         reason = {"budget": "the time limit was reached", "trials": "all tries were made",
@@ -305,6 +329,7 @@ class TuneDialog(QDialog):
         self._end()
         if isinstance(result, TuneResult) and result.best is not None:
             self.result = result
+            self.use_button.setEnabled(result.best_run_id is not None)
             self._show_best(result.best)
             self.status.setText(f"Stopped. The best settings so far are saved as run {result.best_run_id}; "
                                 "the stopped try can be resumed from the Runs page.")
