@@ -71,3 +71,28 @@ def test_leaderboard_over_seeds_prints_mean_and_sd_and_writes_them(dataset: str,
     assert header.startswith("model,n_seeds,run_ids,H@1 mean,H@1 sd") and "wilcoxon_p_vs_best" in header
     assert sorted(r.split(",")[:2] for r in rows) == [["NARM", "2"], ["S-POP", "1"]]
     assert "--seeds" in invoke(["leaderboard", "--help"])
+
+
+def test_tune_prints_the_train_command_of_its_best_settings_and_that_command_trains_them(dataset: str) -> None:
+    import shlex
+
+    from embsr_core.training.config import EXECUTION_SETTINGS
+
+    out = invoke(["tune", dataset, "-m", "SKNN", "--space", "k=5,500", "--trials", "3", "--preset", "sample",
+                  "--no-augment", *FAST])
+    line = next(x for x in out.splitlines() if x.startswith("train with these settings: "))
+    command = shlex.split(line.removeprefix("train with these settings: "))
+    assert command[:5] == ["embsr", "train", dataset, "-m", "SKNN"] and "--device" not in command
+    assert command[5:8] == ["--preset", "sample", "--no-augment"]  # the same data preparation
+    store = open_store()
+    trained = len(runs_repo.list_runs(store, model_name="SKNN"))
+    assert f": {trained} trials (" in out  # the count is of trained trials (re-proposed known settings are not)
+    best = next(r for r in runs_repo.list_runs(store) if r.is_best_trial)
+    if best.config["model"]["k"] != 100:  # a tuned k is carried; the default one needs no flag
+        assert f"k={best.config['model']['k']}" in command
+    invoke(command[1:] + ["--device", "cpu", "--name", "again"])
+    again = next(r for r in runs_repo.list_runs(store) if r.name == "again")
+    assert again.config["model"] == best.config["model"] and again.config["prep"] == best.config["prep"]
+    how = set(EXECUTION_SETTINGS)
+    assert {k: v for k, v in again.config["train"].items() if k not in how} == {
+        k: v for k, v in best.config["train"].items() if k not in how}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from embsr_core.cli.train_cmds import (
     train_options,
 )
 from embsr_core.models.registry import get_spec, list_specs
+from embsr_core.store import runs_repo
 from embsr_core.training.events import ControlToken, EvaluationEnd, TrainEvent, cancel_on_sigint
 
 if TYPE_CHECKING:
@@ -68,10 +70,41 @@ def _pct(metrics: dict[str, float] | None, name: str) -> str:
     return "-" if not metrics or name not in metrics else f"{100 * metrics[name]:.2f}"
 
 
+def train_command_line(dataset: str, model_name: str, config: dict[str, Any], prep_flags: list[str]) -> str:
+    """The ``embsr train`` command that trains ``config`` (a run's stored settings) again: every model
+    and training setting that differs from the defaults, how to run (device, threads) left out."""
+    from embsr_core.training.config import EXECUTION_SETTINGS, TrainConfig
+
+    defaults_model = get_spec(model_name).defaults()
+    defaults_train = TrainConfig().to_dict()
+    parts = ["embsr", "train", shlex.quote(dataset), "-m", shlex.quote(model_name), *prep_flags]
+    for key, value in config.get("model", {}).items():
+        if key in defaults_model and value != defaults_model[key]:
+            parts += ["-p", shlex.quote(f"{key}={value}")]
+    for key, value in config.get("train", {}).items():
+        if key in defaults_train and key not in EXECUTION_SETTINGS and value != defaults_train[key]:
+            parts += ["--" + key.replace("_", "-"), shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+def _prep_flags(preset: str | None, min_support: int | None, max_len: int | None, split: str | None) -> list[str]:
+    """The preprocessing flags as given on this command line (so the printed command prepares the same data)."""
+    flags = [] if preset is None else ["--preset", preset]
+    flags += [] if min_support is None else ["--min-support", str(min_support)]
+    flags += [] if max_len is None else ["--max-len", str(max_len)]
+    flags += [] if split is None else ["--split", split]
+    if click.get_current_context().meta.get("embsr.augment") is False:
+        flags.append("--no-augment")
+    return flags
+
+
 def _summary(result: TuneResult) -> None:
-    n = {s: sum(t.state == s for t in result.trials) for s in ("complete", "pruned", "failed")}
-    click.echo(f"study {result.study_name!r}: {len(result.trials)} trials ({n['complete']} complete, "
-               f"{n['pruned']} pruned, {n['failed']} failed) in {result.elapsed_s / 60:.1f} min; "
+    trained = [t for t in result.trials if not t.duplicate]
+    n = {s: sum(t.state == s for t in trained) for s in ("complete", "pruned", "failed")}
+    repeats = len(result.trials) - len(trained)
+    again = f"; {repeats} re-proposed known settings, not trained again" if repeats else ""
+    click.echo(f"study {result.study_name!r}: {len(trained)} trials ({n['complete']} complete, "
+               f"{n['pruned']} pruned, {n['failed']} failed{again}) in {result.elapsed_s / 60:.1f} min; "
                f"stopped: {result.stop_reason}")
     if result.best is None:
         return
@@ -152,6 +185,11 @@ def tune_command(cli: CliContext, dataset: str, model: str, budget: str | None, 
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     _summary(result)
+    best = None if result.best_run_id is None else runs_repo.get_run(store, result.best_run_id)
+    if best is not None:
+        name = f"#{ds.id}" if ds.name.startswith("#") else ds.name
+        click.echo("train with these settings: "
+                   + train_command_line(name, model, best.config, _prep_flags(preset, min_support, max_len, split)))
     if result.cancelled:
         click.echo(f"cancelled; continue with --study {result.study_name!r} --resume", err=True)
         sys.exit(130)
