@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.jobs import Preparing
 from app.pages.base import Page, card
-from app.widgets.share_actions import report_job
+from app.widgets.share_actions import report_job, report_written_text
 from app.workers import CancelToken, Task
 from embsr_core.data.from_store import prepare_dataset
 from embsr_core.models.registry import list_specs
@@ -371,9 +371,7 @@ class LeaderboardPage(Page):
 
     @Slot(object)
     def _report_written(self, written: Any) -> None:
-        pdf = f" and {written.pdf_path.name}" if written.pdf_path else f" (no PDF: {written.pdf_note})"
-        self.share_message.setText(f"Saved the report {written.html_path.name}{pdf} in {written.html_path.parent}; "
-                                   "open it in any web browser.")
+        self.share_message.setText(report_written_text(written))
 
     @Slot(str)
     def _report_failed(self, traceback_text: str) -> None:

@@ -32,6 +32,12 @@ def report_job(store: Any, run_ids: list[int], path: str, pdf: bool, *, progress
     return write_report(store, run_ids, path, pdf=pdf, progress=progress)
 
 
+def report_written_text(result: Any) -> str:
+    """What the user is told once :func:`report_job` has written its files."""
+    pdf = f" and {result.pdf_path.name}" if result.pdf_path else f" (no PDF: {result.pdf_note})"
+    return f"Saved the report {result.html_path.name}{pdf} in {result.html_path.parent}; open it in any web browser."
+
+
 def export_runs_job(store: Any, run_ids: list[int], path: str, *, progress: Callable[[object], None],
                     cancel: Any) -> Any:
     from embsr_core.sharing.runs_transfer import export_runs
@@ -161,9 +167,7 @@ class ShareBar(QWidget):
         return task
 
     def _report_written(self, result: Any) -> None:
-        pdf = f" and {result.pdf_path.name}" if result.pdf_path else f" (no PDF: {result.pdf_note})"
-        self.message.emit(f"Saved the report {result.html_path.name}{pdf} in {result.html_path.parent}; "
-                          "open it in any web browser.")
+        self.message.emit(report_written_text(result))
         self.exported.emit(result.html_path)
 
     @Slot()
