@@ -120,12 +120,12 @@ class EpochTimer:
 
 def run_model(store: Store, dataset_id: int, prepared: PreparedDataset, model: str, seed: int,
               args: argparse.Namespace, ckpt: Path, overrides: dict | None = None,
-              label: str = "table3") -> tuple[dict[str, dict[str, float]], float]:
+              label: str = "table3", amp: bool = False) -> tuple[dict[str, dict[str, float]], float]:
     """Test metrics per target-op mode and mean training seconds per epoch of one seeded run
-    (shared with planted.py)."""
+    (shared with planted.py and bf16_accuracy.py; ``amp`` = the *Mixed precision* setting)."""
     timer = EpochTimer()
     cfg = TrainConfig(max_epochs=args.epochs, patience=args.patience, seed=seed, device=args.device,
-                      batch_size=args.batch_size, threads=args.threads)  # the trainer sets the thread count
+                      batch_size=args.batch_size, threads=args.threads, amp=amp)  # the trainer sets the threads
     outcome = run_training(store, prepared, model, overrides, cfg, callback=timer, dataset_id=dataset_id,
                            checkpoint_root=ckpt, run_name=f"{label} {prepared.dataset_name} {model} seed={seed}")
     if outcome.status != "finished":
