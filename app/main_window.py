@@ -267,10 +267,12 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def show_runs(self, run_ids: object) -> None:
-        """The Runs page with ``run_ids`` selected (re-read first: they may be new since it was last shown)."""
+        """The Runs page with ``run_ids`` selected: re-read first (they may be new since it was last shown),
+        every filter cleared (a filter left on from earlier would hide them)."""
         self.show_page("runs")
         runs = self.page("runs")
         runs.reload()  # type: ignore[attr-defined]
+        runs.clear_filters()  # type: ignore[attr-defined]
         runs.select_runs(list(run_ids))  # type: ignore[attr-defined, call-overload]
 
     @Slot(int)

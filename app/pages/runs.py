@@ -337,6 +337,12 @@ class RunsPage(Page):
         box.setCurrentIndex(max(0, box.findData(current)))
         box.blockSignals(False)
 
+    def clear_filters(self) -> None:
+        """Show every run again (the search text and the four filters back to "all")."""
+        self.filter_edit.clear()
+        for box in (self.status_filter, self.model_filter, self.dataset_filter, self.tag_filter):
+            box.setCurrentIndex(0)
+
     def select_runs(self, run_ids: list[int]) -> None:
         """Select the rows of ``run_ids`` (those still present and not filtered out)."""
         selection = self.table.selectionModel()
