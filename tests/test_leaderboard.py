@@ -132,6 +132,11 @@ def test_a_board_continues_across_execution_settings_and_under_its_former_name(t
     leaderboard(legacy_store, data, ["S-POP"], n_trials=1, train_config=FAST, name=former, checkpoint_root=tmp_path)
     continued = leaderboard(legacy_store, data, ["S-POP"], n_trials=1, train_config=FAST, checkpoint_root=tmp_path)
     assert continued.name == former and continued.statuses == {"S-POP": "skipped"}
+    # a model added to that board later (alone, then with the others) joins it instead of starting another
+    added = leaderboard(legacy_store, data, ["SKNN"], n_trials=1, train_config=FAST, checkpoint_root=tmp_path)
+    assert added.name == former and added.statuses == {"SKNN": "done"}
+    both = leaderboard(legacy_store, data, ["S-POP", "SKNN"], n_trials=1, train_config=FAST, checkpoint_root=tmp_path)
+    assert both.name == former and both.statuses == {"S-POP": "skipped", "SKNN": "skipped"}
 
 
 def test_seeds_repeat_each_tuned_configuration_and_average_over_them(tmp_path: Path) -> None:

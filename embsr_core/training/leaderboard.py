@@ -38,6 +38,7 @@ from embsr_core.training.tuning import (
     TuneProgress,
     TuneResult,
     is_trainable,
+    list_studies,
     load_study_state,
     mark_study,
     tune,
@@ -125,12 +126,12 @@ def _name_of(key: dict[str, Any]) -> str:
     return f"board {hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
-def _board_to_continue(store: Store, models: Sequence[str], *names: str) -> str:
-    """The first of ``names`` under which a model of the board already has a study, else the first."""
-    for board in names:
-        if any(load_study_state(store, study_name_for(board, m)) is not None for m in models):
-            return board
-    return names[0]
+def _board_to_continue(store: Store, current: str, former: str) -> str:
+    """The name these settings continue under: ``former`` (the name before the execution settings were
+    left out of it) wherever a board was begun under it — also when this call adds models that board
+    did not have yet, which would otherwise start a second board beside it — else ``current``."""
+    studies = {s.study_name for s in list_studies(store)}
+    return former if any(name.startswith(f"{former} ") for name in studies) else current
 
 
 def _board_work(store: Store, board: str, models: Sequence[str], base: TrainConfig,
@@ -192,7 +193,7 @@ def leaderboard(
     board_seeds(base, seeds)  # refuses fewer than one
     control = control or ControlToken()
     per_model = None if budget_s is None else budget_s / len(models)
-    board = name or _board_to_continue(store, models, board_name(prepared, per_model, n_trials, base),
+    board = name or _board_to_continue(store, board_name(prepared, per_model, n_trials, base),
                                        _legacy_board_name(prepared, per_model, n_trials, base))
     cells: dict[str, int | None] = {}
     statuses: dict[str, str] = {}
