@@ -39,7 +39,7 @@ from app.pages import PAGES, Page
 from app.resources import app_icon, icon
 from app.theme import THEMES
 from app.widgets.dialogs import error_box
-from app.workers import Task, progress_fraction
+from app.workers import Task, last_error_line, progress_fraction
 from embsr_core.store.repository import list_datasets
 
 DEFAULT_SIZE = QSize(1280, 800)
@@ -542,7 +542,7 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_demo_failed(self, traceback_text: str) -> None:
         self._close_demo_dialog()
-        last_line = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last_line = last_error_line(traceback_text)
         error_box(self, "Demo dataset", f"The demo dataset could not be generated:\n{last_line}", traceback_text)
 
     @Slot(object)

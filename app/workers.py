@@ -43,7 +43,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from embsr_core.training.events import ControlToken, Recorder
 
-__all__ = ["CancelToken", "JobManager", "Task", "TaskCancelled", "TaskRunner", "Worker", "progress_fraction"]
+__all__ = ["CancelToken", "JobManager", "Task", "TaskCancelled", "TaskRunner", "Worker", "last_error_line",
+           "progress_fraction"]
 
 
 class TaskCancelled(Exception):
@@ -451,6 +452,12 @@ class JobManager(QObject):
         training = self.training.shutdown(timeout_ms)
         tasks = self.tasks.shutdown(timeout_ms)
         return training and tasks
+
+
+def last_error_line(traceback_text: str) -> str:
+    """The line of a failed task's traceback (``Task.failed``) a person reads: the exception and its message."""
+    text = traceback_text.strip()
+    return text.splitlines()[-1] if text else "unknown error"
 
 
 def progress_fraction(event: object) -> float | None:

@@ -37,7 +37,7 @@ from app.widgets.dataset_charts import LengthHistogram, OperationChart, SessionT
 from app.widgets.dialogs import error_box
 from app.widgets.import_wizard import ImportWizard
 from app.widgets.synthetic_dialog import SyntheticDialog
-from app.workers import Task, TaskRunner, progress_fraction
+from app.workers import Task, TaskRunner, last_error_line, progress_fraction
 from embsr_core.data.store_io import ImportReport
 from embsr_core.store.repository import list_datasets
 
@@ -296,7 +296,7 @@ class DatasetsPage(Page):
 
     @Slot(str)
     def _on_overview_failed(self, traceback_text: str) -> None:
-        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last = last_error_line(traceback_text)
         self.summary.setText(f"<span>Statistics could not be computed:</span><br>{last}")
 
     def overview(self) -> DatasetOverview | None:
@@ -416,7 +416,7 @@ class DatasetsPage(Page):
 
     @Slot(str)
     def _on_write_failed(self, traceback_text: str) -> None:
-        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last = last_error_line(traceback_text)
         error_box(self, "Datasets", f"The task failed:\n{last}", traceback_text)
 
     @Slot()

@@ -39,7 +39,7 @@ from app.context import AppContext
 from app.jobs import Preparing
 from app.pages.base import Page, card
 from app.widgets.share_actions import report_job, report_written_text
-from app.workers import CancelToken, Task
+from app.workers import CancelToken, Task, last_error_line
 from embsr_core.data.from_store import prepare_dataset
 from embsr_core.models.registry import list_specs
 from embsr_core.reports import ComparisonTable
@@ -375,7 +375,7 @@ class LeaderboardPage(Page):
 
     @Slot(str)
     def _report_failed(self, traceback_text: str) -> None:
-        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last = last_error_line(traceback_text)
         self.share_message.setText(f"The report could not be written: {last.split(': ', 1)[-1]}")
 
     @Slot()
@@ -445,7 +445,7 @@ class LeaderboardPage(Page):
     @Slot(str)
     def _on_failed(self, traceback_text: str) -> None:
         self._update_buttons()
-        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last = last_error_line(traceback_text)
         self.status.setText(f"The comparison could not run: {last}")
 
     def show_table(self, table: ComparisonTable) -> None:

@@ -40,7 +40,7 @@ from app.context import AppContext
 from app.pages.base import Page, card
 from app.widgets.elided_label import ElidedLabel
 from app.widgets.explain_views import GateBars, Heatmap
-from app.workers import TaskRunner
+from app.workers import TaskRunner, last_error_line
 from embsr_core import reports
 from embsr_core.session_builder import Catalogue, Session, random_session, sample_test_session
 
@@ -493,7 +493,7 @@ class PlaygroundPage(Page):
     def _on_task_failed(self, text: str) -> None:
         self._loading.clear()
         self._busy = False
-        last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+        last = last_error_line(text)
         self.status.setText(f"Failed: {last}")
         self.status.setToolTip(text)
 

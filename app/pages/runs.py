@@ -40,6 +40,7 @@ from app.pages.runs_models import RUN_ID_ROLE, ComparisonModel, RunsFilterProxy,
 from app.widgets.run_curves import SPLIT_LABELS, RunCurves, metric_choices
 from app.widgets.run_detail import RunDetailDialog
 from app.widgets.share_actions import ShareBar
+from app.workers import last_error_line
 from embsr_core import reports
 from embsr_core.reports import RunInfo
 from embsr_core.store import run_details
@@ -503,7 +504,7 @@ class RunsPage(Page):
 
     @Slot(str)
     def _on_resume_failed(self, text: str) -> None:
-        last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+        last = last_error_line(text)
         QMessageBox.warning(self, "Resume failed", last.split(": ", 1)[-1])
 
     @Slot()

@@ -37,7 +37,7 @@ from app.pages.base import Page, card
 from app.pages.train_monitor import TrainMonitor
 from app.widgets.dialogs import error_box
 from app.widgets.param_form import ParamForm
-from app.workers import Task, TaskRunner
+from app.workers import Task, TaskRunner, last_error_line
 from embsr_core.data.from_store import default_preset
 from embsr_core.data.preprocess import PRESETS
 from embsr_core.models.registry import get_spec, list_specs, resolve_config
@@ -555,7 +555,7 @@ class TrainPage(Page):
         run = self._run_of(self.sender())
         if run is None:
             return
-        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last = last_error_line(traceback_text)
         if run is self.current:
             self.monitor.set_status("failed")
             self.monitor.append_log(traceback_text.rstrip())

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.jobs import ImportProgress, Problem, import_job
 from app.widgets.dialogs import error_box
-from app.workers import Task, TaskRunner
+from app.workers import Task, TaskRunner, last_error_line
 from embsr_core.data.errors import DataFormatError
 from embsr_core.data.importers import DEFAULT_SESSION_GAP, FORMATS, ColumnMapping, detect_format, get_importer
 from embsr_core.data.preview import MAPPED_FIELDS, SourcePreview, preview_source, suggest_mapping
@@ -613,7 +613,7 @@ class RunPage(QWizardPage):
 
     @Slot(str)
     def _on_failed(self, traceback_text: str) -> None:
-        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last = last_error_line(traceback_text)
         self.problem = Problem(last, detail=last)
         self.result_label.setText("<b>Nothing was stored.</b>")
         self._end()

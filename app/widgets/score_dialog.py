@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.workers import TaskRunner
+from app.workers import TaskRunner, last_error_line
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class ScoreDialog(QDialog):
     @Slot(str)
     def _on_failed(self, text: str) -> None:
         self._idle()
-        last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+        last = last_error_line(text)
         self.status.setText("Scoring failed: " + re.sub(r"^[\w.]+: ", "", last))  # the message without its class
         self.status.setToolTip(text)
 

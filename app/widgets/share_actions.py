@@ -14,7 +14,7 @@ from PySide6.QtCore import QCoreApplication, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 from app.widgets.score_dialog import ScoreDialog, ScoreSource
-from app.workers import TaskRunner
+from app.workers import TaskRunner, last_error_line
 
 WITH_CHECKPOINT = ("finished", "stopped", "interrupted")
 
@@ -109,7 +109,7 @@ class ShareBar(QWidget):
 
     def _failed(self, title: str) -> Callable[[str], None]:
         def show(text: str) -> None:
-            last = text.strip().splitlines()[-1] if text.strip() else "unknown error"
+            last = last_error_line(text)
             QMessageBox.critical(self, title, last.split(": ", 1)[-1])
             self.message.emit(f"{title}: {last.split(': ', 1)[-1]}")
         return show

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.jobs import Preparing, TrainRequest
 from app.widgets.setting_labels import setting_label
-from app.workers import CancelToken, Task
+from app.workers import CancelToken, Task, last_error_line
 from embsr_core.data.from_store import prepare_dataset
 from embsr_core.models.registry import get_spec
 from embsr_core.store import Store, runs_repo
@@ -339,5 +339,5 @@ class TuneDialog(QDialog):
     @Slot(str)
     def _on_failed(self, traceback_text: str) -> None:
         self._end()
-        last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+        last = last_error_line(traceback_text)
         self.status.setText(f"Tuning could not run: {last}")
