@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -30,13 +29,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table3 import add_dataset_row, run_model  # noqa: E402
+from _common import add_dataset_row, throwaway_store  # noqa: E402
+from table3 import run_model  # noqa: E402
 
 import embsr_core.training.precision as precision  # noqa: E402
 from embsr_core.data.prepared import PreparedDataset  # noqa: E402
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
 from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
-from embsr_core.store import open_store  # noqa: E402
 
 TARGET_POINTS = 0.5  # issue 16: bf16 within 0.5 points of fp32 at H@20 and M@20 (means over 3 seeds)
 METRICS = (("H@20", "hit@20"), ("M@20", "mrr@20"))
@@ -59,14 +58,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _cell(args: argparse.Namespace, amp: bool, seed: int) -> tuple[dict[str, dict[str, float]], float]:
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory(prefix="embsr-bf16-") as tmp:
-        store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
+    with throwaway_store("embsr-bf16-") as (store, ckpt):
         prepared = _PREPARED["data"]
-        dataset_id = add_dataset_row(store, prepared)
-        result = run_model(store, dataset_id, prepared, args.model, seed, args, Path(tmp) / "ckpt",
-                           label="bf16" if amp else "fp32", amp=amp)
-        store.engine.dispose()
-    return result
+        return run_model(store, add_dataset_row(store, prepared), prepared, args.model, seed, args, ckpt,
+                         label="bf16" if amp else "fp32", amp=amp)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,6 @@ import argparse
 import json
 import multiprocessing as mp
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -33,12 +32,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table3 import add_dataset_row, run_model  # noqa: E402
+from _common import add_dataset_row, throwaway_store  # noqa: E402
+from table3 import run_model  # noqa: E402
 
 from embsr_core.data.prepared import PreparedDataset  # noqa: E402
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
 from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
-from embsr_core.store import open_store  # noqa: E402
 
 METRICS = (("H@20", "hit@20"), ("M@20", "mrr@20"))
 BASELINES = ["HUP", "RIB", "BERT4Rec", "GC-SAN", "STAMP", "SKNN"]  # the strongest six on the planted board
@@ -114,13 +113,9 @@ def _cell(args: argparse.Namespace, signal: float, model: str, seed: int,
     """Train one (signal, model, seed) cell in a throw-away store: its test metrics and s/epoch."""
     torch.set_num_threads(args.threads)
     prepared = _PREPARED[signal]
-    with tempfile.TemporaryDirectory(prefix="embsr-planted-") as tmp:
-        store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
-        dataset_id = add_dataset_row(store, prepared)
-        result = run_model(store, dataset_id, prepared, model, seed, args, Path(tmp) / "ckpt", overrides,
-                           label="planted")
-        store.engine.dispose()
-    return result
+    with throwaway_store("embsr-planted-") as (store, ckpt):
+        return run_model(store, add_dataset_row(store, prepared), prepared, model, seed, args, ckpt, overrides,
+                         label="planted")
 
 
 def main(argv: list[str] | None = None) -> None:
