@@ -304,7 +304,7 @@ def test_reverse_positions_ignore_padding_and_count_from_the_end(split):
     if "g_micro_node" in batch:
         padded["g_micro_node"] = F.pad(batch["g_micro_node"], (0, 5), value=len(batch["g_node_items"]))
     torch.testing.assert_close(model.scores(padded), model.scores(batch), atol=1e-5, rtol=1e-5)
-    forward = _model()
+    forward = _model(positions="forward")
     forward.load_state_dict(model.state_dict())
     assert not torch.allclose(forward.scores(batch), model.scores(batch))  # the switch changes the model
 

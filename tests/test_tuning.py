@@ -117,7 +117,7 @@ def test_budget_and_search_space_come_from_the_schemas() -> None:
             parse_duration(bad)
     embsr = search_space("EMBSR")
     assert embsr["lr"] == (0.001, 0.003, 0.005, 0.008, 0.01) and embsr["dropout"] == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-    assert "w_k" in embsr and "mask_prob" in search_space("BERT4Rec")
+    assert "w_k" in embsr and embsr["attn_layers"] == (1, 2) and "mask_prob" in search_space("BERT4Rec")
     assert search_space("S-POP") == {} and set(search_space("SKNN")) == {"k"}  # fitted: no learning rate
 
 
