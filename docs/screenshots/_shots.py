@@ -1,9 +1,12 @@
 """What every capture script does first: a throwaway home (the user's settings stay untouched), the
 window on a store showing only the store's file name (no folder of this machine in a picture), and
-a way to let the event loop settle before a grab."""
+a way to let the event loop settle before a grab; for a one-page capture on generated data, the
+options it shares (``shot_parser``) and the window on a throwaway store holding that data
+(``open_on_synthetic``)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -39,6 +42,27 @@ def open_window(url: str, theme: str = "light", size: tuple[int, int] | None = N
     window.store_label.setText(f"Store: {Path(context.store.engine.url.database or 'store').name}")
     window.show()
     return window
+
+
+def shot_parser(doc: str, png: str, size: str) -> argparse.ArgumentParser:
+    """The options of a one-page capture: where the PNG goes (``png`` beside the scripts by default),
+    the window size and the theme; the script adds its own."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / png)
+    parser.add_argument("--size", default=size, help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--theme", default="light", choices=("light", "dark"))
+    return parser
+
+
+def open_on_synthetic(args: argparse.Namespace, name: str, **generator: Any) -> Any:
+    """The window (``args.size``, ``args.theme``) on a throwaway home and store holding one generated
+    dataset called ``name`` (``generator``: the arguments of ``import_synthetic``)."""
+    home = isolate_home()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    from embsr_core.data.demo import import_synthetic
+
+    return open_window(f"sqlite:///{home}/shots.db", args.theme, (width, height),
+                       before=lambda context: import_synthetic(context.store, name, **generator))
 
 
 def settle(condition: Callable[[], bool] = lambda: True, timeout: float = 60.0, rounds: int = 10) -> None:

@@ -10,28 +10,15 @@ the README's measured tables give).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from _shots import isolate_home, open_window, settle
+from _shots import open_on_synthetic, settle, shot_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "leaderboard.png")
-    parser.add_argument("--size", default="1280x900", help="window size, WIDTHxHEIGHT")
-    parser.add_argument("--theme", default="light", choices=("light", "dark"))
+    parser = shot_parser(__doc__, "leaderboard.png", "1280x900")
     parser.add_argument("--models", default="S-POP,SKNN,STAMP,EMBSR")
     parser.add_argument("--minutes", type=int, default=2, help="tuning time of the whole comparison")
     args = parser.parse_args()
-    home = isolate_home()
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    from embsr_core.data.demo import import_synthetic
-
-    def add_data(context) -> None:
-        import_synthetic(context.store, "planted 1,000", n_sessions=1000, n_items=300, n_categories=12, seed=0)
-
-    window = open_window(f"sqlite:///{home}/shots.db", args.theme, (width, height), before=add_data)
+    window = open_on_synthetic(args, "planted 1,000", n_sessions=1000, n_items=300, n_categories=12, seed=0)
     window.show_page("leaderboard")
     page = window.page("leaderboard")
     page.reload_datasets()

@@ -8,27 +8,14 @@ few epochs, so the loss curve, the validation curves in percent and the log are 
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from _shots import isolate_home, open_window, settle
+from _shots import open_on_synthetic, settle, shot_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "train.png")
-    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
-    parser.add_argument("--theme", default="light", choices=("light", "dark"))
+    parser = shot_parser(__doc__, "train.png", "1280x800")
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
-    home = isolate_home()
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    from embsr_core.data.demo import import_synthetic
-
-    def add_data(context) -> None:
-        import_synthetic(context.store, "synthetic demo", n_sessions=600, n_items=80, n_categories=6, seed=3)
-
-    window = open_window(f"sqlite:///{home}/shots.db", args.theme, (width, height), before=add_data)
+    window = open_on_synthetic(args, "synthetic demo", n_sessions=600, n_items=80, n_categories=6, seed=3)
     context = window.context
     window.show_page("train")
     page = window.page("train")
