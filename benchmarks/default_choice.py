@@ -25,6 +25,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from table3 import DATASETS, add_dataset_row, load_dataset  # noqa: E402
 
 from embsr_core import run_summary  # noqa: E402
-from embsr_core.data.prepared import PreparedDataset  # noqa: E402
+from embsr_core.data.prepared import PreparedDataset, SplitArrays  # noqa: E402
 from embsr_core.data.preprocess import prepare, preset  # noqa: E402
 from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa: E402
 from embsr_core.models.registry import get_spec  # noqa: E402
@@ -50,6 +51,15 @@ def parse_candidate(text: str) -> tuple[str, dict[str, str], dict[str, str]]:
     settings = dict(p.split("=", 1) for p in pairs)
     train = {k: v for k, v in settings.items() if k in TRAIN_KEYS}
     return model, train, {k: v for k, v in settings.items() if k not in TRAIN_KEYS}
+
+
+def single_run_share(split: SplitArrays) -> float:
+    """Share of sessions whose last macro-item has a single micro-behavior: there the whole run of the
+    last item (``recent="run"``) tells no more than its last operation."""
+    rows = np.arange(len(split.lengths))
+    last = split.items[rows, split.lengths - 1]
+    before = split.items[rows, np.maximum(split.lengths - 2, 0)]
+    return float(np.mean((split.lengths == 1) | (before != last)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         prepared, about = load_dataset(args.dataset, 0), f"the {args.dataset} sample"
     print(f"# {about}: {len(prepared.train)} training samples, "
-          f"{len(prepared.valid)} validation sessions; up to {args.epochs} epochs, patience {args.patience}, "
+          f"{len(prepared.valid)} validation sessions ({100 * single_run_share(prepared.valid):.1f} % end with "
+          f"one micro-behavior on the last item); up to {args.epochs} epochs, patience {args.patience}, "
           f"{args.threads} thread(s)", flush=True)
     print("| candidate | valid H@20 | valid M@20 | next op unknown: H@20 · M@20 | best epoch / epochs | minutes |")
     print("|---|---|---|---|---|---|", flush=True)

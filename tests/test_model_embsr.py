@@ -326,3 +326,27 @@ def test_registered_defaults_are_the_models_defaults() -> None:
         if spec.family in ("embsr", "ablation", "variant"):
             for p in spec.params:
                 assert p.default == DEFAULTS[p.name] or spec.name == "SGNN-Self" and p.name == "tokens", (spec.name, p)
+
+
+def test_recent_run_reads_the_op_gru_state_of_each_sessions_last_run():
+    from embsr_core.models.embsr import EMBSR
+    from embsr_core.models.layers.multigraph import build_multigraph
+
+    rows = [[3, 5, 5, 5], [2, 9, 9, 4, 4], [7]]  # last runs: 3, 2 and 1 micro-behaviors long
+    split = _split_from_rows(rows)
+    batch = _model(recent="run").collate(split, np.arange(3))
+    last = EMBSR._last_macro(batch, 3).numpy()
+    graph = build_multigraph(split.items, split.ops, split.lengths)
+    runs = graph.op_sequences()
+    for b, row in enumerate(rows):
+        n_last = len(row) - max(j for j in range(len(row)) if j == 0 or row[j] != row[j - 1])  # last run's length
+        assert runs[last[b]] == tuple(split.ops[b, len(row) - n_last : len(row)].tolist())
+    # the switch changes the model only through that state: same weights, other outputs
+    model, paper = _model(recent="run"), _model()
+    paper.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("recent_run.")})
+    assert not torch.allclose(model.scores(batch), paper.scores(batch))
+    with torch.no_grad():
+        model.recent_run.weight.zero_()
+    torch.testing.assert_close(model.scores(batch), paper.scores(batch))
+    with pytest.raises(ValueError, match="op_gru"):
+        EMBSR(N_ITEMS, N_OPS, {**SMALL, "recent": "run", "op_gru": False, "graph": "none"})

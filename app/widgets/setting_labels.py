@@ -21,6 +21,7 @@ ANALYST_LABELS = {
     "attn_layers": "Attention blocks",
     "positions": "Position counting",
     "heads": "Attention heads",
+    "recent": "Last-item summary",
     "target_op_dropout": "Hide next operation (share)",
     "beta": "Fixed fusion weight (β)",
     "tokens": "Attention tokens",
@@ -57,6 +58,8 @@ ANALYST_HELP = {
     "star_gate": "How the session summary (star node) decides how much to update each item.",
     "message_source": "What an item passes to its neighbours in the session graph.",
     "positions": "Whether step positions are counted from the session's start or from its end.",
+    "recent": "What stands for the user's latest interest: the last action only ('micro'), or also "
+              "everything done on the last item, in order ('run').",
     "beta": "With a fixed fusion: the share of the whole-session summary against the last item.",
     "tokens": "What the attention looks at: whole items, or each micro-behavior.",
     "omega": "The share of the attention summary against the last graph state.",

@@ -4,6 +4,8 @@ Pipeline (one module per component under :mod:`embsr_core.models.layers`):
   multigraph + op trie (collate) → op-GRU h̃ (eq. 3–4) → star GNN (eq. 5–11) → tokens
   x_i = h_f[v_i] + e_{o_i} (eq. 12), x_s = e_{u_s} + e_{o_{t+1}} (eq. 13) → operation-aware
   self-attention → z_s (eq. 14–17) → fusion with x_t (eq. 18) → scaled cosine scores (eq. 19–20).
+  ``recent="run"`` (an option the tuner searches) adds the op-GRU state of the last macro-item's
+  whole operation run to x_t; the paper's x_t sees only the last micro-behavior.
 
 Switches (pinned per registered name through ``ModelSpec.fixed``):
   graph      "star_gnn" | "none" (EMBSR-NG: h_f = item embeddings, star = their mean) |
@@ -58,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "message_source": "paper",
     "tokens": "micro",
     "positions": "reverse",  # counted from the end: better on planted validation, level on the samples
+    "recent": "micro",
     "target_op_dropout": 0.5,
     "beta": 0.5,
     # switches
@@ -89,6 +92,10 @@ class EMBSR(SessionRecommender):
         if cfg["positions"] not in ("forward", "reverse"):
             raise ValueError(f"positions: expected 'forward' or 'reverse', got {cfg['positions']!r}")
         self.reverse_positions = cfg["positions"] == "reverse"
+        if cfg["recent"] not in ("micro", "run"):
+            raise ValueError(f"recent: expected 'micro' or 'run', got {cfg['recent']!r}")
+        if cfg["recent"] == "run" and not cfg["op_gru"]:
+            raise ValueError("recent='run' needs op_gru=True (it reads the last run's op-GRU state)")
         if cfg["op_gru"] and cfg["graph"] != "star_gnn":
             raise ValueError("op_gru needs graph='star_gnn' (the op-GRU feeds the GNN messages)")
         d = self.dim = int(cfg["embedding_dim"])
@@ -101,6 +108,8 @@ class EMBSR(SessionRecommender):
         self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)  # M_V
         self.op_emb = nn.Embedding(n_ops + 2, d, padding_idx=0) if self.uses_operations else None  # M_O
         self.op_gru = PrefixTrieGRU(d, d) if cfg["op_gru"] else None
+        # recent='run': x_t also carries the op-GRU state of the last macro-item's whole operation run
+        self.recent_run = nn.Linear(d, d, bias=False) if cfg["recent"] == "run" else None
         self.gnn = (StarGNN(d, int(cfg["gnn_layers"]), seq_dim=d if cfg["op_gru"] else None,
                             message_source=cfg["message_source"])
                     if self.graph == "star_gnn" else None)
@@ -189,6 +198,7 @@ class EMBSR(SessionRecommender):
         valid = torch.arange(L, device=dev)[None, :] < lengths[:, None]  # B×L
         rows = torch.arange(B, device=dev)
         out: dict[str, Any] = {}
+        last_run: torch.Tensor | None = None
         if self.graph == "rnn":
             seq = self.drop(torch.cat([self.item_emb(items), self.op_emb(ops)], -1))  # B×L×2d
             item_part, _ = self.rnn(seq, lengths)  # B×L×d, padding zeroed
@@ -202,6 +212,9 @@ class EMBSR(SessionRecommender):
                 h_f, star = h0, segment_mean(h0, node_session, B)  # eq. 2
             else:
                 seq_feat, src_pos, dst_pos = self._op_gru_features(batch)
+                if self.recent_run is not None and seq_feat is not None:
+                    last_prefix = batch["g_macro_prefix"].index_select(0, self._last_macro(batch, B))
+                    last_run = seq_feat.index_select(0, last_prefix)  # B×d: h̃ of the last run
                 h_f, star, info = self.gnn(h0, node_session, B, batch["g_edge_src"], batch["g_edge_dst"],
                                            src_pos, dst_pos, seq_feat)
                 if explain and info:
@@ -222,6 +235,8 @@ class EMBSR(SessionRecommender):
             tgt = torch.where(hide, torch.full_like(tgt, self.unknown_op), tgt)
         x_s = star  # B×d
         x_t = last_item  # B×d: the last micro-behavior (recent interest), x[rows, lengths − 1]
+        if self.recent_run is not None and last_run is not None:
+            x_t = x_t + self.recent_run(last_run)
         if self.abs_op:  # (x_t is built from its B×d parts: a gather from x costs a B×L×d gradient)
             x_s = x_s + self.op_emb(tgt)  # eq. 13
             x_t = x_t + self.op_emb(ops[rows, lengths - 1])
@@ -252,6 +267,15 @@ class EMBSR(SessionRecommender):
         m, beta = self.fusion(z_s, x_t)  # B×d, eq. 18
         out.update(m=m, beta=beta, star=star, valid=valid)
         return out
+
+    @staticmethod
+    def _last_macro(batch: Batch, n_sessions: int) -> torch.Tensor:
+        """B: the macro position of each session's last macro-item (``recent='run'`` reads its whole run).
+
+        Macro positions are session-major in time order, so a session's last one sits just before
+        the next session's first; every session has at least one.
+        """
+        return torch.bincount(batch["g_macro_session"], minlength=n_sessions).cumsum(0) - 1
 
     def _op_gru_features(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """The op-GRU states h̃ (eq. 3–4) as a table and each edge's row in it, for the GNN messages.
@@ -349,6 +373,11 @@ _ATT = (
           choices=("forward", "reverse")),
     Param("heads", "int", 1, "attention heads (paper: 1); must divide embedding_dim", low=1, high=16),
 )
+_RECENT = (Param("recent", "choice", "micro",
+                 "recent interest x_t of the fusion (eq. 18): 'micro' = the last micro-behavior's item and "
+                 "operation (the paper), 'run' = also the op-GRU state of the last macro-item's whole "
+                 "operation run (better on planted data, worse on the Taobao sample: tuned)",
+                 choices=("micro", "run"), search=("micro", "run")),)
 _TOP = (Param("target_op_dropout", "float", 0.5,
               "training probability of hiding the target operation behind the 'unknown' token, so one "
               "model serves oracle, unknown and query modes (0 = the paper's oracle-only training)",
@@ -358,19 +387,19 @@ _BETA = (Param("beta", "float", 0.5, "fixed fusion weight β on z_s (§V-F)", lo
 _FULL = {"graph": "star_gnn", "op_gru": True, "attention": True, "abs_op": True, "dyadic": True, "fusion": "gate"}
 _SPECS: tuple[tuple[str, str, str, dict[str, Any], tuple[Param, ...]], ...] = (
     ("EMBSR", "embsr", "EMBSR: multigraph star GNN with op-GRU + operation-aware self-attention + fusion gate",
-     {}, _GNN + _MSG + _ATT + _TOP),
+     {}, _GNN + _MSG + _ATT + _RECENT + _TOP),
     ("EMBSR-NS", "ablation", "EMBSR without the operation-aware self-attention (z_s = x_s)",
-     {"attention": False, "dyadic": False}, _GNN + _MSG + _TOP),
+     {"attention": False, "dyadic": False}, _GNN + _MSG + _RECENT + _TOP),
     ("EMBSR-NG", "ablation", "EMBSR without the GNN and the op-GRU (item embeddings feed the attention)",
      {"graph": "none", "op_gru": False}, _ATT + _TOP),
     ("EMBSR-NF", "ablation", "EMBSR with concatenation + MLP instead of the fusion gate",
-     {"fusion": "mlp"}, _GNN + _MSG + _ATT + _TOP),
+     {"fusion": "mlp"}, _GNN + _MSG + _ATT + _RECENT + _TOP),
     ("EMBSR-FixedBeta", "variant", "EMBSR with a fixed fusion weight β (§V-F)",
-     {"fusion": "fixed"}, _GNN + _MSG + _ATT + _TOP + _BETA),
+     {"fusion": "fixed"}, _GNN + _MSG + _ATT + _RECENT + _TOP + _BETA),
     ("SGNN-Self", "variant", "star GNN over macro items + standard self-attention (no operations)",
      {"op_gru": False, "abs_op": False, "dyadic": False}, _GNN + _ATT + _TOKENS),
     ("SGNN-Seq-Self", "variant", "SGNN-Self + op-GRU states in the GNN messages (sequential pattern)",
-     {"abs_op": False, "dyadic": False}, _GNN + _MSG + _ATT),
+     {"abs_op": False, "dyadic": False}, _GNN + _MSG + _ATT + _RECENT),
     ("RNN-Self", "variant", "a GRU over [item; operation] embeddings replaces the GNN + standard self-attention",
      {"graph": "rnn", "op_gru": False, "abs_op": False, "dyadic": False}, _ATT),
     ("SGNN-Abs-Self", "variant", "star GNN + standard self-attention with absolute operation embeddings",
