@@ -129,6 +129,36 @@ def test_cancel_and_pause(tmp_path: Path) -> None:
     assert '"cursor": 2' in meta["meta"] and '"global_step": 2' in meta["meta"]
 
 
+@pytest.mark.parametrize("after_batches", [4, 1])
+def test_finish_early_keeps_the_best_epoch_and_scores_test(tmp_path: Path, after_batches: int) -> None:
+    """What a tuning trial cut by its budget asks for: inside epoch 2 the run ends as early stopping
+    would (best weights, test scored, status finished); inside epoch 1 nothing is validated yet, so
+    it stops as on a cancel."""
+    store = tiny_store(tmp_path)
+    control = ControlToken()
+    events: list[object] = []
+
+    def callback(event: object) -> None:
+        events.append(event)
+        if isinstance(event, BatchEnd) and event.step == after_batches:
+            control.finish_early()
+
+    outcome = make_trainer(store, tiny_prepared(), TINY, None, _config(), callback, control,
+                           checkpoint_root=tmp_path).run()
+    run = runs_repo.get_run(store, outcome.run_id)
+    if after_batches == 1:  # 3 batches an epoch: still in epoch 1
+        assert outcome.status == "stopped" and run.status == "stopped" and isinstance(events[-1], Cancelled)
+        return
+    assert outcome.status == "finished" and run.status == "finished"
+    assert run.epochs_done == 1 and outcome.best_epoch == run.best_epoch == 1
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.stopped_early and finished.epochs_done == 1
+    assert not any(isinstance(e, BatchEnd) and e.step > after_batches + 1 for e in events)
+    assert runs_repo.final_metrics(store, run.id, "test")["oracle"] == pytest.approx(finished.test_metrics["oracle"])
+    again = evaluate_checkpoint(store, run.id, "test", "oracle", prepared=tiny_prepared(), device="cpu")
+    assert again.metrics == pytest.approx(finished.test_metrics["oracle"])  # tested with the best epoch's weights
+
+
 def test_nan_loss_fails_clearly(tmp_path: Path) -> None:
     store = tiny_store(tmp_path)
     events: list[object] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -11,8 +12,8 @@ import pytest
 import torch
 from _training_helpers import ensure_tiny_model, tiny_prepared, tiny_store
 
-from embsr_core.store import runs_repo
-from embsr_core.training import ControlToken, TrainConfig
+from embsr_core.store import run_details, runs_repo
+from embsr_core.training import BatchEnd, ControlToken, EvaluationEnd, TrainConfig, tuning
 from embsr_core.training.tuning import (
     TuneProgress,
     load_study_state,
@@ -61,6 +62,59 @@ def test_a_bad_trial_is_pruned_and_its_run_says_why(tmp_path: Path) -> None:
     pruned = runs_repo.get_run(store, states[1e-7].run_id)  # type: ignore[arg-type]
     assert pruned.status == "stopped" and "pruned at epoch" in (pruned.error_text or "")
     assert pruned.epochs_done < 3
+
+
+class _Clock:
+    """The tuner's clock, moved past the budget on demand (the trainer keeps the real one)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+@pytest.mark.parametrize("cut_at", ["validated", "first batch"])
+def test_a_trial_cut_by_the_budget_competes_at_its_best_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              cut_at: str) -> None:
+    """The clock runs out inside trial 1 (the defaults trial is never cut). After a validated epoch the
+    trial is complete with that epoch's score and test, and competes for best; before one it has no score."""
+    model, store, data = ensure_tiny_model(), tiny_store(tmp_path), tiny_prepared()
+    clock = _Clock()
+    monkeypatch.setattr(tuning, "time", clock)
+    runs: list[int] = []
+
+    def run_out_in_trial_1(event: object) -> None:
+        run_id = getattr(event, "run_id", None)
+        if run_id is not None and run_id not in runs:
+            runs.append(run_id)
+        if len(runs) < 2 or clock.offset:
+            return
+        if (cut_at == "first batch" and isinstance(event, BatchEnd)) or (
+                cut_at == "validated" and isinstance(event, EvaluationEnd) and event.split == "valid"):
+            clock.offset = 10_000.0
+
+    result = tune(store, data, model, budget_s=3600, space={"lr": [1e-7, 0.05]}, sampler="grid", pruner="none",
+                  train_config=FAST.with_(lr=1e-7, max_epochs=4, patience=4), checkpoint_root=tmp_path,
+                  callback=run_out_in_trial_1)
+    trained = [t for t in result.trials if not t.duplicate]  # the grid may re-propose the defaults: no run
+    assert result.stop_reason == "budget" and len(trained) == 2
+    default, cut = trained
+    assert default.note == "defaults" and default.state == "complete" and cut.params == {"lr": 0.05}
+    run = runs_repo.get_run(store, cut.run_id)  # type: ignore[arg-type]
+    if cut_at == "first batch":
+        assert cut.state == "pruned" and "before its first validation" in cut.note
+        assert run.status == "stopped" and result.best == default
+        return
+    assert cut.state == "complete" and cut.epochs == 1 and "cut by the time budget after 1 epochs" in cut.note
+    assert run.status == "finished" and run.epochs_done == 1 and run.best_epoch == 1
+    assert "cut by the time budget" in run_details.get_notes(store, run.id)
+    assert runs_repo.final_metrics(store, run.id, "test")["oracle"]  # tested like any finished run
+    frame = runs_repo.metrics_frame(store, [run.id])
+    epoch1 = frame[(frame.split == "valid") & (frame.target_op == "oracle") & (frame.name == "mrr@20")]
+    assert cut.value == pytest.approx(float(epoch1.value.iloc[0]))  # its score: the validated epoch's
+    best = max((default, cut), key=lambda t: (t.value, -t.number))  # it competes like any complete trial
+    assert result.best == best and runs_repo.get_run(store, best.run_id).is_best_trial  # type: ignore[arg-type]
 
 
 def test_cancel_stops_the_running_trial_and_resume_continues_the_study(tmp_path: Path) -> None:

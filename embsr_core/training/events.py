@@ -147,12 +147,20 @@ class ControlToken:
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
+        self._finish = threading.Event()
         self._running = threading.Event()  # set = not paused
         self._running.set()
 
     def cancel(self) -> None:
         self._cancel.set()
         self._running.set()  # wake a paused trainer so it can see the cancel
+
+    def finish_early(self) -> None:
+        """End training at the next check as early stopping would: the best epoch so far is kept and
+        the test split scored (a tuning trial cut by its time budget). A run that has not validated
+        an epoch yet has nothing to keep: it stops as on a cancel."""
+        self._finish.set()
+        self._running.set()
 
     def pause(self) -> None:
         if not self._cancel.is_set():
@@ -164,6 +172,10 @@ class ControlToken:
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    @property
+    def finish_requested(self) -> bool:
+        return self._finish.is_set()
 
     @property
     def paused(self) -> bool:

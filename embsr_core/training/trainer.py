@@ -82,6 +82,10 @@ class _Stop(Exception):
     """Internal: a cancel request was seen between batches."""
 
 
+class _FinishNow(Exception):
+    """Internal: a request to end training early (keep the best epoch, score the test split)."""
+
+
 @dataclass
 class RunOutcome:
     """What :meth:`Trainer.run` returns (the same facts went to the recorders)."""
@@ -223,6 +227,10 @@ class Trainer:
             )
             stopped_early = self._train_loop() if self.model.trainable else self._fit_once()
             return self._finish(stopped_early)
+        except _FinishNow:
+            if self.progress.best_epoch is None:  # no validated epoch to keep: as a cancel
+                return self._stopped(clean=True)
+            return self._finish(stopped_early=True)
         except (_Stop, KeyboardInterrupt) as exc:
             return self._stopped(clean=isinstance(exc, _Stop))
         except Exception as exc:
@@ -508,10 +516,13 @@ class Trainer:
         stop = not go_on
         if self.dist is not None:
             stop = ddp.any_flag(stop, self.device)
-        if stop:
+        finish = not stop and self.control.finish_requested
+        if self.dist is not None:
+            finish = ddp.any_flag(finish, self.device)
+        if stop or finish:
             if before_stop is not None:
                 before_stop()  # book steps already taken, so the checkpoint's position is exact
-            raise _Stop
+            raise _Stop if stop else _FinishNow
 
     # --- evaluation --------------------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ Pruning: the best validation objective so far is reported after every epoch; a m
 or successive-halving pruner stops a trial that falls behind (its run ends ``stopped`` with a note,
 the trial is PRUNED). The default trial is never pruned nor cut by the time budget.
 
+The time budget: a trial still training when it runs out ends as early stopping would (its best
+validated epoch is kept and tested, the trial is COMPLETE and competes with that score, a lower
+bound of what more epochs would give); one cut before its first validation has no score (PRUNED).
+
 Study storage: Optuna's journal file beside the store (``<store file>.tuning.log`` for SQLite, a file
 in the user data folder for a server URL). Optuna's RDB storage cannot share the store's database:
 both keep their schema revision in a table named ``alembic_version``. The journal is append-only
@@ -44,7 +48,7 @@ from sqlalchemy.engine import make_url
 
 from embsr_core.data.prepared import PreparedDataset
 from embsr_core.models.registry import get_spec, resolve_config
-from embsr_core.store import runs_repo
+from embsr_core.store import run_details, runs_repo
 from embsr_core.store.engine import Store, data_dir
 from embsr_core.training.checkpoints import prepared_hash
 from embsr_core.training.config import AUTHORS_CRITERION, TRAIN_PARAMS, TrainConfig
@@ -260,6 +264,12 @@ class _TrialControl(ControlToken):
             self.reason = reason
         self.cancel()
 
+    def finish(self, reason: str) -> None:
+        """End the trial at its best epoch so far (its run finishes and is tested), not as pruned."""
+        if self.reason is None:
+            self.reason = reason
+            self.finish_early()
+
     def wait_if_paused(self, timeout: float | None = None) -> bool:
         if not self.parent.wait_if_paused(timeout):  # the user's pause blocks here, their cancel ends it
             self.stop("cancelled")
@@ -285,17 +295,21 @@ class _TrialWatcher:
     def __call__(self, event: TrainEvent) -> None:
         if self.forward is not None:
             self.forward(event)
+        if isinstance(event, EvaluationEnd) and event.split == "valid" and event.is_best is not None:
+            self.epochs = event.epoch
+            if event.is_best or self.best_metrics is None:
+                self.best_metrics = dict(event.metrics)
+            self.trial.report(objective_value(self.best_metrics, self.criterion), event.epoch)
+            if not self.protected and self.trial.should_prune():
+                self.token.stop("pruned")
         late = self.deadline is not None and time.monotonic() > self.deadline
         if isinstance(event, BatchEnd | EvaluationEnd) and not self.protected and late:
-            self.token.stop("budget")
-        if not isinstance(event, EvaluationEnd) or event.split != "valid" or event.is_best is None:
-            return
-        self.epochs = event.epoch
-        if event.is_best or self.best_metrics is None:
-            self.best_metrics = dict(event.metrics)
-        self.trial.report(objective_value(self.best_metrics, self.criterion), event.epoch)
-        if not self.protected and self.trial.should_prune():
-            self.token.stop("pruned")
+            # with a validated epoch the trial ends there and competes (a lower bound of what more
+            # epochs would give); before its first validation there is nothing to score
+            if self.best_metrics is not None:
+                self.token.finish("budget")
+            else:
+                self.token.stop("budget")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -528,13 +542,18 @@ def tune(
         if watcher.best_metrics is not None:
             trial.set_user_attr("valid", watcher.best_metrics)
         if outcome.status == "finished" and watcher.best_metrics is not None:
+            if token.reason == "budget":
+                note = (f"cut by the time budget after {watcher.epochs} epochs; scored and tested at its best epoch "
+                        f"{outcome.best_epoch}")
+                trial.set_user_attr("note", note)
+                run_details.set_notes(store, outcome.run_id, f"Tuning trial {note}.")
             return objective_value(watcher.best_metrics, base.criterion)
         if token.reason == "cancelled" or (outcome.status == "stopped" and token.reason is None):
             trial.set_user_attr("note", "cancelled")
             raise TuneCancelled
         if token.reason in ("pruned", "budget"):
             note = (f"pruned at epoch {watcher.epochs}: validation behind earlier trials"
-                    if token.reason == "pruned" else f"cut at epoch {watcher.epochs}: the time budget ran out")
+                    if token.reason == "pruned" else "cut by the time budget before its first validation")
             trial.set_user_attr("note", note)
             runs_repo.update_run(store, outcome.run_id, error_text=note)
             raise optuna.TrialPruned
