@@ -96,3 +96,19 @@ def test_tune_prints_the_train_command_of_its_best_settings_and_that_command_tra
     how = set(EXECUTION_SETTINGS)
     assert {k: v for k, v in again.config["train"].items() if k not in how} == {
         k: v for k, v in best.config["train"].items() if k not in how}
+
+
+def test_the_summary_says_which_trials_the_clock_cut(capsys: pytest.CaptureFixture[str]) -> None:
+    from embsr_core.cli.tune_cmds import _summary
+    from embsr_core.training.tuning import TrialInfo, TuneResult
+
+    valid = {"hit@20": 0.5, "mrr@20": 0.2}
+    default = TrialInfo(0, {"lr": 0.001}, "complete", 1, 0.2, valid, 20, note="defaults")
+    cut = TrialInfo(1, {"lr": 0.008}, "complete", 2, 0.3, {"hit@20": 0.76, "mrr@20": 0.3}, 15, cut=True,
+                    note="cut by the time budget after 15 epochs; scored and tested at its best epoch 14")
+    pruned = TrialInfo(2, {"lr": 0.01}, "pruned", 3, None, valid, 2, note="pruned at epoch 2")
+    _summary(TuneResult("s", "EMBSR", [default, cut, pruned], cut, default, "budget", 900.0, "mrr@20"))
+    out = capsys.readouterr().out
+    assert "3 trials (2 complete (1 of them cut by the time budget, scored at their best epoch), 1 pruned" in out
+    best = next(line for line in out.splitlines() if line.lstrip().startswith("best "))
+    assert "lr=0.008" in best and "(cut by the time budget after 15 epochs)" in best

@@ -120,7 +120,8 @@ class TuneDialog(QDialog):
         self.minutes.setRange(1, 24 * 60)
         self.minutes.setValue(15)
         self.minutes.setSuffix(" min")
-        self.minutes.setToolTip("Time for the whole search; the try with your current settings always finishes")
+        self.minutes.setToolTip("Time for the whole search; the try with your current settings always finishes, and "
+                                   "a try still training when the time runs out is scored at its best epoch so far")
         limits.addWidget(self.minutes)
         limits.addWidget(QLabel("or after", self))
         self.trials = QSpinBox(self)

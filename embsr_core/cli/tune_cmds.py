@@ -103,15 +103,18 @@ def _summary(result: TuneResult) -> None:
     n = {s: sum(t.state == s for t in trained) for s in ("complete", "pruned", "failed")}
     repeats = len(result.trials) - len(trained)
     again = f"; {repeats} re-proposed known settings, not trained again" if repeats else ""
-    click.echo(f"study {result.study_name!r}: {len(trained)} trials ({n['complete']} complete, "
+    n_cut = sum(t.cut for t in trained)
+    cut = f" ({n_cut} of them cut by the time budget, scored at their best epoch)" if n_cut else ""
+    click.echo(f"study {result.study_name!r}: {len(trained)} trials ({n['complete']} complete{cut}, "
                f"{n['pruned']} pruned, {n['failed']} failed{again}) in {result.elapsed_s / 60:.1f} min; "
                f"stopped: {result.stop_reason}")
     if result.best is None:
         return
     for label, trial in (("defaults", result.default), ("best", result.best)):
         if trial is not None:
+            cut_note = f"  (cut by the time budget after {trial.epochs} epoch{'s' * (trial.epochs != 1)})"
             click.echo(f"  {label:<8} trial {trial.number:<3} valid H@20 {_pct(trial.valid, 'hit@20'):>6}  "
-                       f"M@20 {_pct(trial.valid, 'mrr@20'):>6}  {trial.label}")
+                       f"M@20 {_pct(trial.valid, 'mrr@20'):>6}  {trial.label}" + (cut_note if trial.cut else ""))
     click.echo(f"best configuration: run {result.best_run_id} (see `embsr runs show {result.best_run_id}`)")
 
 
@@ -119,7 +122,8 @@ def _summary(result: TuneResult) -> None:
 @click.argument("dataset")
 @click.option("--model", "-m", "model", default="EMBSR", show_default=True, help="A name from `embsr models list`")
 @click.option("--budget", default=None, metavar="DURATION",
-              help="Search time, e.g. 90s, 15m, 1h30m (default 15m unless --trials is given)")
+              help="Search time, e.g. 90s, 15m, 1h30m (default 15m unless --trials is given); a trial still "
+                   "training when it runs out is scored and tested at its best epoch so far")
 @click.option("--trials", type=click.IntRange(1), default=None,
               help="Number of trials (with --budget: whichever ends first)")
 @click.option("--space", "space_items", multiple=True, metavar="NAME=V1,V2,...",

@@ -190,6 +190,7 @@ class TrialInfo:
     seconds: float = 0.0
     note: str = ""  # why it was pruned / failed; "defaults" for trial 0
     duplicate: bool = False  # the sampler proposed a configuration already tried: nothing was trained
+    cut: bool = False  # complete, but ended by the time budget: scored at its best epoch so far
 
     @property
     def label(self) -> str:
@@ -317,6 +318,10 @@ class _TrialWatcher:
 # --------------------------------------------------------------------------------------------------
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + "s" * (n != 1)
+
+
 def default_study_name(model_name: str) -> str:
     return f"tune {model_name} {uuid.uuid4().hex[:8]}"[:MAX_NAME]
 
@@ -367,6 +372,7 @@ def _info(t: FrozenTrial) -> TrialInfo:
         seconds=float(seconds),
         note=str(t.user_attrs.get("note", "")),
         duplicate=bool(t.user_attrs.get("duplicate", False)),
+        cut=bool(t.user_attrs.get("cut", False)),
     )
 
 
@@ -515,7 +521,7 @@ def tune(
                  if t.params == params and t.number != trial.number]
         if known:  # the sampler proposed a configuration already tried: reuse its outcome
             twin = known[0]
-            for key in ("run_id", "valid", "epochs"):
+            for key in ("run_id", "valid", "epochs", "cut"):
                 if key in twin.user_attrs:
                     trial.set_user_attr(key, twin.user_attrs[key])
             trial.set_user_attr("note", f"same as trial {twin.number}")
@@ -543,9 +549,10 @@ def tune(
             trial.set_user_attr("valid", watcher.best_metrics)
         if outcome.status == "finished" and watcher.best_metrics is not None:
             if token.reason == "budget":
-                note = (f"cut by the time budget after {watcher.epochs} epochs; scored and tested at its best epoch "
+                note = (f"cut by the time budget after {_epochs(watcher.epochs)}; scored and tested at its best epoch "
                         f"{outcome.best_epoch}")
                 trial.set_user_attr("note", note)
+                trial.set_user_attr("cut", True)
                 run_details.set_notes(store, outcome.run_id, f"Tuning trial {note}.")
             return objective_value(watcher.best_metrics, base.criterion)
         if token.reason == "cancelled" or (outcome.status == "stopped" and token.reason is None):
