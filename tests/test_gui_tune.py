@@ -55,6 +55,8 @@ def test_tune_dialog_runs_trials_and_reports_the_best_run(qtbot, context) -> Non
     assert dialog.task.state == "finished", dialog.status.text()
     assert dialog.table.rowCount() == 2
     assert dialog.table.item(0, 5).text() == "your current settings"
+    assert dialog.table.item(0, 5).toolTip() == "your current settings"  # a long note wraps and has its tooltip
+    assert dialog.table.horizontalScrollBar().maximum() == 0
     assert "Best so far" in dialog.best_label.text()
     result = dialog.result
     assert result is not None and f"saved as run {result.best_run_id}" in dialog.status.text()

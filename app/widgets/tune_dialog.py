@@ -157,6 +157,8 @@ class TuneDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)  # notes wrap, not scroll
+        self.table.setWordWrap(True)
         layout.addWidget(self.table, 1)
 
         buttons = QHBoxLayout()
@@ -266,7 +268,10 @@ class TuneDialog(QDialog):
             item = QTableWidgetItem(text)
             if col in (3, 4):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if col in (1, len(values) - 1) and text:
+                item.setToolTip(text)
             self.table.setItem(row, col, item)
+        self.table.resizeRowToContents(row)
         self.table.scrollToItem(self.table.item(row, 0))
 
     def _show_best(self, best: TrialInfo | None) -> None:
