@@ -118,6 +118,16 @@ def test_a_trial_cut_by_the_budget_competes_at_its_best_epoch(tmp_path: Path, mo
     assert result.best == best and runs_repo.get_run(store, best.run_id).is_best_trial  # type: ignore[arg-type]
 
 
+def test_after_the_budget_asks_a_trial_to_finish_only_the_users_cancel_still_cancels() -> None:
+    user = ControlToken()
+    token = tuning._TrialControl(user)
+    token.finish("budget")
+    token.stop("pruned")  # a pruning verdict that comes late
+    assert token.finish_requested and not token.cancelled and token.reason == "budget"
+    user.cancel()
+    assert token.cancelled and token.reason == "cancelled"
+
+
 def test_cancel_stops_the_running_trial_and_resume_continues_the_study(tmp_path: Path) -> None:
     model, store, data = ensure_tiny_model(), tiny_store(tmp_path), tiny_prepared()
     control = ControlToken()

@@ -261,9 +261,12 @@ class _TrialControl(ControlToken):
         self.reason: str | None = None
 
     def stop(self, reason: str) -> None:
-        if self.reason is None:
+        """Cancel the trial's run. Once the budget asked it to finish, only the user's cancel still
+        cancels (a late pruning verdict must not turn a scored trial into a pruned one)."""
+        if self.reason is None or (reason == "cancelled" and self.finish_requested):
             self.reason = reason
-        self.cancel()
+        if reason == "cancelled" or not self.finish_requested:
+            self.cancel()
 
     def finish(self, reason: str) -> None:
         """End the trial at its best epoch so far (its run finishes and is tested), not as pruned."""
