@@ -99,6 +99,8 @@ def _prep_flags(preset: str | None, min_support: int | None, max_len: int | None
 
 
 def _summary(result: TuneResult) -> None:
+    from embsr_core.training.tuning import epochs_text
+
     trained = [t for t in result.trials if not t.duplicate]
     n = {s: sum(t.state == s for t in trained) for s in ("complete", "pruned", "failed")}
     repeats = len(result.trials) - len(trained)
@@ -112,7 +114,7 @@ def _summary(result: TuneResult) -> None:
         return
     for label, trial in (("defaults", result.default), ("best", result.best)):
         if trial is not None:
-            cut_note = f"  (cut by the time budget after {trial.epochs} epoch{'s' * (trial.epochs != 1)})"
+            cut_note = f"  (cut by the time budget after {epochs_text(trial.epochs)})"
             click.echo(f"  {label:<8} trial {trial.number:<3} valid H@20 {_pct(trial.valid, 'hit@20'):>6}  "
                        f"M@20 {_pct(trial.valid, 'mrr@20'):>6}  {trial.label}" + (cut_note if trial.cut else ""))
     click.echo(f"best configuration: run {result.best_run_id} (see `embsr runs show {result.best_run_id}`)")

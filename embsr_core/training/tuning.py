@@ -321,7 +321,8 @@ class _TrialWatcher:
 # --------------------------------------------------------------------------------------------------
 
 
-def _epochs(n: int) -> str:
+def epochs_text(n: int) -> str:
+    """"1 epoch", "5 epochs": for the trial notes and the CLI's summary."""
     return f"{n} epoch" + "s" * (n != 1)
 
 
@@ -552,8 +553,8 @@ def tune(
             trial.set_user_attr("valid", watcher.best_metrics)
         if outcome.status == "finished" and watcher.best_metrics is not None:
             if token.reason == "budget":
-                note = (f"cut by the time budget after {_epochs(watcher.epochs)}; scored and tested at its best epoch "
-                        f"{outcome.best_epoch}")
+                note = (f"cut by the time budget after {epochs_text(watcher.epochs)}; "
+                        f"scored and tested at its best epoch {outcome.best_epoch}")
                 trial.set_user_attr("note", note)
                 trial.set_user_attr("cut", True)
                 run_details.set_notes(store, outcome.run_id, f"Tuning trial {note}.")
