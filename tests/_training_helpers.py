@@ -15,6 +15,7 @@ from embsr_core.models.base import Batch, SessionRecommender, TargetOp
 from embsr_core.models.registry import ModelSpec, Param, get_spec, register
 from embsr_core.store import Store, open_store
 from embsr_core.store.models import Dataset
+from embsr_core.training.events import ControlToken
 
 TINY_MODEL = "_TinyMean"
 N_ITEMS, N_OPS, MAX_LEN = 30, 3, 6
@@ -122,8 +123,25 @@ def tiny_store(folder: Path, dataset_name: str = "tiny") -> Store:
     return store
 
 
-def ddp_worker(rank: int, world: int, port: int, db_url: str, folder: str, model: str, overrides: dict) -> None:
-    """One torchrun-like rank (spawned by tests/test_training_ddp.py): trains with DDP over gloo."""
+class _RequestAfterChecks(ControlToken):
+    """A control on which one request (``"finish"`` or ``"cancel"``) appears at its ``checks``-th
+    control check: what a tuner or a user does to one rank of a DDP run, at a known step."""
+
+    def __init__(self, request: str, checks: int) -> None:
+        super().__init__()
+        self._request, self._left = request, checks
+
+    def wait_if_paused(self, timeout: float | None = None) -> bool:
+        self._left -= 1
+        if self._left == 0:
+            self.finish_early() if self._request == "finish" else self.cancel()
+        return super().wait_if_paused(timeout)
+
+
+def ddp_worker(rank: int, world: int, port: int, db_url: str, folder: str, model: str, overrides: dict,
+               request: tuple[int, str, int] | None = None) -> None:
+    """One torchrun-like rank (spawned by tests/test_training_ddp.py): trains with DDP over gloo.
+    ``request`` = (rank, "finish" | "cancel", at which control check): asked of that rank only."""
     import json
     import os
 
@@ -135,8 +153,10 @@ def ddp_worker(rank: int, world: int, port: int, db_url: str, folder: str, model
     ensure_tiny_model()
     store = open_store(db_url) if rank == 0 else None
     cfg = TrainConfig(batch_size=32, max_epochs=2, device="cpu", seed=3, eval_batch_size=16)
+    control = _RequestAfterChecks(request[1], request[2]) if request and request[0] == rank else None
     outcome = run_training(store, tiny_prepared(), model, overrides, cfg, checkpoint_root=Path(folder),
-                           distributed=True)
+                           distributed=True, control=control)
     (Path(folder) / f"outcome_{rank}.json").write_text(json.dumps(
-        {"run_id": outcome.run_id, "status": outcome.status, "error": outcome.error, "test": outcome.test_metrics}
+        {"run_id": outcome.run_id, "status": outcome.status, "error": outcome.error, "test": outcome.test_metrics,
+         "best_epoch": outcome.best_epoch, "epochs_done": outcome.epochs_done}
     ))

@@ -53,3 +53,26 @@ def test_two_process_gloo_run_matches_single_process_evaluation(tmp_path: Path) 
         stored, _ = runs_repo.load_ranks(store, run_id, "test", mode)
         assert single.ranks.tolist() == stored.tolist()
         assert single.metrics == pytest.approx(outcomes[0]["test"][mode], abs=1e-12)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("request_", "status"), [("finish", "finished"), ("cancel", "stopped")])
+def test_a_request_made_to_one_rank_ends_every_rank_alike(tmp_path: Path, request_: str, status: str) -> None:
+    """A tuner's finish-early or a user's cancel reaches one rank (here rank 1, which has no store);
+    the ranks agree on it at one control check, so none waits on a collective the others left. At the
+    4th check (the first batch of epoch 2) a finish keeps epoch 1 and scores test; a cancel stops."""
+    store = tiny_store(tmp_path)
+    overrides = {"embedding_dim": 16, "dropout": 0.1}
+    mp.spawn(ddp_worker, args=(2, _free_port(), store.url, str(tmp_path), "EMBSR", overrides, (1, request_, 4)),
+             nprocs=2, join=True)
+    outcomes = [json.loads((tmp_path / f"outcome_{r}.json").read_text()) for r in range(2)]
+    assert [o["status"] for o in outcomes] == [status, status], outcomes
+    assert [o["epochs_done"] for o in outcomes] == [1, 1]
+    run = runs_repo.get_run(store, outcomes[0]["run_id"])
+    assert run.status == status and run.epochs_done == 1
+    if request_ == "finish":
+        assert [o["best_epoch"] for o in outcomes] == [1, 1]
+        assert outcomes[0]["test"] == outcomes[1]["test"] and outcomes[0]["test"]
+        assert runs_repo.final_metrics(store, run.id, "test")["oracle"] == pytest.approx(outcomes[0]["test"]["oracle"])
+    else:
+        assert outcomes[0]["test"] is None or outcomes[0]["test"] == {}

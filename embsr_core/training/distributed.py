@@ -11,6 +11,7 @@ all-gathers the per-session ranks, so every metric is computed from all sessions
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,9 +94,15 @@ def gather_ranks(local: np.ndarray, n: int, ctx: DistContext, device: torch.devi
 
 def any_flag(flag: bool, device: torch.device) -> bool:
     """True on every rank when ``flag`` is true on any rank (cancel, non-finite loss)."""
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    return any_flags((flag,), device)[0]
+
+
+def any_flags(flags: Sequence[bool], device: torch.device) -> tuple[bool, ...]:
+    """Several flags agreed at once: each is true on every rank when it is true on any rank. One
+    all-reduce for all of them, so a control check (cancel, finish early) costs one collective."""
+    t = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return tuple(bool(v > 0) for v in t.tolist())
 
 
 def mean_tensor_across(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:

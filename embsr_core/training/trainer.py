@@ -512,13 +512,10 @@ class Trainer:
         window.pending.clear()
 
     def _check_control(self, before_stop: Callable[[], None] | None = None) -> None:
-        go_on = self.control.wait_if_paused()
-        stop = not go_on
-        if self.dist is not None:
-            stop = ddp.any_flag(stop, self.device)
-        finish = not stop and self.control.finish_requested
-        if self.dist is not None:
-            finish = ddp.any_flag(finish, self.device)
+        stop = not self.control.wait_if_paused()
+        finish = self.control.finish_requested
+        if self.dist is not None:  # one collective agrees both: a cancel on any rank wins over a finish
+            stop, finish = ddp.any_flags((stop, finish), self.device)
         if stop or finish:
             if before_stop is not None:
                 before_stop()  # book steps already taken, so the checkpoint's position is exact
@@ -618,7 +615,7 @@ class Trainer:
         try:
             if hasattr(self, "model"):  # set-up finished: there is a state worth saving
                 self._save("last")
-                path = str(self._recorded["last"])
+                path = str(self._recorded["last"]) if self.is_main else None  # only rank 0 writes it
         finally:
             self._emit_safely(Cancelled(self.run_id, self.progress.epochs_done, path, note))
         return RunOutcome(self.run_id, "stopped", self.progress.best_epoch, self.progress.epochs_done, error=note)
