@@ -167,7 +167,9 @@ def test_kill9_during_postgresql_copy_leaves_nothing(csv_file: Path) -> None:
 
 # --- training ------------------------------------------------------------------------------------
 
-TRAIN = ["-m", "STAMP", "-p", "embedding_dim=8", "--max-epochs", "4", "--patience", "4", "--batch-size", "64",
+# Long enough that a kill at most 0.3 s after the second validation lands inside training on a fast
+# machine too (with 4 epochs a quiet machine could finish the run, store it and be killed on exit).
+TRAIN = ["-m", "STAMP", "-p", "embedding_dim=8", "--max-epochs", "12", "--patience", "12", "--batch-size", "64",
          "--seed", "7"]
 
 
