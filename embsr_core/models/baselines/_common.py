@@ -26,7 +26,8 @@ DROPOUT = Param("dropout", "float", 0.1, "Dropout rate (the paper searches 0-0.5
                 search=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
 MAX_LEN = Param("max_len", "int", 50, "Positions covered by positional embeddings; older macro-items are dropped.",
                 low=2, high=1000)
-GNN_STEPS = Param("gnn_steps", "int", 1, "Propagation steps of the gated graph neural network.", low=1, high=5)
+GNN_STEPS = Param("gnn_steps", "int", 1, "Propagation steps of the gated graph neural network.", low=1, high=5,
+                  search=(1, 2))  # tuned, as EMBSR's gnn_layers: the graph baselines get the same knob
 NEURAL_PARAMS = (EMBEDDING_DIM, DROPOUT)
 
 
