@@ -79,17 +79,18 @@ def _param_names(model):
     return {n for n, _ in model.named_parameters()}
 
 
-# ablation → (prefixes of EMBSR parameters it must lack, prefixes it adds)
+# ablation → (prefixes of EMBSR parameters it must lack, prefixes it adds); without the op-GRU the
+# recent-interest GRU step reads a learned vector (recent_input) instead of the last run's state
 ABLATIONS = {
     "EMBSR-NS": ({"attn."}, set()),
-    "EMBSR-NG": ({"gnn.", "op_gru."}, set()),
+    "EMBSR-NG": ({"gnn.", "op_gru."}, {"recent_input"}),
     "EMBSR-NF": ({"fusion.w_m."}, {"fusion.linear."}),
     "EMBSR-FixedBeta": ({"fusion.w_m."}, set()),
-    "SGNN-Self": ({"op_emb.", "op_gru.", "gnn.seq_in.", "gnn.seq_out.", "attn.layers.0.relation."}, set()),
+    "SGNN-Self": ({"op_emb.", "op_gru.", "gnn.seq_in.", "gnn.seq_out.", "attn.layers.0.relation."}, {"recent_input"}),
     "SGNN-Seq-Self": ({"attn.layers.0.relation."}, set()),
-    "SGNN-Abs-Self": ({"op_gru.", "gnn.seq_in.", "gnn.seq_out.", "attn.layers.0.relation."}, set()),
-    "SGNN-Dyadic": ({"op_gru.", "gnn.seq_in.", "gnn.seq_out."}, set()),
-    "RNN-Self": ({"gnn.", "op_gru.", "attn.layers.0.relation."}, {"rnn."}),
+    "SGNN-Abs-Self": ({"op_gru.", "gnn.seq_in.", "gnn.seq_out.", "attn.layers.0.relation."}, {"recent_input"}),
+    "SGNN-Dyadic": ({"op_gru.", "gnn.seq_in.", "gnn.seq_out."}, {"recent_input"}),
+    "RNN-Self": ({"gnn.", "op_gru.", "attn.layers.0.relation."}, {"rnn.", "recent_input"}),
 }
 
 
@@ -342,11 +343,31 @@ def test_recent_run_reads_the_op_gru_state_of_each_sessions_last_run():
         n_last = len(row) - max(j for j in range(len(row)) if j == 0 or row[j] != row[j - 1])  # last run's length
         assert runs[last[b]] == tuple(split.ops[b, len(row) - n_last : len(row)].tolist())
     # the switch changes the model only through that state: same weights, other outputs
-    model, paper = _model(recent="run"), _model()
+    model, paper = _model(recent="run"), _model(recent="micro")
     paper.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("recent_run.")})
     assert not torch.allclose(model.scores(batch), paper.scores(batch))
     with torch.no_grad():
         model.recent_run.weight.zero_()
     torch.testing.assert_close(model.scores(batch), paper.scores(batch))
+    with pytest.raises(ValueError, match="op_gru"):
+        EMBSR(N_ITEMS, N_OPS, {**SMALL, "recent": "run", "op_gru": False, "graph": "none"})
+
+
+def test_recent_gated_passes_the_last_item_through_one_gru_step_on_its_runs_state():
+    from embsr_core.models.embsr import EMBSR
+
+    split = _split_from_rows([[3, 5, 5, 5], [2, 9, 9, 4, 4], [7]])
+    model, paper = _model(recent="gated"), _model(recent="micro")
+    batch = model.collate(split, np.arange(3))
+    paper.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("recent_gru.")})
+    assert not torch.allclose(model.scores(batch), paper.scores(batch))
+    with torch.no_grad():  # the update gate shut: the GRU step keeps the item's vector, as the paper's x_t
+        d = model.dim
+        model.recent_gru.bias_ih[d : 2 * d].fill_(1e4)
+    torch.testing.assert_close(model.scores(batch), paper.scores(batch))
+    # without the op-GRU (SGNN-Self, the planted control) the same step reads a learned vector, no operations
+    control = _model("SGNN-Self")
+    assert control.recent_gru is not None and control.recent_input is not None and control.op_emb is None
+    assert _model("SGNN-Self", recent="micro").recent_gru is None
     with pytest.raises(ValueError, match="op_gru"):
         EMBSR(N_ITEMS, N_OPS, {**SMALL, "recent": "run", "op_gru": False, "graph": "none"})

@@ -274,12 +274,14 @@ def test_gather_nodes_gradient_matches_advanced_indexing() -> None:
 
 
 # ---------------------------------------------------------------------- the whole model
+# the former code had the paper's x_t only: the recent-interest GRU step (the default since) has its own
+# test in test_model_embsr.py, so these compare the paper's pipeline, recent="micro"
 @pytest.mark.parametrize("name,config", [
-    ("EMBSR", {}),
-    ("EMBSR", {"message_source": "code", "gnn_layers": 2, "attn_layers": 2, "heads": 2}),
-    ("EMBSR", {"positions": "reverse", "heads": 4}),
-    ("SGNN-Self", {}),
-    ("RNN-Self", {}),
+    ("EMBSR", {"recent": "micro"}),
+    ("EMBSR", {"recent": "micro", "message_source": "code", "gnn_layers": 2, "attn_layers": 2, "heads": 2}),
+    ("EMBSR", {"recent": "micro", "positions": "reverse", "heads": 4}),
+    ("SGNN-Self", {"recent": "micro"}),
+    ("RNN-Self", {"recent": "micro"}),
 ])
 def test_training_loss_and_every_gradient_match_the_former_code(monkeypatch: pytest.MonkeyPatch, name: str,
                                                                 config: dict) -> None:
@@ -326,7 +328,7 @@ def test_tokens_and_recent_interest_are_the_former_ones(name: str) -> None:
     as the former [e_v + e_o ; x_s] concatenation and its last valid token x[b, length − 1] (eq. 12–13)."""
     split = random_split(n=16, max_len=10, n_items=N_ITEMS, n_ops=N_OPS, seed=4)
     torch.manual_seed(0)
-    model = build_model(name, N_ITEMS, N_OPS, {"embedding_dim": D}).eval()
+    model = build_model(name, N_ITEMS, N_OPS, {"embedding_dim": D, "recent": "micro"}).eval()  # x_t as printed
     batch = model.collate(split, np.arange(16))
     seen: dict[str, torch.Tensor] = {}
 

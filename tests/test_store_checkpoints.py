@@ -138,3 +138,21 @@ def test_evaluate_and_predict_on_a_tampered_checkpoint_print_a_message(tmp_path:
         assert result.exit_code == 1, result.output
         assert "was altered or corrupted" in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+
+
+def test_an_embsr_checkpoint_saved_before_a_knob_existed_loads_as_the_model_of_that_time(tmp_path: Path) -> None:
+    """``positions`` and ``recent`` came later, with other defaults since: a stored configuration
+    without them meant forward positions and the paper's x_t, and must rebuild that model exactly."""
+    from embsr_core.models.registry import build_model, resolve_config, stored_config
+    from embsr_core.training.checkpoints import model_from_checkpoint
+
+    then = build_model("EMBSR", 20, 4, {"positions": "forward", "recent": "micro"})
+    config = {k: v for k, v in resolve_config("EMBSR").items() if k not in ("positions", "recent")}
+    meta = {"model_name": "EMBSR", "n_items": 20, "n_ops": 4, "model_config": config}
+    path = tmp_path / "best.safetensors"
+    sha = save_checkpoint(path, {"format_version": 1, "meta": json.dumps(meta), "model": then.state_dict()})
+    model, _ = model_from_checkpoint(path, sha)
+    assert (model.reverse_positions, model.recent_gru, model.recent_run) == (False, None, None)
+    assert stored_config("EMBSR", config)["recent"] == "micro" != resolve_config("EMBSR")["recent"]
+    assert stored_config("EMBSR", {**config, "recent": "run"})["recent"] == "run"  # a stored value wins
+    assert "positions" not in stored_config("SGNN-HN", {})  # only a model's own knobs are filled

@@ -58,8 +58,10 @@ ANALYST_HELP = {
     "star_gate": "How the session summary (star node) decides how much to update each item.",
     "message_source": "What an item passes to its neighbours in the session graph.",
     "positions": "Whether step positions are counted from the session's start or from its end.",
-    "recent": "What stands for the user's latest interest: the last action only ('micro'), or also "
-              "everything done on the last item, in order ('run').",
+    "recent": "What stands for the user's latest interest: the last action only ('micro', as in the paper), "
+              "plus everything done on the last item, in order ('run', for models that read operations), or the "
+              "last item passed through a learned gate ('gated', the default: in models that read operations, "
+              "what was done on the item decides what of it counts).",
     "beta": "With a fixed fusion: the share of the whole-session summary against the last item.",
     "tokens": "What the attention looks at: whole items, or each micro-behavior.",
     "omega": "The share of the attention summary against the last graph state.",

@@ -4,8 +4,9 @@ Pipeline (one module per component under :mod:`embsr_core.models.layers`):
   multigraph + op trie (collate) → op-GRU h̃ (eq. 3–4) → star GNN (eq. 5–11) → tokens
   x_i = h_f[v_i] + e_{o_i} (eq. 12), x_s = e_{u_s} + e_{o_{t+1}} (eq. 13) → operation-aware
   self-attention → z_s (eq. 14–17) → fusion with x_t (eq. 18) → scaled cosine scores (eq. 19–20).
-  ``recent="run"`` (an option the tuner searches) adds the op-GRU state of the last macro-item's
-  whole operation run to x_t; the paper's x_t sees only the last micro-behavior.
+  ``recent="gated"`` (the default, chosen on validation) passes x_t's item vector through one GRU step
+  whose input is the op-GRU state of the last macro-item's whole operation run; ``"run"`` adds a linear
+  map of that state instead; ``"micro"`` is the paper's x_t, which sees only the last micro-behavior.
 
 Switches (pinned per registered name through ``ModelSpec.fixed``):
   graph      "star_gnn" | "none" (EMBSR-NG: h_f = item embeddings, star = their mean) |
@@ -60,7 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "message_source": "paper",
     "tokens": "micro",
     "positions": "reverse",  # counted from the end: better on planted validation, level on the samples
-    "recent": "micro",
+    "recent": "gated",  # one GRU step on the last item's run: better on planted and real validation
     "target_op_dropout": 0.5,
     "beta": 0.5,
     # switches
@@ -92,8 +93,8 @@ class EMBSR(SessionRecommender):
         if cfg["positions"] not in ("forward", "reverse"):
             raise ValueError(f"positions: expected 'forward' or 'reverse', got {cfg['positions']!r}")
         self.reverse_positions = cfg["positions"] == "reverse"
-        if cfg["recent"] not in ("micro", "run"):
-            raise ValueError(f"recent: expected 'micro' or 'run', got {cfg['recent']!r}")
+        if cfg["recent"] not in ("micro", "run", "gated"):
+            raise ValueError(f"recent: expected 'micro', 'run' or 'gated', got {cfg['recent']!r}")
         if cfg["recent"] == "run" and not cfg["op_gru"]:
             raise ValueError("recent='run' needs op_gru=True (it reads the last run's op-GRU state)")
         if cfg["op_gru"] and cfg["graph"] != "star_gnn":
@@ -110,6 +111,13 @@ class EMBSR(SessionRecommender):
         self.op_gru = PrefixTrieGRU(d, d) if cfg["op_gru"] else None
         # recent='run': x_t also carries the op-GRU state of the last macro-item's whole operation run
         self.recent_run = nn.Linear(d, d, bias=False) if cfg["recent"] == "run" else None
+        # recent='gated': the last item's vector passes one GRU step with that run's state as input, so
+        # what the operations say (an intent) can select what of the item carries over (a product, not a sum)
+        self.recent_gru = nn.GRUCell(d, d) if cfg["recent"] == "gated" else None
+        # ... and without an op-GRU the same step reads a learned vector: the same capacity, no operations,
+        # so a model without them (SGNN-Self, the control of the planted check) differs only in those
+        self.recent_input = (nn.Parameter(torch.empty(d)) if cfg["recent"] == "gated" and not cfg["op_gru"]
+                             else None)
         self.gnn = (StarGNN(d, int(cfg["gnn_layers"]), seq_dim=d if cfg["op_gru"] else None,
                             message_source=cfg["message_source"])
                     if self.graph == "star_gnn" else None)
@@ -212,7 +220,7 @@ class EMBSR(SessionRecommender):
                 h_f, star = h0, segment_mean(h0, node_session, B)  # eq. 2
             else:
                 seq_feat, src_pos, dst_pos = self._op_gru_features(batch)
-                if self.recent_run is not None and seq_feat is not None:
+                if (self.recent_run is not None or self.recent_gru is not None) and seq_feat is not None:
                     last_prefix = batch["g_macro_prefix"].index_select(0, self._last_macro(batch, B))
                     last_run = seq_feat.index_select(0, last_prefix)  # B×d: h̃ of the last run
                 h_f, star, info = self.gnn(h0, node_session, B, batch["g_edge_src"], batch["g_edge_dst"],
@@ -237,6 +245,9 @@ class EMBSR(SessionRecommender):
         x_t = last_item  # B×d: the last micro-behavior (recent interest), x[rows, lengths − 1]
         if self.recent_run is not None and last_run is not None:
             x_t = x_t + self.recent_run(last_run)
+        if self.recent_gru is not None:
+            step_in = last_run if last_run is not None else self.recent_input.expand(B, -1)
+            x_t = self.recent_gru(step_in, x_t)
         if self.abs_op:  # (x_t is built from its B×d parts: a gather from x costs a B×L×d gradient)
             x_s = x_s + self.op_emb(tgt)  # eq. 13
             x_t = x_t + self.op_emb(ops[rows, lengths - 1])
@@ -374,17 +385,25 @@ _ATT = (
           choices=("forward", "reverse")),
     Param("heads", "int", 1, "attention heads (paper: 1); must divide embedding_dim", low=1, high=16),
 )
-_RECENT = (Param("recent", "choice", "micro",
+_RECENT = (Param("recent", "choice", "gated",
                  "recent interest x_t of the fusion (eq. 18): 'micro' = the last micro-behavior's item and "
-                 "operation (the paper), 'run' = also the op-GRU state of the last macro-item's whole "
-                 "operation run (better on planted data, worse on the Taobao sample: tuned)",
-                 choices=("micro", "run"), search=("micro", "run")),)
+                 "operation (the paper), 'run' = plus a linear map of the op-GRU state of the last "
+                 "macro-item's whole operation run, 'gated' (default) = the last item's vector passed "
+                 "through one GRU step with that state as input (better on planted and real validation)",
+                 choices=("micro", "run", "gated"), search=("micro", "run", "gated")),)
+_RECENT_NO_OPS = (Param("recent", "choice", "gated",
+                        "recent interest x_t of the fusion (eq. 18): 'micro' = the last item (the paper), "
+                        "'gated' (default, as EMBSR's) = the last item's vector through one GRU step on a "
+                        "learned input (this model has no operation run to read)",
+                        choices=("micro", "gated"), search=("micro", "gated")),)
 _TOP = (Param("target_op_dropout", "float", 0.5,
               "training probability of hiding the target operation behind the 'unknown' token, so one "
               "model serves oracle, unknown and query modes (0 = the paper's oracle-only training)",
               low=0.0, high=1.0),)
 _BETA = (Param("beta", "float", 0.5, "fixed fusion weight β on z_s (§V-F)", low=0.0, high=1.0),)
 
+# stored configurations saved before a knob existed meant the behaviour of that time
+_ABSENT = {"positions": "forward", "recent": "micro"}
 _FULL = {"graph": "star_gnn", "op_gru": True, "attention": True, "abs_op": True, "dyadic": True, "fusion": "gate"}
 _SPECS: tuple[tuple[str, str, str, dict[str, Any], tuple[Param, ...]], ...] = (
     ("EMBSR", "embsr", "EMBSR: multigraph star GNN with op-GRU + operation-aware self-attention + fusion gate",
@@ -392,21 +411,21 @@ _SPECS: tuple[tuple[str, str, str, dict[str, Any], tuple[Param, ...]], ...] = (
     ("EMBSR-NS", "ablation", "EMBSR without the operation-aware self-attention (z_s = x_s)",
      {"attention": False, "dyadic": False}, _GNN + _MSG + _RECENT + _TOP),
     ("EMBSR-NG", "ablation", "EMBSR without the GNN and the op-GRU (item embeddings feed the attention)",
-     {"graph": "none", "op_gru": False}, _ATT + _TOP),
+     {"graph": "none", "op_gru": False}, _ATT + _RECENT_NO_OPS + _TOP),
     ("EMBSR-NF", "ablation", "EMBSR with concatenation + MLP instead of the fusion gate",
      {"fusion": "mlp"}, _GNN + _MSG + _ATT + _RECENT + _TOP),
     ("EMBSR-FixedBeta", "variant", "EMBSR with a fixed fusion weight β (§V-F)",
      {"fusion": "fixed"}, _GNN + _MSG + _ATT + _RECENT + _TOP + _BETA),
     ("SGNN-Self", "variant", "star GNN over macro items + standard self-attention (no operations)",
-     {"op_gru": False, "abs_op": False, "dyadic": False}, _GNN + _ATT + _TOKENS),
+     {"op_gru": False, "abs_op": False, "dyadic": False}, _GNN + _ATT + _RECENT_NO_OPS + _TOKENS),
     ("SGNN-Seq-Self", "variant", "SGNN-Self + op-GRU states in the GNN messages (sequential pattern)",
      {"abs_op": False, "dyadic": False}, _GNN + _MSG + _ATT + _RECENT),
     ("RNN-Self", "variant", "a GRU over [item; operation] embeddings replaces the GNN + standard self-attention",
-     {"graph": "rnn", "op_gru": False, "abs_op": False, "dyadic": False}, _ATT),
+     {"graph": "rnn", "op_gru": False, "abs_op": False, "dyadic": False}, _ATT + _RECENT_NO_OPS),
     ("SGNN-Abs-Self", "variant", "star GNN + standard self-attention with absolute operation embeddings",
-     {"op_gru": False, "dyadic": False}, _GNN + _ATT + _TOP),
+     {"op_gru": False, "dyadic": False}, _GNN + _ATT + _RECENT_NO_OPS + _TOP),
     ("SGNN-Dyadic", "variant", "star GNN without op-GRU + operation-aware (dyadic) self-attention",
-     {"op_gru": False}, _GNN + _ATT + _TOP),
+     {"op_gru": False}, _GNN + _ATT + _RECENT_NO_OPS + _TOP),
 )
 
 for _name, _family, _desc, _switches, _params in _SPECS:
@@ -416,4 +435,5 @@ for _name, _family, _desc, _switches, _params in _SPECS:
         builder=partial(_build, _fixed),
         uses_operations=bool(_fixed["op_gru"] or _fixed["abs_op"] or _fixed["graph"] == "rnn"),
         fixed=_fixed,
+        absent=_ABSENT,
     ))

@@ -79,6 +79,9 @@ class ModelSpec:
     builder: Callable[[int, int, dict[str, Any]], Any]  # (n_items, n_ops, config) -> SessionRecommender
     uses_operations: bool = True
     fixed: Mapping[str, Any] = field(default_factory=dict)  # switches this name pins (ablations)
+    # what a *stored* configuration without a hyperparameter meant: it was saved before the parameter
+    # existed, when the model behaved as this value does (not as today's default)
+    absent: Mapping[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -137,6 +140,18 @@ def resolve_config(name: str, overrides: Mapping[str, Any] | None = None) -> dic
     for key, value in (overrides or {}).items():
         config[key] = spec.param(key).validate(value)
     return config
+
+
+def stored_config(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """A configuration read back from a checkpoint, run or model file, completed as it was meant.
+
+    A key missing from it was not a hyperparameter yet when it was saved, so it takes the value that
+    reproduces the model of that time (``ModelSpec.absent``), not a default chosen later; other keys
+    are validated as in :func:`resolve_config`.
+    """
+    spec = get_spec(name)
+    names = {p.name for p in spec.params}
+    return resolve_config(name, {**{k: v for k, v in spec.absent.items() if k in names}, **config})
 
 
 def build_model(name: str, n_items: int, n_ops: int, overrides: Mapping[str, Any] | None = None) -> Any:

@@ -230,7 +230,7 @@ class LoadedModel:
 
 def load_model_file(path: Path | str, device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild the model of a model file with its weights, each member's SHA-256 checked."""
-    from embsr_core.models.registry import build_model
+    from embsr_core.models.registry import build_model, stored_config
 
     path = Path(path)
     info = read_info(path)
@@ -253,7 +253,7 @@ def load_model_file(path: Path | str, device: torch.device | str = "cpu") -> Loa
         raise ModelFileError(f"model file {path}: the vocabulary does not match the sizes in its manifest")
     name = manifest["model"]["name"]
     try:
-        model = build_model(name, n_items, n_ops, manifest["model"]["config"])
+        model = build_model(name, n_items, n_ops, stored_config(name, manifest["model"]["config"]))
         model.load_state_dict(state["model"])
     except KeyError as exc:
         raise ModelFileError(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from embsr_core.data.prepared import PreparedDataset
+from embsr_core.models.registry import stored_config
 from embsr_core.reports import KS, metric_label, rank_flags, run_infos, summary_values
 from embsr_core.store import runs_repo
 from embsr_core.store.engine import Store
@@ -81,7 +82,8 @@ def seed_runs(
             if on_seed is not None:
                 on_seed(seed)
             outcome = run_training(
-                store, prepared, model_name, dict(best.config["model"]), TrainConfig.from_dict({**train, "seed": seed}),
+                store, prepared, model_name, stored_config(model_name, best.config["model"]),
+                TrainConfig.from_dict({**train, "seed": seed}),
                 callback=callback, control=control, run_name=f"{study} seed {seed}"[:200],
                 search_group=f"{study[: MAX_NAME - 6]} seeds", checkpoint_root=checkpoint_root, dataset_id=dataset_id,
             )

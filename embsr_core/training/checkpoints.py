@@ -316,11 +316,12 @@ def model_from_checkpoint(
     path: Path | str, expected_sha256: str | None, device: torch.device | str = "cpu"
 ) -> tuple[Any, dict[str, Any]]:
     """Rebuild the registered model of a checkpoint with its weights; returns ``(model, meta)``."""
-    from embsr_core.models.registry import build_model
+    from embsr_core.models.registry import build_model, stored_config
 
     state = load_checkpoint(path, expected_sha256)
     meta = from_json(state["meta"])
-    model = build_model(meta["model_name"], meta["n_items"], meta["n_ops"], meta["model_config"])
+    config = stored_config(meta["model_name"], meta["model_config"])
+    model = build_model(meta["model_name"], meta["n_items"], meta["n_ops"], config)
     model.load_state_dict(state["model"])
     model.to(device)
     model.eval()

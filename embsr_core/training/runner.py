@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from embsr_core.data.prepared import PreparedDataset
-from embsr_core.models.registry import resolve_config
+from embsr_core.models.registry import resolve_config, stored_config
 from embsr_core.store import runs_repo
 from embsr_core.store.engine import Store
 from embsr_core.training import distributed as ddp
@@ -175,7 +175,7 @@ def resume_run(
         store,
         prepared,
         run.model_name,
-        run.config["model"],
+        stored_config(run.model_name, run.config["model"]),  # as it was meant when saved
         config,
         callback,
         control,
