@@ -69,6 +69,8 @@ def test_build_session_by_clicking_matches_predictor(page, real_runs, qtbot):
     assert page.star_view.values.shape == (n,)
     assert "β = " in page.beta_label.text() and page.explanation_missing == []
     expl = predictor.explain(steps)
+    kept = f"{100 * float(expl['recent_keep_mean'][0]):.0f}% kept"  # EMBSR's default last-item GRU step
+    assert kept in page.beta_label.text()
     assert np.allclose(page.attention_view.matrix, expl["attention"][0].numpy(), atol=1e-6)
 
     # K, target operation (query mode), reorder and remove all re-predict

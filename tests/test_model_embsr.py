@@ -361,13 +361,31 @@ def test_recent_gated_passes_the_last_item_through_one_gru_step_on_its_runs_stat
     batch = model.collate(split, np.arange(3))
     paper.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("recent_gru.")})
     assert not torch.allclose(model.scores(batch), paper.scores(batch))
+    keep = model.explain(batch)["recent_keep_mean"]  # the Playground's "kept of the last item"
+    assert keep.shape == (3,) and bool(((keep > 0) & (keep < 1)).all())
     with torch.no_grad():  # the update gate shut: the GRU step keeps the item's vector, as the paper's x_t
         d = model.dim
         model.recent_gru.bias_ih[d : 2 * d].fill_(1e4)
     torch.testing.assert_close(model.scores(batch), paper.scores(batch))
+    torch.testing.assert_close(model.explain(batch)["recent_keep_mean"], torch.ones(3))
+    assert "recent_keep" not in paper.explain(batch)
     # without the op-GRU (SGNN-Self, the planted control) the same step reads a learned vector, no operations
     control = _model("SGNN-Self")
     assert control.recent_gru is not None and control.recent_input is not None and control.op_emb is None
     assert _model("SGNN-Self", recent="micro").recent_gru is None
     with pytest.raises(ValueError, match="op_gru"):
         EMBSR(N_ITEMS, N_OPS, {**SMALL, "recent": "run", "op_gru": False, "graph": "none"})
+
+
+def test_recent_update_gate_is_the_gru_cells_z():
+    from embsr_core.models.embsr import recent_update_gate
+
+    torch.manual_seed(0)
+    cell, d = torch.nn.GRUCell(6, 6), 6
+    x, h = torch.randn(4, 6), torch.randn(4, 6)
+    gi, gh = cell.weight_ih @ x.T, cell.weight_hh @ h.T  # 3d×B, gates in PyTorch's order (r, z, n)
+    gi, gh = gi.T + cell.bias_ih, gh.T + cell.bias_hh
+    r = torch.sigmoid(gi[:, :d] + gh[:, :d])
+    n = torch.tanh(gi[:, 2 * d :] + r * gh[:, 2 * d :])
+    z = recent_update_gate(cell, x, h)
+    torch.testing.assert_close(cell(x, h), (1 - z) * n + z * h)

@@ -276,6 +276,11 @@ class PlaygroundPage(Page):
         glay = QVBoxLayout(gates)
         glay.setContentsMargins(0, 0, 0, 0)
         self.beta_label = QLabel(gates)  # no word wrap: wrapped labels make the page taller than the window
+        self.beta_label.setToolTip(
+            "β: how the prediction mixes the whole session (attention) with the last item.\n"
+            "Last item's GRU step: before that mix, the last item's vector goes through one GRU step whose\n"
+            "input is the op-GRU state of the operations done on it (models without operations: a learned\n"
+            "vector); its update gate says how much of the item's own vector is kept.")
         self.star_view = GateBars(self, title="Star-node gate per step: how much the session summary updates the item")
         glay.addWidget(self.beta_label)
         glay.addWidget(self.star_view, 1)
@@ -765,6 +770,11 @@ class PlaygroundPage(Page):
         missing = [name for name, v in (("attention", attention), ("dyadic term", dyadic), ("star gate", star))
                    if v is None]
         note = f" Not in this model: {', '.join(missing)}." if missing else ""
+        keep = _first(explanation, "recent_keep_mean")  # () per session: the last item's GRU step
+        if keep is not None:
+            k = float(keep)
+            note = (f"<br>Last item's GRU step (x<sub>t</sub>): {100 * (1 - k):.0f}% of the item's vector rewritten, "
+                    f"{100 * k:.0f}% kept (update gate).{note}")
         if beta is None:
             self.beta_label.setText("Fusion gate β: not used by this model." + note)
         else:

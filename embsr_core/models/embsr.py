@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from embsr_core.data.prepared import SplitArrays
 from embsr_core.models.base import Batch, SessionRecommender, TargetOp
@@ -247,6 +248,8 @@ class EMBSR(SessionRecommender):
             x_t = x_t + self.recent_run(last_run)
         if self.recent_gru is not None:
             step_in = last_run if last_run is not None else self.recent_input.expand(B, -1)
+            if explain:  # the update gate z: the share of the item's own vector the step keeps
+                out["recent_keep"] = recent_update_gate(self.recent_gru, step_in, x_t)
             x_t = self.recent_gru(step_in, x_t)
         if self.abs_op:  # (x_t is built from its B×d parts: a gather from x costs a B×L×d gradient)
             x_s = x_s + self.op_emb(tgt)  # eq. 13
@@ -323,6 +326,9 @@ class EMBSR(SessionRecommender):
         - ``beta`` B×d and ``beta_mean`` B: the fusion gate (constant for fixed β).
         - ``star_gate`` B×L: α (eq. 9) of the item at each micro position (0 at padding), and
           ``star_weight`` B×L: that item's weight in the star update (eq. 10).
+        - ``recent_keep`` B×d and ``recent_keep_mean`` B (``recent="gated"``): the update gate of the
+          last item's GRU step, the share of the item's own vector kept; 1 − it is what the operations
+          of its run (or, without an op-GRU, the learned input) rewrote.
         - ``valid`` B×L bool, ``lengths`` B.
         """
         was_training = self.training
@@ -343,12 +349,22 @@ class EMBSR(SessionRecommender):
                 res["dyadic_logit"], res["dyadic_logit_star"] = dy, dy[:, -1]
         if enc["beta"] is not None:
             res["beta"], res["beta_mean"] = enc["beta"], enc["beta"].mean(-1)
+        if "recent_keep" in enc:
+            res["recent_keep"], res["recent_keep_mean"] = enc["recent_keep"], enc["recent_keep"].mean(-1)
         if "star_gate_node" in enc:
             micro = batch["g_micro_node"]  # B×L, padding → Nn
             for key in ("star_gate", "star_weight"):
                 res[key] = gather_nodes(enc[key + "_node"], micro)
         return {k: (v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu())
                 for k, v in res.items()}
+
+
+def recent_update_gate(cell: nn.GRUCell, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """z of ``cell(x, h)`` (B×d): h' = (1 − z) ⊙ n + z ⊙ h, PyTorch's gate order being (r, z, n)."""
+    d = cell.hidden_size
+    gi = F.linear(x, cell.weight_ih[d:2 * d], None if cell.bias_ih is None else cell.bias_ih[d:2 * d])
+    gh = F.linear(h, cell.weight_hh[d:2 * d], None if cell.bias_hh is None else cell.bias_hh[d:2 * d])
+    return torch.sigmoid(gi + gh)
 
 
 # ---------------------------------------------------------------------- registry
