@@ -389,3 +389,43 @@ def test_recent_update_gate_is_the_gru_cells_z():
     n = torch.tanh(gi[:, 2 * d :] + r * gh[:, 2 * d :])
     z = recent_update_gate(cell, x, h)
     torch.testing.assert_close(cell(x, h), (1 - z) * n + z * h)
+
+
+@pytest.mark.parametrize("name", ["EMBSR", "SGNN-Self", "EMBSR-NS", "RNN-Self"])
+def test_repeat_pointer_mixes_a_copy_of_the_sessions_items_into_a_distribution(name):
+    split = _split_from_rows([[3, 5, 5, 5], [2, 9, 9, 4, 4], [7]])
+    model, paper = _model(name, repeat="pointer"), _model(name)
+    paper.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("repeat.")})
+    batch = model.collate(split, np.arange(3))
+    log_p = model.scores(batch)
+    torch.testing.assert_close(torch.logsumexp(log_p, 1), torch.zeros(3), atol=1e-5, rtol=0)  # a distribution
+    assert torch.isinf(log_p[:, 0]).all()  # padding is never ranked
+    with torch.no_grad():  # share → 0: the paper's softmax, the same ranking
+        model.repeat.gate.bias.fill_(-1e4)
+    torch.testing.assert_close(model.scores(batch), torch.log_softmax(paper.scores(batch), 1))
+    with torch.no_grad():  # share → 1: only the session's own items, with the pointer's weights summed per item
+        model.repeat.gate.bias.fill_(1e4)
+    with torch.no_grad():
+        p = model.scores(batch).exp()
+    expl = model.explain(batch)
+    for b, row in enumerate([[3, 5, 5, 5], [2, 9, 9, 4, 4], [7]]):
+        tokens = batch["items"][b, : int(batch["lengths"][b])].tolist()
+        for item in set(row):
+            weight = float(expl["repeat_alpha"][b, : len(tokens)][torch.tensor(tokens) == item].sum())
+            assert float(p[b, item]) == pytest.approx(weight, abs=1e-5)
+        assert float(p[b, sorted(set(row))].sum()) == pytest.approx(1.0, abs=1e-5)
+    torch.testing.assert_close(expl["repeat_share"], torch.ones(3))
+
+
+def test_repeat_pointer_trains_and_is_off_in_old_configurations():
+    from embsr_core.models.registry import stored_config
+
+    split = _split_from_rows([[1, 5, 5, 5], [2, 1, 9, 4, 4], [7, 8]])  # the target, item 1, seen twice
+    model = _model(repeat="pointer").train()
+    batch = model.collate(split, np.arange(3))
+    model.loss(batch).backward()
+    assert model.repeat.query.weight.grad.abs().sum() > 0 and model.repeat.gate.weight.grad.abs().sum() > 0
+    assert _model().repeat is None
+    assert stored_config("EMBSR", {"embedding_dim": 16})["repeat"] == "off"
+    with pytest.raises(ValueError, match="repeat"):
+        _model(repeat="copy")

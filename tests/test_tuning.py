@@ -184,6 +184,7 @@ def test_budget_and_search_space_come_from_the_schemas() -> None:
     assert embsr["lr"] == (0.001, 0.003, 0.005, 0.008, 0.01) and embsr["dropout"] == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     assert "w_k" in embsr and embsr["attn_layers"] == (1, 2) and "mask_prob" in search_space("BERT4Rec")
     assert embsr["recent"] == ("micro", "run", "gated")
+    assert embsr["repeat"] == ("off", "pointer") and search_space("SGNN-Self")["repeat"] == ("off", "pointer")
     assert search_space("SGNN-Self")["recent"] == ("micro", "gated")  # 'run' reads the op-GRU, which it lacks
     # the propagation steps: EMBSR's family and the graph baselines get the same knob
     assert embsr["gnn_layers"] == (1, 2) and search_space("SGNN-Self")["gnn_layers"] == (1, 2)

@@ -22,6 +22,7 @@ ANALYST_LABELS = {
     "positions": "Position counting",
     "heads": "Attention heads",
     "recent": "Last-item summary",
+    "repeat": "Recommend items seen again",
     "target_op_dropout": "Hide next operation (share)",
     "beta": "Fixed fusion weight (β)",
     "tokens": "Attention tokens",
@@ -62,6 +63,9 @@ ANALYST_HELP = {
               "plus everything done on the last item, in order ('run', for models that read operations), or the "
               "last item passed through a learned gate ('gated', the default: in models that read operations, "
               "what was done on the item decides what of it counts).",
+    "repeat": "Whether the model may point back at items already in the session ('pointer'): it learns how "
+              "often users return to an item and which one (e.g. an item read in detail earlier). 'off' is "
+              "the paper's model, which scores seen and unseen items alike.",
     "beta": "With a fixed fusion: the share of the whole-session summary against the last item.",
     "tokens": "What the attention looks at: whole items, or each micro-behavior.",
     "omega": "The share of the attention summary against the last graph state.",

@@ -44,6 +44,7 @@ from embsr_core.models.layers.macro_batch import macro_sequences
 from embsr_core.models.layers.multigraph import build_multigraph
 from embsr_core.models.layers.op_attention import OpAwareSelfAttention
 from embsr_core.models.layers.op_gru import PrefixTrieGRU
+from embsr_core.models.layers.repeat_pointer import RepeatPointer
 from embsr_core.models.layers.scoring import CosineScorer
 from embsr_core.models.layers.segment import segment_mean
 from embsr_core.models.layers.sequence_gru import LeftAlignedGRU
@@ -63,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "tokens": "micro",
     "positions": "reverse",  # counted from the end: better on planted validation, level on the samples
     "recent": "gated",  # one GRU step on the last item's run: better on planted and real validation
+    "repeat": "off",  # a copy mechanism over the session's own items (not in the paper): an option
     "target_op_dropout": 0.5,
     "beta": 0.5,
     # switches
@@ -98,6 +100,8 @@ class EMBSR(SessionRecommender):
             raise ValueError(f"recent: expected 'micro', 'run' or 'gated', got {cfg['recent']!r}")
         if cfg["recent"] == "run" and not cfg["op_gru"]:
             raise ValueError("recent='run' needs op_gru=True (it reads the last run's op-GRU state)")
+        if cfg["repeat"] not in ("off", "pointer"):
+            raise ValueError(f"repeat: expected 'off' or 'pointer', got {cfg['repeat']!r}")
         if cfg["op_gru"] and cfg["graph"] != "star_gnn":
             raise ValueError("op_gru needs graph='star_gnn' (the op-GRU feeds the GNN messages)")
         d = self.dim = int(cfg["embedding_dim"])
@@ -131,6 +135,7 @@ class EMBSR(SessionRecommender):
             raise ValueError("dyadic needs attention=True and abs_op=True")
         self.fusion = make_fusion(cfg["fusion"], d, float(cfg["beta"]))
         self.scorer = CosineScorer(float(cfg["w_k"]))
+        self.repeat = RepeatPointer(d) if cfg["repeat"] == "pointer" else None
         self.drop = UniformMaskDropout(float(cfg["dropout"]))  # on the embeddings
         self.reset_parameters()
 
@@ -280,6 +285,14 @@ class EMBSR(SessionRecommender):
             z_s = x_s  # EMBSR-NS: no self-attention layer
         m, beta = self.fusion(z_s, x_t)  # B×d, eq. 18
         out.update(m=m, beta=beta, star=star, valid=valid)
+        if self.repeat is not None:  # the copy mechanism's gate and pointer over the micro-behaviors
+            if node_table is None:
+                seen = item_part
+            else:
+                seen = node_table.index_select(0, micro_node.reshape(-1)).view(B, L, self.dim)
+            if self.op_emb is not None:
+                seen = seen + self.op_emb(ops)
+            out["repeat_share"], out["repeat_alpha"] = self.repeat(m, x_t, seen, valid)
         return out
 
     @staticmethod
@@ -308,10 +321,20 @@ class EMBSR(SessionRecommender):
         return trie_h, prefix.index_select(0, src_pos), prefix.index_select(0, dst_pos)
 
     def scores(self, batch: Batch) -> torch.Tensor:
-        return self.scorer.scores(self._encode(batch)["m"], self.item_emb.weight)  # B×(n+1)
+        enc = self._encode(batch)
+        logits = self.scorer.scores(enc["m"], self.item_emb.weight)  # B×(n+1)
+        return logits if self.repeat is None else self._copy_log_probs(enc, logits, batch)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        return self.scorer.loss(self._encode(batch)["m"], self.item_emb.weight, batch["targets"])
+        enc = self._encode(batch)
+        if self.repeat is None:
+            return self.scorer.loss(enc["m"], self.item_emb.weight, batch["targets"])
+        log_p = self._copy_log_probs(enc, self.scorer.scores(enc["m"], self.item_emb.weight), batch)
+        return self.repeat.loss(log_p, batch["targets"])
+
+    def _copy_log_probs(self, enc: dict[str, Any], logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        assert self.repeat is not None
+        return self.repeat.log_probs(logits, enc["repeat_share"], enc["repeat_alpha"], batch["items"])
 
     @torch.no_grad()
     def explain(self, batch: Batch) -> dict[str, Any]:
@@ -329,6 +352,8 @@ class EMBSR(SessionRecommender):
         - ``recent_keep`` B×d and ``recent_keep_mean`` B (``recent="gated"``): the update gate of the
           last item's GRU step, the share of the item's own vector kept; 1 − it is what the operations
           of its run (or, without an op-GRU, the learned input) rewrote.
+        - ``repeat_share`` B and ``repeat_alpha`` B×L (``repeat="pointer"``): how much of the
+          prediction copies an item of the session, and the pointer's weight on each micro-behavior.
         - ``valid`` B×L bool, ``lengths`` B.
         """
         was_training = self.training
@@ -349,6 +374,8 @@ class EMBSR(SessionRecommender):
                 res["dyadic_logit"], res["dyadic_logit_star"] = dy, dy[:, -1]
         if enc["beta"] is not None:
             res["beta"], res["beta_mean"] = enc["beta"], enc["beta"].mean(-1)
+        if "repeat_share" in enc:
+            res["repeat_share"], res["repeat_alpha"] = enc["repeat_share"][:, 0], enc["repeat_alpha"]
         if "recent_keep" in enc:
             res["recent_keep"], res["recent_keep_mean"] = enc["recent_keep"], enc["recent_keep"].mean(-1)
         if "star_gate_node" in enc:
@@ -380,6 +407,11 @@ _COMMON = (
           "validation of planted data and of the real samples)", low=0.1, high=100.0,
           search=(3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0)),
 )
+_REPEAT = (Param("repeat", "choice", "off",
+                 "'pointer': mix the item scores with a copy of the session's own items, a pointer "
+                 "from the session vector over its micro-behaviors with a learned share (not in the "
+                 "paper; helps where next items are often items already seen: searched by the tuner); "
+                 "'off' = the paper", choices=("off", "pointer"), search=("off", "pointer")),)
 _GNN = (Param("gnn_layers", "int", 1, "star-GNN propagation steps (paper: 1; two are better on planted data, "
               "mixed on the real samples: tuned)", low=1, high=8, search=(1, 2)),)
 _MSG = (Param("message_source", "choice", "paper",
@@ -419,7 +451,7 @@ _TOP = (Param("target_op_dropout", "float", 0.5,
 _BETA = (Param("beta", "float", 0.5, "fixed fusion weight β on z_s (§V-F)", low=0.0, high=1.0),)
 
 # stored configurations saved before a knob existed meant the behaviour of that time
-_ABSENT = {"positions": "forward", "recent": "micro"}
+_ABSENT = {"positions": "forward", "recent": "micro", "repeat": "off"}
 _FULL = {"graph": "star_gnn", "op_gru": True, "attention": True, "abs_op": True, "dyadic": True, "fusion": "gate"}
 _SPECS: tuple[tuple[str, str, str, dict[str, Any], tuple[Param, ...]], ...] = (
     ("EMBSR", "embsr", "EMBSR: multigraph star GNN with op-GRU + operation-aware self-attention + fusion gate",
@@ -447,7 +479,7 @@ _SPECS: tuple[tuple[str, str, str, dict[str, Any], tuple[Param, ...]], ...] = (
 for _name, _family, _desc, _switches, _params in _SPECS:
     _fixed = {**_FULL, **_switches}
     register(ModelSpec(
-        name=_name, family=_family, description=_desc, params=_COMMON + _params,  # type: ignore[arg-type]
+        name=_name, family=_family, description=_desc, params=_COMMON + _params + _REPEAT,  # type: ignore[arg-type]
         builder=partial(_build, _fixed),
         uses_operations=bool(_fixed["op_gru"] or _fixed["abs_op"] or _fixed["graph"] == "rnn"),
         fixed=_fixed,

@@ -1,0 +1,51 @@
+"""A copy mechanism: mix the item softmax with a pointer over the session's own micro-behaviors.
+
+Not in the paper (an option, ``repeat="pointer"``; docs/embsr_model.md). A cosine softmax over all
+items ranks a session's own items like any other, while the next item is often one already seen
+(a return to an item studied earlier; on the JD Appliances sample 64.5 % of test targets). The
+pointer attends from the session vector m to each micro-behavior's vector (its item's node
+vector, plus its operation's embedding where the model reads operations, so deep reads can stand
+out); a gate λ(m, x_t) decides how much of the prediction copies:
+
+    p(v) = (1 − λ) · softmax(w_k cos(m, e_v)) + λ · Σ_{i: v_i = v} α_i
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+_TINY = 1e-30  # log of a probability: items neither copied nor likely still rank below every other
+
+
+class RepeatPointer(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.query = nn.Linear(dim, dim, bias=False)
+        self.gate = nn.Linear(2 * dim, 1)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(self, m: torch.Tensor, x_t: torch.Tensor, tokens: torch.Tensor,
+                valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """m, x_t: B×d; tokens: B×L×d; valid: B×L → (λ B×1, pointer weights α B×L, 0 at padding)."""
+        with torch.autocast(m.device.type, enabled=False):
+            logits = torch.bmm(tokens.float(), self.query(m.float())[:, :, None])[:, :, 0] * self.scale
+            alpha = torch.softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
+            share = torch.sigmoid(self.gate(torch.cat([m, x_t], -1).float()))
+        return share, alpha
+
+    @staticmethod
+    def log_probs(item_logits: torch.Tensor, share: torch.Tensor, alpha: torch.Tensor,
+                  items: torch.Tensor) -> torch.Tensor:
+        """log p over items (B×(n+1), column 0 −inf) from the item logits (column 0 −inf) and the pointer."""
+        p_item = torch.softmax(item_logits.float(), dim=-1)  # column 0: exp(−inf) = 0
+        p_copy = torch.zeros_like(p_item).scatter_add_(1, items, alpha)  # padding items (0) carry α = 0
+        log_p = torch.log(((1 - share) * p_item + share * p_copy).clamp_min(_TINY))
+        return log_p.index_fill(1, torch.zeros(1, dtype=torch.long, device=log_p.device), float("-inf"))
+
+    @staticmethod
+    def loss(log_p: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.nll_loss(log_p, targets)
