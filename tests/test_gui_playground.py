@@ -71,6 +71,8 @@ def test_build_session_by_clicking_matches_predictor(page, real_runs, qtbot):
     expl = predictor.explain(steps)
     kept = f"{100 * float(expl['recent_keep_mean'][0]):.0f}% kept"  # EMBSR's default last-item GRU step
     assert kept in page.beta_label.text()
+    copied = f"Seen again: {100 * float(expl['repeat_share'][0]):.0f}%"  # the default copy of seen items
+    assert copied in page.beta_label.text()
     assert np.allclose(page.attention_view.matrix, expl["attention"][0].numpy(), atol=1e-6)
 
     # K, target operation (query mode), reorder and remove all re-predict

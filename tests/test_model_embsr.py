@@ -394,7 +394,7 @@ def test_recent_update_gate_is_the_gru_cells_z():
 @pytest.mark.parametrize("name", ["EMBSR", "SGNN-Self", "EMBSR-NS", "RNN-Self"])
 def test_repeat_pointer_mixes_a_copy_of_the_sessions_items_into_a_distribution(name):
     split = _split_from_rows([[3, 5, 5, 5], [2, 9, 9, 4, 4], [7]])
-    model, paper = _model(name, repeat="pointer"), _model(name)
+    model, paper = _model(name), _model(name, repeat="off")  # the pointer is the default
     paper.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("repeat.")})
     batch = model.collate(split, np.arange(3))
     log_p = model.scores(batch)
@@ -425,7 +425,15 @@ def test_repeat_pointer_trains_and_is_off_in_old_configurations():
     batch = model.collate(split, np.arange(3))
     model.loss(batch).backward()
     assert model.repeat.query.weight.grad.abs().sum() > 0 and model.repeat.gate.weight.grad.abs().sum() > 0
-    assert _model().repeat is None
+    assert _model().repeat is not None and _model(repeat="off").repeat is None
     assert stored_config("EMBSR", {"embedding_dim": 16})["repeat"] == "off"
     with pytest.raises(ValueError, match="repeat"):
         _model(repeat="copy")
+
+
+def test_repeat_pointer_loss_is_the_nll_of_its_scores():
+    split = _split_from_rows([[1, 5, 5, 5], [2, 1, 9, 4, 4], [7, 8]])
+    model = _model(repeat="pointer")
+    batch = model.collate(split, np.arange(3))
+    nll = torch.nn.functional.nll_loss(model.scores(batch), batch["targets"])
+    torch.testing.assert_close(model.loss(batch), nll)

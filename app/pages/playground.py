@@ -280,7 +280,9 @@ class PlaygroundPage(Page):
             "β: how the prediction mixes the whole session (attention) with the last item.\n"
             "Last item's GRU step: before that mix, the last item's vector goes through one GRU step whose\n"
             "input is the op-GRU state of the operations done on it (models without operations: a learned\n"
-            "vector); its update gate says how much of the item's own vector is kept.")
+            "vector); its update gate says how much of the item's own vector is kept.\n"
+            "Seen again: the share of the prediction that points back at the session's own items (the\n"
+            "rest scores every item alike).")
         self.star_view = GateBars(self, title="Star-node gate per step: how much the session summary updates the item")
         glay.addWidget(self.beta_label)
         glay.addWidget(self.star_view, 1)
@@ -771,6 +773,10 @@ class PlaygroundPage(Page):
                    if v is None]
         note = f" Not in this model: {', '.join(missing)}." if missing else ""
         keep = _first(explanation, "recent_keep_mean")  # () per session: the last item's GRU step
+        copy = _first(explanation, "repeat_share")  # () per session: the share the pointer copies
+        if copy is not None:
+            note = (f"<br>Seen again: {100 * float(copy):.0f}% of the prediction points back at items already in "
+                    f"the session.{note}")
         if keep is not None:
             k = float(keep)
             note = (f"<br>Last item's GRU step (x<sub>t</sub>): {100 * (1 - k):.0f}% of the item's vector rewritten, "
