@@ -41,9 +41,10 @@ class RepeatPointer(nn.Module):
     def log_probs(item_logits: torch.Tensor, share: torch.Tensor, alpha: torch.Tensor,
                   items: torch.Tensor) -> torch.Tensor:
         """log p over items (B×(n+1), column 0 −inf) from the item logits (column 0 −inf) and the pointer."""
-        p_item = torch.softmax(item_logits.float(), dim=-1)  # column 0: exp(−inf) = 0
-        p_copy = torch.zeros_like(p_item).scatter_add_(1, items, alpha)  # padding items (0) carry α = 0
-        log_p = torch.log(((1 - share) * p_item + share * p_copy).clamp_min(_TINY))
+        p = torch.softmax(item_logits.float(), dim=-1) * (1 - share)  # column 0: exp(−inf) = 0
+        p = p.scatter_add(1, items, share * alpha)  # padding items (0) carry α = 0
+        # ranking without autograd (evaluation, the Playground) works in place: one B×n buffer besides the logits
+        log_p = p.clamp_min(_TINY).log() if torch.is_grad_enabled() else p.clamp_min_(_TINY).log_()
         return log_p.index_fill(1, torch.zeros(1, dtype=torch.long, device=log_p.device), float("-inf"))
 
     @staticmethod
