@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import add_dataset_row, throwaway_store  # noqa: E402
+from default_choice import parse_candidate  # noqa: E402
 
 from embsr_core.data import synthetic as gen  # noqa: E402
 from embsr_core.data.planted_law import NextItemLaw, planted_catalogue, raw_macros  # noqa: E402
@@ -96,12 +97,12 @@ def ceiling(prepared: PreparedDataset, split: SplitArrays, events, law: NextItem
 
 def trained_ranks(prepared: PreparedDataset, split_name: str, model: str, args: argparse.Namespace) -> np.ndarray:
     """Target ranks of ``model`` trained with the CLI defaults, at its best epoch (target op given)."""
-    name, *pairs = model.split()
-    overrides = dict(kv.split("=", 1) for kv in pairs) or None
+    name, train, overrides = parse_candidate(model)  # "EMBSR lr=0.003 repeat=off", as default_choice.py reads it
     cfg = TrainConfig.from_dict({"max_epochs": args.epochs, "patience": args.patience, "seed": args.seed,
-                                 "threads": args.threads})
+                                 "threads": args.threads, **train})
     with throwaway_store("embsr-ceiling-") as (store, ckpt):
-        outcome = run_training(store, prepared, name, overrides, cfg, dataset_id=add_dataset_row(store, prepared),
+        outcome = run_training(store, prepared, name, overrides or None, cfg,
+                               dataset_id=add_dataset_row(store, prepared),
                                checkpoint_root=ckpt, run_name=f"ceiling: {model}")
         _, path, sha = runs_repo.run_checkpoint(store, outcome.run_id)
         net, _ = model_from_checkpoint(path, sha)

@@ -95,18 +95,19 @@ class NextItemLaw:
         prev = -1
         for t, (cur, roles) in enumerate(macros):
             w_intent = gen.INTENT_PROBS * self.likelihood[roles]
-            last = t == len(macros) - 1
-            out = np.zeros(len(self.cat.item_cat))
-            new_belief: dict[int, float] = {}
+            if t == len(macros) - 1:  # the last macro-item: mix the next-item laws under the belief
+                out = np.zeros(len(self.cat.item_cat))
+                for anchor, pa in belief.items():
+                    for intent, wi in enumerate(w_intent):
+                        for pb, dist, _ in self.branches(cur, prev, intent, anchor):
+                            out += pa * wi * pb * dist
+                return out / out.sum()
+            new_belief: dict[int, float] = {}  # otherwise: condition on the item that came next
             for anchor, pa in belief.items():
                 for intent, wi in enumerate(w_intent):
                     for pb, dist, after in self.branches(cur, prev, intent, anchor):
-                        if last:
-                            out += pa * wi * pb * dist
-                        elif (w := pa * wi * pb * dist[macros[t + 1][0]]) > 0:
+                        if (w := pa * wi * pb * dist[macros[t + 1][0]]) > 0:
                             new_belief[after] = new_belief.get(after, 0.0) + w
-            if last:
-                return out / out.sum()
             z = sum(new_belief.values())
             if z == 0:
                 raise ValueError(f"macro-item {t + 2} is impossible under the planted law")
