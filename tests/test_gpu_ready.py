@@ -42,6 +42,16 @@ def test_segment_mean_matches_the_bincount_form() -> None:
     assert torch.equal(segment_mean(x, segment, 40), expected)
 
 
+def test_last_macro_position_matches_the_bincount_form() -> None:
+    from embsr_core.models.embsr import EMBSR
+
+    gen = torch.Generator().manual_seed(1)
+    session = torch.sort(torch.randint(0, 9, (60,), generator=gen)).values  # session-major macro positions
+    session = torch.cat([torch.arange(9), session]).sort().values  # every session has at least one
+    expected = torch.bincount(session, minlength=9).cumsum(0) - 1
+    assert torch.equal(EMBSR._last_macro({"g_macro_session": session}, 9), expected)
+
+
 def test_loop_offsets_stay_on_the_host() -> None:
     batch = {"g_trie_level_ptr": torch.tensor([0, 3, 5]), "items": torch.ones(2, 3, dtype=torch.int64)}
     moved = batch_to(batch, "meta")  # a device whose tensors cannot be read back at all

@@ -299,10 +299,12 @@ class EMBSR(SessionRecommender):
     def _last_macro(batch: Batch, n_sessions: int) -> torch.Tensor:
         """B: the macro position of each session's last macro-item (``recent='run'`` reads its whole run).
 
-        Macro positions are session-major in time order, so a session's last one sits just before
-        the next session's first; every session has at least one.
+        The largest macro position of each session (every session has at least one), by a scatter of
+        fixed size: a bincount's size depends on the data, which makes a GPU wait every step.
         """
-        return torch.bincount(batch["g_macro_session"], minlength=n_sessions).cumsum(0) - 1
+        session = batch["g_macro_session"]
+        positions = torch.arange(session.shape[0], device=session.device)
+        return positions.new_full((n_sessions,), -1).scatter_reduce_(0, session, positions, reduce="amax")
 
     def _op_gru_features(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """The op-GRU states h̃ (eq. 3–4) as a table and each edge's row in it, for the GNN messages.

@@ -227,14 +227,16 @@ class OpAwareSelfAttention(nn.Module):
         as ids into M_P and M_O (no B×K×d sums nor their gradients, see
         :meth:`OpAwareAttentionLayer.forward`).
         """
-        if int(positions.max()) >= self.max_positions:
+        # Checked on the CPU only: reading the maximum back would make a GPU wait every step; the
+        # collate function builds the positions from sessions cut to the model's max length.
+        if positions.device.type == "cpu" and int(positions.max()) >= self.max_positions:
             raise ValueError(f"sequence position {int(positions.max())} exceeds the positional table "
                              f"({self.max_positions} rows); sessions must be shorter")
         if op_emb is not None and ops is None:
             raise ValueError("op_emb needs the operation ids of the tokens")
         pos: torch.Tensor | None = None  # B×K×d, built only for layers that compute every token
         info: dict[str, torch.Tensor] = {}
-        last = x.new_tensor([x.shape[1] - 1], dtype=torch.long)
+        last = torch.full((1,), x.shape[1] - 1, dtype=torch.long, device=x.device)  # no host-to-device copy
         for i, layer in enumerate(self.layers):
             final = i == len(self.layers) - 1
             if final and last_only and not return_weights and layer.w_k is None:
