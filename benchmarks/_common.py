@@ -8,12 +8,14 @@ the paper's Table II row, peak-memory readings and the machine/date line the REA
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import os
 import platform
 import resource
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -31,7 +33,8 @@ from embsr_core.store import open_store  # noqa: E402
 from embsr_core.store.engine import Store  # noqa: E402
 
 __all__ = ["DATASETS", "METRICS", "PeakMemory", "add_dataset_row", "default_preset", "machine_line",
-           "markdown_table", "mean_std", "paper_overrides", "prepare_sample", "table2_row", "throwaway_store"]
+           "markdown_table", "mean_std", "paper_overrides", "prepare_sample", "table2_row", "throwaway_store",
+           "training_pool"]
 
 
 def default_preset(name: str) -> str:
@@ -72,6 +75,19 @@ def throwaway_store(prefix: str) -> Iterator[tuple[Store, Path]]:
             yield store, Path(tmp) / "ckpt"
         finally:
             store.engine.dispose()
+
+
+def training_pool(jobs: int, device: str, initializer: Callable[..., None],
+                  initargs: tuple) -> ProcessPoolExecutor:
+    """Processes for training runs, each given the parent's prepared data by ``initializer``.
+
+    Forked children share that data for free, but a forked child cannot use CUDA once the parent has
+    touched it ("Cannot re-initialize CUDA in forked subprocess"), so runs that may go to a CUDA GPU
+    get spawned children instead, which receive the data pickled.
+    """
+    cuda = not device.startswith(("cpu", "mps")) and torch.cuda.is_available()
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn" if cuda else "fork"),
+                               initializer=initializer, initargs=initargs)
 
 
 def paper_overrides(model: str, embedding_dim: int = 100) -> dict[str, int]:

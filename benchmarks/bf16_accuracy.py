@@ -18,9 +18,8 @@ points of fp32, means over 3 seeds.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import add_dataset_row, throwaway_store  # noqa: E402
+from _common import add_dataset_row, throwaway_store, training_pool  # noqa: E402
 from table3 import run_model  # noqa: E402
 
 import embsr_core.training.precision as precision  # noqa: E402
@@ -39,7 +38,14 @@ from embsr_core.data.synthetic import DEFAULT_SIGNAL, generate_synthetic  # noqa
 
 TARGET_POINTS = 0.5  # issue 16: bf16 within 0.5 points of fp32 at H@20 and M@20 (means over 3 seeds)
 METRICS = (("H@20", "hit@20"), ("M@20", "mrr@20"))
-_PREPARED: dict[str, PreparedDataset] = {}  # built once in the parent; the forked runs share it
+_PREPARED: dict[str, PreparedDataset] = {}  # built once in the parent, handed to every run's process
+
+
+def _share(prepared: dict[str, PreparedDataset], forced: bool) -> None:
+    """Pool initializer: the parent's dataset and its AMX override (a spawned child has neither)."""
+    _PREPARED.update(prepared)
+    if forced:
+        precision.cpu_has_bf16_tiles = lambda: True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = torch.device(args.device)
     forced = device.type == "cpu" and not precision.cpu_has_bf16_tiles()
-    if forced:  # the forked runs inherit the override
+    if forced:  # every run's process gets the same override (_share)
         precision.cpu_has_bf16_tiles = lambda: True
     chosen = precision.precision_for(True, device)
     print(f"# {args.model}, {args.sessions} planted sessions (signal {DEFAULT_SIGNAL}), seeds 0–{args.seeds - 1}, "
@@ -79,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     _PREPARED["data"] = prepare(events, preset("synthetic"), dataset_name="Synthetic (bf16 check)")
     results: dict[bool, dict[int, tuple[dict[str, float], float]]] = {False: {}, True: {}}
     cells = [(amp, seed) for seed in range(args.seeds) for amp in (False, True)]
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("fork")) as pool:
+    with training_pool(args.jobs, args.device, _share, (_PREPARED, forced)) as pool:
         futures = {pool.submit(_cell, args, amp, seed): (amp, seed) for amp, seed in cells}
         for future in as_completed(futures):
             amp, seed = futures[future]

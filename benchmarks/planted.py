@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import add_dataset_row, throwaway_store  # noqa: E402
+from _common import add_dataset_row, throwaway_store, training_pool  # noqa: E402
 from table3 import run_model  # noqa: E402
 
 from embsr_core.data.prepared import PreparedDataset  # noqa: E402
@@ -95,7 +94,12 @@ def _load_cells(args: argparse.Namespace) -> dict[str, tuple[dict[str, dict[str,
     return {r["key"]: (r["metrics"], r["seconds"]) for r in rows}
 
 
-_PREPARED: dict[float, PreparedDataset] = {}  # signal → its dataset, built before the pool forks
+_PREPARED: dict[float, PreparedDataset] = {}  # signal → its dataset, built once, handed to every run's process
+
+
+def _share(prepared: dict[float, PreparedDataset]) -> None:
+    """Pool initializer: the datasets the parent built (already there in a forked child)."""
+    _PREPARED.update(prepared)
 
 
 def _prepare(args: argparse.Namespace, signal: float) -> str:
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             record(signal, model, seed, *done[key])
     for signal in dict.fromkeys(cell[0] for cell, _ in pending):
         print(_prepare(args, signal), flush=True)
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("fork")) as pool:
+    with training_pool(args.jobs, args.device, _share, (_PREPARED,)) as pool:
         futures = {pool.submit(_cell, args, *cell): (cell, key) for cell, key in pending}
         for future in as_completed(futures):
             (signal, model, seed, _), key = futures[future]
