@@ -431,6 +431,31 @@ def test_repeat_pointer_trains_and_is_off_in_old_configurations():
         _model(repeat="copy")
 
 
+@pytest.mark.parametrize("name", ["EMBSR", "RNN-Self"])
+def test_repeat_pointer_items_points_with_the_item_embeddings(name, monkeypatch):
+    """``pointer-items``: the pointer's keys are e_v (+ e_o), not the GNN's (or the RNN's) outputs."""
+    split = _split_from_rows([[3, 5, 5, 5], [2, 9, 9, 4, 4], [7]])
+    model = _model(name, repeat="pointer-items")
+    batch = model.collate(split, np.arange(3))
+    seen: list[torch.Tensor] = []
+    original = type(model.repeat).forward
+
+    def spy(self, m, x_t, tokens, valid):
+        seen.append(tokens)
+        return original(self, m, x_t, tokens, valid)
+
+    monkeypatch.setattr(type(model.repeat), "forward", spy)
+    log_p = model.scores(batch)
+    torch.testing.assert_close(torch.logsumexp(log_p, 1), torch.zeros(3), atol=1e-5, rtol=0)
+    expected = model.item_emb(batch["items"]) + model.op_emb(batch["ops"])  # eval: no dropout
+    torch.testing.assert_close(seen[0], expected)
+    other = _model(name, repeat="pointer")
+    other.load_state_dict(model.state_dict())
+    seen.clear()
+    other.scores(batch)
+    assert not torch.allclose(seen[0], expected)  # the default points with the node vectors
+
+
 def test_repeat_pointer_loss_is_the_nll_of_its_scores():
     split = _split_from_rows([[1, 5, 5, 5], [2, 1, 9, 4, 4], [7, 8]])
     model = _model(repeat="pointer")

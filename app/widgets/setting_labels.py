@@ -65,7 +65,8 @@ ANALYST_HELP = {
               "what was done on the item decides what of it counts).",
     "repeat": "Whether the model may point back at items already in the session ('pointer'): it learns how "
               "often users return to an item and which one (e.g. an item read in detail earlier). 'off' is "
-              "the paper's model, which scores seen and unseen items alike.",
+              "the paper's model, which scores seen and unseen items alike; 'pointer-items' recognises the seen "
+              "items by their own vectors rather than by what the graph made of them.",
     "beta": "With a fixed fusion: the share of the whole-session summary against the last item.",
     "tokens": "What the attention looks at: whole items, or each micro-behavior.",
     "omega": "The share of the attention summary against the last graph state.",
