@@ -462,3 +462,13 @@ def test_repeat_pointer_loss_is_the_nll_of_its_scores():
     batch = model.collate(split, np.arange(3))
     nll = torch.nn.functional.nll_loss(model.scores(batch), batch["targets"])
     torch.testing.assert_close(model.loss(batch), nll)
+    # the fused loss has its own backward: its gradients are those of the NLL of the mixture
+    model.zero_grad(set_to_none=True)
+    model.loss(batch).backward()
+    fused = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    torch.nn.functional.nll_loss(model.scores(batch), batch["targets"]).backward()
+    plain = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert fused.keys() == plain.keys() and "item_emb.weight" in fused
+    for name, grad in fused.items():
+        torch.testing.assert_close(grad, plain[name], atol=1e-6, rtol=1e-4, msg=name)

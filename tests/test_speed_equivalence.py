@@ -205,6 +205,24 @@ def test_cosine_loss_and_gradients_match_cross_entropy(w_k: float, zero_item: bo
     _assert_close(got, expected)
 
 
+@pytest.mark.parametrize("w_k", [12.0, 90.0])
+def test_cosine_row_losses_and_weighted_gradients_match_cross_entropy(w_k: float) -> None:
+    """Per-row losses (the copy mechanism's input): values, and gradients under uneven row weights."""
+    torch.manual_seed(0)
+    scorer = CosineScorer(w_k)
+    m = torch.randn(7, D, requires_grad=True)
+    items = torch.randn(N_ITEMS + 1, D, requires_grad=True)
+    targets = torch.randint(1, N_ITEMS + 1, (7,))
+    weights = torch.rand(7) * 3
+    rows = scorer.row_losses(m, items, targets)
+    (rows * weights).sum().backward()
+    got = [rows.detach(), *_grads(scorer, m, items)]
+    logits = w_k * F.normalize(m, dim=-1) @ F.normalize(items[1:], dim=-1).t()
+    ref = F.cross_entropy(logits, targets - 1, reduction="none")
+    (ref * weights).sum().backward()
+    _assert_close(got, [ref.detach(), *_grads(scorer, m, items)])
+
+
 @pytest.mark.parametrize("message_source", ["paper", "code"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_star_gnn_outputs_and_gradients_match_the_former_formula(message_source: str, layers: int) -> None:

@@ -334,8 +334,8 @@ class EMBSR(SessionRecommender):
         enc = self._encode(batch)
         if self.repeat is None:
             return self.scorer.loss(enc["m"], self.item_emb.weight, batch["targets"])
-        logits = self.scorer.scores(enc["m"], self.item_emb.weight)
-        return self.repeat.loss(logits, enc["repeat_share"], enc["repeat_alpha"], batch["items"], batch["targets"])
+        item_ce = self.scorer.row_losses(enc["m"], self.item_emb.weight, batch["targets"])  # B
+        return self.repeat.loss(item_ce, enc["repeat_share"], enc["repeat_alpha"], batch["items"], batch["targets"])
 
     def _copy_log_probs(self, enc: dict[str, Any], logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         assert self.repeat is not None

@@ -48,10 +48,10 @@ class RepeatPointer(nn.Module):
         return log_p.index_fill(1, torch.zeros(1, dtype=torch.long, device=log_p.device), float("-inf"))
 
     @staticmethod
-    def loss(item_logits: torch.Tensor, share: torch.Tensor, alpha: torch.Tensor, items: torch.Tensor,
+    def loss(item_ce: torch.Tensor, share: torch.Tensor, alpha: torch.Tensor, items: torch.Tensor,
              targets: torch.Tensor) -> torch.Tensor:
-        """Mean −log p(target), from the target's logit and the log-sum-exp alone: no B×n mixture."""
-        logits = item_logits.float()
-        p_item = torch.exp(logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, 1))  # B
+        """Mean −log p(target) from each row's item cross-entropy −log ŷ(target) (B, the fused
+        scorer's: no B×n logits, log-sum-exp or mixture of its own) and the pointer's weight."""
+        p_item = torch.exp(-item_ce.float())  # B
         p_copy = (alpha * (items == targets[:, None])).sum(1)  # B: the pointer's weight on the target
         return -torch.log(((1 - share[:, 0]) * p_item + share[:, 0] * p_copy).clamp_min(_TINY)).mean()

@@ -32,10 +32,14 @@ class _ScaledCosineCE(torch.autograd.Function):
     normalisation left to the backward's B×d sides (no max shift where the scores' bounded range
     makes it unnecessary). ``dtype`` is the type the three B×N products run in (bfloat16: inputs
     rounded, logits, softmax and gradients float32).
+
+    ``per_row``: return the B per-row losses instead of their mean (the copy mechanism mixes each
+    row's target probability exp(−loss) with its own pointer); each row's gradient weight then
+    scales its B×d side of the products, so the B×N buffer is still touched only by them.
     """
 
     @staticmethod
-    def forward(ctx, m_hat, items, targets, scale, dtype=torch.float32):  # type: ignore[override]
+    def forward(ctx, m_hat, items, targets, scale, dtype=torch.float32, per_row=False):  # type: ignore[override]
         raw = items[1:]  # N×d
         length = torch.linalg.vector_norm(raw, dim=-1, keepdim=True)  # N×1
         norm = length.clamp_min(_NORM_EPS)  # as F.normalize
@@ -50,11 +54,11 @@ class _ScaledCosineCE(torch.autograd.Function):
             logits.sub_(shift)
         total = logits.exp_().sum(1)  # B; the buffer now holds exp(logits)
         lse = total.log() if shift is None else total.log() + shift[:, 0]
-        loss = (lse - target_logit).mean()
+        loss = lse - target_logit if per_row else (lse - target_logit).mean()
         # the softmax is left unnormalised (E = exp(logits)): its 1/total is applied to the B×d sides
         # of the backward's products, not to the B×N buffer
         ctx.save_for_backward(logits, total.reciprocal(), m_mm, v_mm, targets, v_hat, norm, length > _NORM_EPS)
-        ctx.scale, ctx.dtype, ctx.n_rows = scale, dtype, items.shape[0]
+        ctx.scale, ctx.dtype, ctx.n_rows, ctx.per_row = scale, dtype, items.shape[0], per_row
         return loss
 
     @staticmethod
@@ -62,23 +66,29 @@ class _ScaledCosineCE(torch.autograd.Function):
         # m_mm = scale · m̂; dL/dlogits · B = softmax − onehot(targets) = diag(inv) E − onehot
         exp, inv, m_mm, v_mm, targets, v_hat, norm, unclamped = ctx.saved_tensors
         e = exp.to(ctx.dtype)
-        factor = grad / exp.shape[0]  # applied to the small B×d and N×d products
+        if ctx.per_row:  # row weights g (B) on the B×d sides; nothing left to scale afterwards
+            row, factor = grad.float()[:, None], 1.0
+        else:
+            row, factor = None, grad / exp.shape[0]  # applied to the small B×d and N×d products
         grad_m = None
         if ctx.needs_input_grad[0]:  # (diag(inv) E − onehot) v = inv ⊙ (E v) − v[targets]
             grad_m = torch.mm(e, v_mm).float().mul_(inv[:, None]).sub_(v_mm.index_select(0, targets).float())
-            grad_m.mul_(factor * ctx.scale)
+            grad_m.mul_(factor * ctx.scale if row is None else row * ctx.scale)
         grad_items = None
         if ctx.needs_input_grad[1]:
             # (diag(inv) E − onehot)ᵀ m = Eᵀ (inv ⊙ m) − Σ m into the target rows
-            m_inv = (m_mm.float() * inv[:, None]).to(ctx.dtype)
+            m_rows = m_mm.float() if row is None else m_mm.float() * row
+            m_inv = (m_rows * inv[:, None]).to(ctx.dtype)
             grad_v = torch.mm(e.t(), m_inv).float()  # N×d
-            grad_v.index_add_(0, targets, m_mm.float(), alpha=-1.0).mul_(factor)  # dL/dv̂
+            grad_v.index_add_(0, targets, m_rows, alpha=-1.0)
+            if row is None:
+                grad_v.mul_(factor)  # dL/dv̂
             # through v̂ = v / max(‖v‖, ε): (dL/dv̂ − v̂ (v̂·dL/dv̂)) / ‖v‖ (just dL/dv̂ / ε where clamped)
             along = (grad_v * v_hat).sum(-1, keepdim=True).mul_(unclamped)  # N×1
             grad_items = grad_v.new_empty(ctx.n_rows, grad_v.shape[1])
             grad_items[0] = 0.0
             torch.addcmul(grad_v, v_hat, along, value=-1.0, out=grad_items[1:]).div_(norm)
-        return grad_m, grad_items, None, None, None
+        return grad_m, grad_items, None, None, None, None
 
 
 class CosineScorer(nn.Module):
@@ -124,3 +134,9 @@ class CosineScorer(nn.Module):
         with torch.autocast(m.device.type, enabled=False):
             m_hat = F.normalize(m.float(), dim=-1)  # B×d; the table is normalised inside
             return _ScaledCosineCE.apply(m_hat, items.float(), targets - 1, self.w_k, self.matmul_dtype)
+
+    def row_losses(self, m: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """B cross-entropies −log ŷ(target), each row's own (the copy mechanism's mixture needs them)."""
+        with torch.autocast(m.device.type, enabled=False):
+            m_hat = F.normalize(m.float(), dim=-1)
+            return _ScaledCosineCE.apply(m_hat, items.float(), targets - 1, self.w_k, self.matmul_dtype, True)
