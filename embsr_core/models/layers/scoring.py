@@ -131,12 +131,13 @@ class CosineScorer(nn.Module):
 
     def loss(self, m: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy (eq. 20); targets: B item ids in 1..n."""
-        with torch.autocast(m.device.type, enabled=False):
-            m_hat = F.normalize(m.float(), dim=-1)  # B×d; the table is normalised inside
-            return _ScaledCosineCE.apply(m_hat, items.float(), targets - 1, self.w_k, self.matmul_dtype)
+        return self._fused_ce(m, items, targets, per_row=False)
 
     def row_losses(self, m: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """B cross-entropies −log ŷ(target), each row's own (the copy mechanism's mixture needs them)."""
+        return self._fused_ce(m, items, targets, per_row=True)
+
+    def _fused_ce(self, m: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, per_row: bool) -> torch.Tensor:
         with torch.autocast(m.device.type, enabled=False):
-            m_hat = F.normalize(m.float(), dim=-1)
-            return _ScaledCosineCE.apply(m_hat, items.float(), targets - 1, self.w_k, self.matmul_dtype, True)
+            m_hat = F.normalize(m.float(), dim=-1)  # B×d; the table is normalised inside
+            return _ScaledCosineCE.apply(m_hat, items.float(), targets - 1, self.w_k, self.matmul_dtype, per_row)
