@@ -103,7 +103,7 @@ def _share(prepared: dict[float, PreparedDataset]) -> None:
 
 
 def _prepare(args: argparse.Namespace, signal: float) -> str:
-    """Build the dataset of ``signal`` once (the forked runs share it); what to print about it."""
+    """Build the dataset of ``signal`` once (every run's process gets it); what to print about it."""
     events = generate_synthetic(n_sessions=args.sessions, signal=signal, seed=0)
     prepared = _PREPARED[signal] = prepare(events, preset("synthetic", augment=args.augment),
                                            dataset_name=f"Synthetic signal={signal}")
