@@ -46,8 +46,8 @@ def test_last_macro_position_matches_the_bincount_form() -> None:
     from embsr_core.models.embsr import EMBSR
 
     gen = torch.Generator().manual_seed(1)
-    session = torch.sort(torch.randint(0, 9, (60,), generator=gen)).values  # session-major macro positions
-    session = torch.cat([torch.arange(9), session]).sort().values  # every session has at least one
+    drawn = torch.randint(0, 9, (60,), generator=gen)
+    session = torch.cat([torch.arange(9), drawn]).sort().values  # session-major; every session has one at least
     expected = torch.bincount(session, minlength=9).cumsum(0) - 1
     assert torch.equal(EMBSR._last_macro({"g_macro_session": session}, 9), expected)
 
